@@ -1,0 +1,209 @@
+// Package app wires a validated configuration to the real clients of every outside
+// system and assembles the workflows' steps from them. The CLI and the TUI share it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/remote/docker"
+	"github.com/bookshop-ops/gantry/remote/git"
+	"github.com/bookshop-ops/gantry/remote/github"
+	"github.com/bookshop-ops/gantry/remote/localhost"
+	"github.com/bookshop-ops/gantry/remote/registry"
+	"github.com/bookshop-ops/gantry/remote/sshhost"
+)
+
+// Options tune how the app behaves around the clients.
+type Options struct {
+	// Headless is true for --ci and non-terminal runs.
+	Headless bool
+	// AllowDirty lets a run build from a work tree with uncommitted changes.
+	AllowDirty bool
+	// Warn receives warnings meant for the user (e.g. disabled host key checks).
+	Warn func(string)
+	// Logf receives debug logs of the clients (never secrets).
+	Logf func(format string, args ...any)
+}
+
+// App holds the configuration and lazily opened clients. Safe for concurrent use.
+type App struct {
+	Cfg  *config.Config
+	opts Options
+
+	mu      sync.Mutex
+	reg     registry.Registry
+	engine  *docker.Engine
+	gh      *github.Client
+	hosts   map[string]sshhost.Runner
+	closers []io.Closer
+}
+
+// New returns an App for cfg. It opens nothing yet.
+func New(cfg *config.Config, opts Options) (*App, error) {
+	if cfg == nil {
+		return nil, errors.New("no configuration")
+	}
+	if opts.Warn == nil {
+		opts.Warn = func(string) {}
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	return &App{Cfg: cfg, opts: opts, hosts: map[string]sshhost.Runner{}}, nil
+}
+
+// Close closes every client the app opened.
+func (a *App) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i].Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.closers = nil
+	a.reg, a.engine, a.gh = nil, nil, nil
+	a.hosts = map[string]sshhost.Runner{}
+	return errors.Join(errs...)
+}
+
+// Registry opens (once) the configured image registry.
+func (a *App) Registry(ctx context.Context) (registry.Registry, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.reg != nil {
+		return a.reg, nil
+	}
+	r, err := registry.New(ctx, a.Cfg.Registry, registry.Options{DataDir: a.Cfg.DataDir, Logf: a.opts.Logf})
+	if err != nil {
+		return nil, fmt.Errorf("registry (%s): %w", a.Cfg.Registry.Kind, err)
+	}
+	if c, ok := r.(io.Closer); ok {
+		a.closers = append(a.closers, c)
+	}
+	a.reg = r
+	return r, nil
+}
+
+// Engine opens (once) the local Docker engine ($DOCKER_HOST or the default socket).
+func (a *App) Engine() (*docker.Engine, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.engine != nil {
+		return a.engine, nil
+	}
+	e, err := docker.New("")
+	if err != nil {
+		return nil, fmt.Errorf("docker engine: %w", err)
+	}
+	a.closers = append(a.closers, e)
+	a.engine = e
+	return e, nil
+}
+
+// GitHub opens (once) the GitHub client for github.repo.
+func (a *App) GitHub() (*github.Client, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.gh != nil {
+		return a.gh, nil
+	}
+	g := a.Cfg.GitHub
+	if g.Repo == "" {
+		return nil, &config.FieldError{Field: "github.repo", Problem: "is not set", Fix: "set it to owner/name of the app's repository (or GANTRY_GITHUB_REPO; GitHub Actions sets GITHUB_REPOSITORY)"}
+	}
+	token, _ := github.TokenFromEnv(g.Host)
+	c, err := github.New(github.Options{Repo: g.Repo, Host: g.Host, APIURL: g.APIURL, Token: token})
+	if err != nil {
+		return nil, err
+	}
+	a.gh = c
+	return c, nil
+}
+
+// Repo opens the app's git repository.
+func (a *App) Repo(ctx context.Context) (*git.Repo, error) {
+	return git.Open(ctx, a.Cfg.Dir)
+}
+
+// sshConfig turns a config section into an SSH client config. Key text may come
+// from GANTRY_SSH_KEY (as a CI secret would provide it) instead of a file.
+func (a *App) sshConfig(field string, s config.SSH) sshhost.Config {
+	c := sshhost.Config{
+		Host:                  s.Host,
+		Port:                  s.Port,
+		User:                  s.User,
+		KeyName:               field + ".key",
+		KeyFile:               expandHome(s.Key),
+		KnownHosts:            expandHome(s.KnownHosts),
+		InsecureIgnoreHostKey: s.InsecureIgnoreHostKey,
+		UseAgent:              os.Getenv("SSH_AUTH_SOCK") != "",
+		Warn:                  a.opts.Warn,
+	}
+	if k := os.Getenv("GANTRY_SSH_KEY"); k != "" {
+		c.KeyPEM = []byte(k)
+	}
+	return c
+}
+
+// Host returns (once per environment) the command runner of "dev" or "prod":
+// one SSH connection reused by every command, or this machine for dev.target = local.
+func (a *App) Host(ctx context.Context, env string) (sshhost.Runner, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if h, ok := a.hosts[env]; ok {
+		return h, nil
+	}
+	var cfg sshhost.Config
+	switch env {
+	case "dev":
+		if a.Cfg.Dev.Target == config.TargetLocal {
+			h := localhost.Host{}
+			a.hosts[env] = h
+			return h, nil
+		}
+		cfg = a.sshConfig("dev", a.Cfg.Dev.SSH)
+	case "prod":
+		if a.Cfg.Prod.Host == "" {
+			return nil, &config.FieldError{Field: "prod.host", Problem: "is not set", Fix: "set it to the host that runs microk8s (or GANTRY_PROD_HOST)"}
+		}
+		cfg = a.sshConfig("prod", a.Cfg.Prod.SSH)
+	default:
+		return nil, fmt.Errorf("unknown environment %q", env)
+	}
+	c, err := sshhost.Dial(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ssh %s: %w", env, err)
+	}
+	a.closers = append(a.closers, c)
+	a.hosts[env] = c
+	return c, nil
+}
+
+func expandHome(p string) string {
+	if len(p) >= 2 && p[:2] == "~/" {
+		if home, err := os.UserHomeDir(); err == nil {
+			return home + p[1:]
+		}
+	}
+	return p
+}
+
+// Checks returns the preflight checks of a workflow ("dev" or "promote").
+func (a *App) Checks(workflow string) []pipeline.Check {
+	switch workflow {
+	case "dev":
+		return a.devChecks()
+	case "promote":
+		return a.promoteChecks()
+	}
+	return nil
+}

@@ -1,0 +1,49 @@
+// Package cli is gantry's command line: the commands, their flags, exit statuses
+// and the choice between the TUI and the headless printers.
+package cli
+
+import (
+	"errors"
+
+	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/meta"
+	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/remote/git"
+)
+
+// Exit statuses.
+const (
+	ExitOK       = 0
+	ExitFailed   = 1 // a step failed
+	ExitBadInput = 2 // bad input or configuration; nothing was started
+)
+
+// ErrBadInput marks errors in what the user gave gantry (flags, files, the repository).
+var ErrBadInput = errors.New("bad input")
+
+// inputError wraps an error as bad input.
+type inputError struct{ err error }
+
+func (e inputError) Error() string        { return e.err.Error() }
+func (e inputError) Unwrap() error        { return e.err }
+func (e inputError) Is(target error) bool { return target == ErrBadInput }
+
+func badInput(err error) error {
+	if err == nil {
+		return nil
+	}
+	return inputError{err}
+}
+
+// ExitCode maps an error to gantry's exit status.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, ErrBadInput), errors.Is(err, config.ErrInvalid), errors.Is(err, meta.ErrBadVersion),
+		errors.Is(err, git.ErrNotRepo), errors.Is(err, git.ErrNoCommits), errors.Is(err, pipeline.ErrPreflight), errors.Is(err, pipeline.ErrDirty):
+		return ExitBadInput
+	default:
+		return ExitFailed
+	}
+}

@@ -1,0 +1,3 @@
+module example.com/book-shop/server
+
+go 1.22

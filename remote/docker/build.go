@@ -1,0 +1,144 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/pkg/jsonmessage"
+)
+
+// BuildOptions says what to build and how.
+type BuildOptions struct {
+	ContextDir string            // directory sent as the build context, filtered by its .dockerignore
+	Dockerfile string            // relative to ContextDir unless absolute; "" means "Dockerfile"
+	Tags       []string          // names given to the result
+	Args       map[string]string // --build-arg values
+	Target     string            // stage to stop at; "" builds the last stage
+	Labels     map[string]string // labels added to the image
+	CacheFrom  []string          // local images whose layers may be reused; pull them first
+	Platform   string            // e.g. "linux/amd64"; "" is the engine's own
+	Pull       bool              // always pull newer base images
+}
+
+// BuildError is a failed build: the daemon's message and the step that failed.
+type BuildError struct {
+	Step    string // e.g. "Step 3/7 : RUN make"; "" when the build failed before any step
+	Message string
+}
+
+func (e *BuildError) Error() string {
+	if e.Step == "" {
+		return "build: " + e.Message
+	}
+	return fmt.Sprintf("build: %s: %s", e.Step, e.Message)
+}
+
+// stepLine matches the classic builder's step headers ("Step 2/5 : COPY . /").
+var stepLine = regexp.MustCompile(`^Step \d+/\d+ : `)
+
+// builtLine is the classic builder's last line, the fallback for the image ID.
+var builtLine = regexp.MustCompile(`^Successfully built ([0-9a-f]{12,64})$`)
+
+// Build builds an image with the engine's classic builder, passing each log
+// line to log (which may be nil), and returns the image ID ("sha256:...").
+func (e *Engine) Build(ctx context.Context, opts BuildOptions, log func(line string)) (string, error) {
+	if log == nil {
+		log = func(string) {}
+	}
+	bc, err := newBuildContext(opts.ContextDir, opts.Dockerfile)
+	if err != nil {
+		return "", fmt.Errorf("build %s: %w", opts.ContextDir, err)
+	}
+
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(bc.writeTar(pw)) }()
+	// Ends the tar writer if the request stops reading early.
+	defer pr.Close()
+
+	args := make(map[string]*string, len(opts.Args))
+	for k, v := range opts.Args {
+		args[k] = &v
+	}
+	resp, err := e.cli.ImageBuild(ctx, pr, build.ImageBuildOptions{
+		Version:    build.BuilderV1,
+		Dockerfile: bc.dockerfile,
+		Tags:       opts.Tags,
+		BuildArgs:  args,
+		Target:     opts.Target,
+		Labels:     opts.Labels,
+		CacheFrom:  opts.CacheFrom,
+		Platform:   opts.Platform,
+		PullParent: opts.Pull,
+		// Step containers never outlive the build, failed or not.
+		Remove:      true,
+		ForceRemove: true,
+	})
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return "", fmt.Errorf("build %s: %w", opts.ContextDir, ctxErr)
+		}
+		if cerrdefs.IsInvalidArgument(err) {
+			// A Dockerfile the engine rejects before running any step.
+			return "", &BuildError{Message: strings.TrimPrefix(err.Error(), "Error response from daemon: ")}
+		}
+		return "", wrapErr("build "+opts.ContextDir, err)
+	}
+	defer resp.Body.Close()
+
+	var (
+		imageID, step, built string
+		statuses             = newStatusLogger(log)
+	)
+	lines := &lineSplitter{emit: func(line string) {
+		if stepLine.MatchString(line) {
+			step = line
+		}
+		if m := builtLine.FindStringSubmatch(line); m != nil {
+			built = m[1]
+		}
+		log(line)
+	}}
+	err = decodeMessages(ctx, resp.Body, func(m *jsonmessage.JSONMessage) error {
+		if m.Stream != "" {
+			lines.write(m.Stream)
+		}
+		if msg := messageError(m); msg != "" {
+			lines.flush()
+			return &BuildError{Step: step, Message: strings.TrimSpace(msg)}
+		}
+		statuses.status(m)
+		if m.Aux != nil {
+			var aux struct{ ID string }
+			if json.Unmarshal(*m.Aux, &aux) == nil && aux.ID != "" {
+				imageID = aux.ID
+			}
+		}
+		return nil
+	})
+	lines.flush()
+	if err != nil {
+		var be *BuildError
+		if errors.As(err, &be) {
+			return "", err
+		}
+		return "", fmt.Errorf("build %s: %w", opts.ContextDir, err)
+	}
+	if imageID == "" && built != "" {
+		// Engines older than API 1.30 report the ID only in the text.
+		imageID = built
+		if info, err := e.ImageInspect(ctx, built); err == nil {
+			imageID = info.ID
+		}
+	}
+	if imageID == "" {
+		return "", fmt.Errorf("build %s: engine reported no image ID", opts.ContextDir)
+	}
+	return imageID, nil
+}

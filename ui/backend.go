@@ -1,0 +1,97 @@
+package ui
+
+import (
+	"context"
+	"time"
+
+	"github.com/bookshop-ops/gantry/pipeline"
+)
+
+// ProjectInfo names what the console is pointed at; shown in the header.
+type ProjectInfo struct {
+	App      string // application name, e.g. "bookshop"
+	Registry string // registry repository, e.g. "123.dkr.ecr.eu-west-1.amazonaws.com/bookshop"
+	Mode     string // registry mode, e.g. "ecr", "ecr-public", "embedded"
+}
+
+// Snapshot is one image in the registry, named by its primary tag.
+type Snapshot struct {
+	Tag, Version, ShortSHA, Digest string
+	PushedAt                       time.Time
+	Size                           int64
+	// Tags holds every tag on the digest, e.g. "v1.2.3" next to the snapshot tag.
+	Tags []string
+}
+
+// Commit is one commit on the dev or main branch.
+type Commit struct {
+	SHA, Subject, Author string
+	When                 time.Time
+	Branch               string // "dev" or "main"
+	SnapshotTag          string // "" if no snapshot was built from it
+	Released             string // release tag or ""
+}
+
+// DevEnv is what runs on the dev host. Err is set when it could not be read.
+type DevEnv struct {
+	Target                  string
+	Container, Image, State string
+	Running                 bool
+	StartedAt               time.Time
+	Health                  string
+	Err                     error
+}
+
+// ProdEnv is what the prod deployment runs. Err is set when it could not be read.
+type ProdEnv struct {
+	Deployment, Image string
+	Ready, Desired    int
+	LastRollout       string
+	Err               error
+}
+
+// AuditEntry is one deploy, promote or rollback recorded for an environment.
+type AuditEntry struct {
+	When                           time.Time
+	Env, Who, Version, SHA, Result string
+}
+
+// DevPlan is what a dev deploy would do; shown for confirmation.
+type DevPlan struct {
+	Commit, Subject, Tag, Target string
+	Dirty                        bool
+}
+
+// PromotePlan is what a promote would do; shown for confirmation.
+type PromotePlan struct {
+	Snapshot, Digest, ReleaseTag, PromotedTag, NotesPreview, Deployment, Container, Image string
+	Warnings                                                                              []string
+}
+
+// Backend is everything the UI needs from the outside world. The UI calls every
+// method from a tea.Cmd, never from Update or View, and bounds each call with a
+// context deadline.
+type Backend interface {
+	// Project names the app, registry and mode; cheap, no I/O.
+	Project() ProjectInfo
+	// Snapshots streams the registry's images page by page.
+	Snapshots(ctx context.Context, page func([]Snapshot)) error
+	// Commits lists recent dev and main commits.
+	Commits(ctx context.Context) ([]Commit, error)
+	// DevEnv reads what runs on the dev host.
+	DevEnv(ctx context.Context) DevEnv
+	// ProdEnv reads what the prod deployment runs.
+	ProdEnv(ctx context.Context) ProdEnv
+	// History reads the audit log of both environments.
+	History(ctx context.Context) ([]AuditEntry, error)
+	// PlanDev says what RunDev would do.
+	PlanDev(ctx context.Context) (DevPlan, error)
+	// PlanPromote says what RunPromote would do with the snapshot.
+	PlanPromote(ctx context.Context, snapshotTag string) (PromotePlan, error)
+	// RunDev runs the dev workflow to completion, emitting events to sink.
+	RunDev(ctx context.Context, sink pipeline.Sink) error
+	// RunPromote runs the prod workflow for the snapshot, emitting events to sink.
+	RunPromote(ctx context.Context, snapshotTag string, sink pipeline.Sink) error
+	// RunRollback rolls env ("dev" or "prod") back, emitting events to sink.
+	RunRollback(ctx context.Context, env string, sink pipeline.Sink) error
+}

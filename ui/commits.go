@@ -1,0 +1,217 @@
+package ui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+)
+
+type commitsScreen struct {
+	ctx *programContext
+
+	rows    []Commit // newest first
+	keys    []string // lower-case filter text per row
+	matched []int
+	filter  filterInput
+	nav     listNav
+
+	loading  bool
+	err      error
+	loadedAt time.Time
+
+	w, h     int
+	subjectW int
+}
+
+func newCommitsScreen(ctx *programContext) *commitsScreen {
+	return &commitsScreen{ctx: ctx, loading: true}
+}
+
+func (s *commitsScreen) Title() string   { return "Commits" }
+func (s *commitsScreen) Capturing() bool { return s.filter.editing }
+
+func (s *commitsScreen) ShortHelp() []key.Binding {
+	k := s.ctx.keys
+	if s.filter.editing {
+		return []key.Binding{
+			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
+			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear")),
+		}
+	}
+	jump := k.Enter
+	jump.SetHelp("enter", "go to snapshot")
+	return []key.Binding{k.Filter, jump, k.Promote, k.Deploy}
+}
+
+func (s *commitsScreen) setCommits(c []Commit) {
+	sel := ""
+	if r := s.selected(); r != nil {
+		sel = r.SHA
+	}
+	s.rows = slices.Clone(c)
+	slices.SortStableFunc(s.rows, func(a, b Commit) int { return b.When.Compare(a.When) })
+	s.keys = make([]string, len(s.rows))
+	for i, c := range s.rows {
+		s.keys[i] = strings.ToLower(strings.Join([]string{c.SHA, c.Subject, c.Author, c.Branch, c.SnapshotTag, c.Released}, " "))
+	}
+	s.refilter()
+	if sel != "" {
+		for pos, i := range s.matched {
+			if s.rows[i].SHA == sel {
+				s.nav.set(pos)
+			}
+		}
+	}
+}
+
+func (s *commitsScreen) refilter() {
+	terms := filterTerms(s.filter.value)
+	s.matched = s.matched[:0]
+	for i := range s.rows {
+		if matchTerms(s.keys[i], terms) {
+			s.matched = append(s.matched, i)
+		}
+	}
+	s.nav.setLen(len(s.matched))
+}
+
+func (s *commitsScreen) selected() *Commit {
+	if s.nav.n == 0 {
+		return nil
+	}
+	return &s.rows[s.matched[s.nav.cursor]]
+}
+
+func (s *commitsScreen) promoteTarget() (string, bool) {
+	if c := s.selected(); c != nil && c.SnapshotTag != "" {
+		return c.SnapshotTag, true
+	}
+	return "", false
+}
+
+func (s *commitsScreen) SetSize(w, h int) {
+	s.w, s.h = w, h
+	// marker, branch, sha, subject, author, age, snapshot, release
+	s.subjectW = max(w-(2+4+1+7+1+1+12+1+8+1+4+1+8), 10)
+	s.nav.setHeight(s.listHeight())
+}
+
+func (s *commitsScreen) listHeight() int {
+	h := s.h - 2
+	if s.filter.editing || s.filter.value != "" {
+		h--
+	}
+	return max(h, 1)
+}
+
+func (s *commitsScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
+	k := s.ctx.keys
+	switch msg := msg.(type) {
+	case tea.PasteMsg:
+		if s.filter.paste(msg.Content) {
+			s.refilter()
+		}
+	case keyMsg:
+		switch s.filter.handle(k, msg) {
+		case filterChanged:
+			s.refilter()
+			s.nav.top()
+			s.nav.setHeight(s.listHeight())
+			return s, nil
+		case filterKept:
+			s.nav.setHeight(s.listHeight())
+			return s, nil
+		}
+		if handleNavKey(k, &s.nav, msg) {
+			return s, nil
+		}
+		switch {
+		case matches(msg, k.Filter):
+			s.filter.editing = true
+			s.nav.setHeight(s.listHeight())
+		case matches(msg, k.Enter):
+			c := s.selected()
+			if c == nil {
+				return s, nil
+			}
+			if c.SnapshotTag == "" {
+				return s, statusCmd(fmt.Sprintf("no snapshot was built from %s yet", shortSHA(c.SHA)), false)
+			}
+			tag := c.SnapshotTag
+			return s, func() tea.Msg { return jumpToSnapshotMsg{tag: tag} }
+		}
+	}
+	return s, nil
+}
+
+func (s *commitsScreen) View() string {
+	st := s.ctx.styles
+	w := s.w
+	lines := make([]string, 0, s.h)
+	left := st.Title.Render("Commits") + st.Muted.Render(fmt.Sprintf("  %d on dev and main · ● snapshot built", len(s.rows)))
+	var right string
+	switch {
+	case s.loading:
+		right = st.Running.Render("loading…")
+	case s.err != nil && len(s.rows) > 0:
+		right = st.Failure.Render("✗ " + firstLine(s.err.Error()))
+	case !s.loadedAt.IsZero():
+		right = st.Muted.Render("updated " + relTime(s.ctx.now(), s.loadedAt))
+	}
+	lines = append(lines, spread(left, right, w))
+	if f := s.filter.view(st, fmt.Sprintf("%d of %d", len(s.matched), len(s.rows)), w); f != "" {
+		lines = append(lines, f)
+	}
+	if s.err != nil && len(s.rows) == 0 {
+		lines = append(lines, "")
+		lines = append(lines, errorBlock(st, s.err, "git", w)...)
+		return frame(lines, w, s.h)
+	}
+	if len(s.rows) == 0 {
+		lines = append(lines, "")
+		if s.loading {
+			lines = append(lines, st.Muted.Render("  reading commits …"))
+		} else {
+			lines = append(lines, st.Muted.Render("  no commits on dev or main"))
+		}
+		return frame(lines, w, s.h)
+	}
+	lines = append(lines, st.ColHeader.Render("  "+fit("BR", 4)+" "+fit("SHA", 7)+" "+fit("SUBJECT", s.subjectW)+" "+
+		fit("AUTHOR", 12)+" "+fitRight("AGE", 8)+" "+fit("SNAP", 4)+" "+fit("RELEASE", 8)))
+	from, to := s.nav.visible()
+	now := s.ctx.now()
+	for pos := from; pos < to; pos++ {
+		c := &s.rows[s.matched[pos]]
+		selected := pos == s.nav.cursor
+		marker := "  "
+		if selected {
+			marker = "› "
+		}
+		snap := "    "
+		if c.SnapshotTag != "" {
+			snap = " ●  "
+		}
+		rel := fit(c.Released, 8)
+		text := marker + fit(c.Branch, 4) + " " + fit(shortSHA(c.SHA), 7) + " " + fit(c.Subject, s.subjectW) + " " +
+			fit(c.Author, 12) + " " + fitRight(relTime(now, c.When), 8) + " "
+		if selected {
+			lines = append(lines, st.Selected.Render(fit(text+snap+" "+rel, w)))
+			continue
+		}
+		if c.SnapshotTag != "" {
+			snap = st.Success.Render(snap)
+		}
+		if c.Released != "" {
+			rel = st.BadgeRelease.Render(strings.TrimRight(rel, " "))
+		}
+		lines = append(lines, text+snap+" "+rel)
+	}
+	if s.nav.n == 0 {
+		lines = append(lines, st.Muted.Render("  nothing matches “"+s.filter.value+"”: esc clears the filter"))
+	}
+	return frame(lines, w, s.h)
+}

@@ -1,0 +1,229 @@
+package ui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+)
+
+type historyScreen struct {
+	ctx *programContext
+
+	rows    []AuditEntry // newest first
+	keys    []string
+	matched []int
+	filter  filterInput
+	nav     listNav
+
+	loading  bool
+	err      error
+	loadedAt time.Time
+
+	w, h     int
+	showWhen bool // the absolute time column, dropped when narrow
+	versionW int
+	resultW  int
+}
+
+func newHistoryScreen(ctx *programContext) *historyScreen {
+	return &historyScreen{ctx: ctx, loading: true}
+}
+
+func (s *historyScreen) Title() string   { return "History" }
+func (s *historyScreen) Capturing() bool { return s.filter.editing }
+
+func (s *historyScreen) ShortHelp() []key.Binding {
+	k := s.ctx.keys
+	if s.filter.editing {
+		return []key.Binding{
+			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
+			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear")),
+		}
+	}
+	return []key.Binding{k.Filter, k.Refresh, k.Rollback}
+}
+
+func (s *historyScreen) setEntries(e []AuditEntry) {
+	s.rows = slices.Clone(e)
+	slices.SortStableFunc(s.rows, func(a, b AuditEntry) int { return b.When.Compare(a.When) })
+	s.keys = make([]string, len(s.rows))
+	for i, e := range s.rows {
+		s.keys[i] = strings.ToLower(strings.Join([]string{e.Env, e.Who, e.Version, e.SHA, e.Result}, " "))
+	}
+	s.refilter()
+}
+
+func (s *historyScreen) refilter() {
+	terms := filterTerms(s.filter.value)
+	s.matched = s.matched[:0]
+	for i := range s.rows {
+		if matchTerms(s.keys[i], terms) {
+			s.matched = append(s.matched, i)
+		}
+	}
+	s.nav.setLen(len(s.matched))
+}
+
+// previous returns the entry before the latest successful one for env: what a
+// rollback most likely returns to.
+func (s *historyScreen) previous(env string) (cur, prev *AuditEntry) {
+	for i := range s.rows {
+		e := &s.rows[i]
+		if e.Env != env || !isSuccess(e.Result) {
+			continue
+		}
+		if cur == nil {
+			cur = e
+			continue
+		}
+		if e.Version != cur.Version || e.SHA != cur.SHA {
+			return cur, e
+		}
+	}
+	return cur, nil
+}
+
+// isSuccess reads an audit result loosely: anything not failed or cancelled.
+func isSuccess(result string) bool {
+	r := strings.ToLower(result)
+	return r != "" && !strings.Contains(r, "fail") && !strings.Contains(r, "error") && !strings.Contains(r, "cancel")
+}
+
+func resultStyle(st *Styles, result string) func(...string) string {
+	r := strings.ToLower(result)
+	switch {
+	case strings.Contains(r, "cancel"):
+		return st.Warning.Render
+	case !isSuccess(result):
+		return st.Failure.Render
+	}
+	return st.Success.Render
+}
+
+func (s *historyScreen) SetSize(w, h int) {
+	s.w, s.h = w, h
+	// marker, [when], age, env, who, version, sha, result
+	rest := w - (2 + 8 + 1 + 4 + 1 + 12 + 1 + 1 + 7 + 1)
+	s.showWhen = rest-17 >= 22+12
+	if s.showWhen {
+		rest -= 17
+	}
+	s.versionW = min(max(rest/2, 22), 26)
+	s.resultW = max(rest-s.versionW, 6)
+	s.nav.setHeight(s.listHeight())
+}
+
+func (s *historyScreen) listHeight() int {
+	h := s.h - 2
+	if s.filter.editing || s.filter.value != "" {
+		h--
+	}
+	return max(h, 1)
+}
+
+func (s *historyScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
+	k := s.ctx.keys
+	switch msg := msg.(type) {
+	case tea.PasteMsg:
+		if s.filter.paste(msg.Content) {
+			s.refilter()
+		}
+	case keyMsg:
+		switch s.filter.handle(k, msg) {
+		case filterChanged:
+			s.refilter()
+			s.nav.top()
+			s.nav.setHeight(s.listHeight())
+			return s, nil
+		case filterKept:
+			s.nav.setHeight(s.listHeight())
+			return s, nil
+		}
+		if handleNavKey(k, &s.nav, msg) {
+			return s, nil
+		}
+		if matches(msg, k.Filter) {
+			s.filter.editing = true
+			s.nav.setHeight(s.listHeight())
+		}
+	}
+	return s, nil
+}
+
+func (s *historyScreen) View() string {
+	st := s.ctx.styles
+	w := s.w
+	lines := make([]string, 0, s.h)
+	left := st.Title.Render("History") + st.Muted.Render(fmt.Sprintf("  %d deploys, promotes and rollbacks · newest first", len(s.rows)))
+	var right string
+	switch {
+	case s.loading:
+		right = st.Running.Render("loading…")
+	case s.err != nil && len(s.rows) > 0:
+		right = st.Failure.Render("✗ " + firstLine(s.err.Error()))
+	case !s.loadedAt.IsZero():
+		right = st.Muted.Render("updated " + relTime(s.ctx.now(), s.loadedAt))
+	}
+	lines = append(lines, spread(left, right, w))
+	if f := s.filter.view(st, fmt.Sprintf("%d of %d", len(s.matched), len(s.rows)), w); f != "" {
+		lines = append(lines, f)
+	}
+	if s.err != nil && len(s.rows) == 0 {
+		lines = append(lines, "")
+		lines = append(lines, errorBlock(st, s.err, "audit log", w)...)
+		return frame(lines, w, s.h)
+	}
+	if len(s.rows) == 0 {
+		lines = append(lines, "")
+		if s.loading {
+			lines = append(lines, st.Muted.Render("  reading the audit log …"))
+		} else {
+			lines = append(lines, st.Muted.Render("  nothing deployed yet"))
+		}
+		return frame(lines, w, s.h)
+	}
+	when := ""
+	if s.showWhen {
+		when = fit("WHEN", 16) + " "
+	}
+	lines = append(lines, st.ColHeader.Render("  "+when+fitRight("AGE", 8)+" "+fit("ENV", 4)+" "+
+		fit("WHO", 12)+" "+fit("VERSION", s.versionW)+" "+fit("SHA", 7)+" "+fit("RESULT", s.resultW)))
+	from, to := s.nav.visible()
+	now := s.ctx.now()
+	for pos := from; pos < to; pos++ {
+		e := &s.rows[s.matched[pos]]
+		selected := pos == s.nav.cursor
+		marker := "  "
+		if selected {
+			marker = "› "
+		}
+		text := marker
+		if s.showWhen {
+			text += fit(e.When.Local().Format("2006-01-02 15:04"), 16) + " "
+		}
+		text += fitRight(relTime(now, e.When), 8) + " "
+		env := fit(e.Env, 4)
+		rest := " " + fit(e.Who, 12) + " " + fit(e.Version, s.versionW) + " " + fit(shortSHA(e.SHA), 7) + " "
+		result := fit(e.Result, s.resultW)
+		if selected {
+			lines = append(lines, st.Selected.Render(fit(text+env+rest+result, w)))
+			continue
+		}
+		switch e.Env {
+		case "dev":
+			env = st.Warning.Render(env)
+		case "prod":
+			env = st.Success.Render(env)
+		}
+		result = resultStyle(st, e.Result)(result)
+		lines = append(lines, text+env+rest+result)
+	}
+	if s.nav.n == 0 {
+		lines = append(lines, st.Muted.Render("  nothing matches “"+s.filter.value+"”: esc clears the filter"))
+	}
+	return frame(lines, w, s.h)
+}

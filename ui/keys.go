@@ -1,0 +1,80 @@
+package ui
+
+import "charm.land/bubbles/v2/key"
+
+// KeyMap is the one place every key binding lives; help is rendered from it.
+type KeyMap struct {
+	NextTab, PrevTab key.Binding
+	Jump             key.Binding
+
+	Up, Down         key.Binding
+	Top, Bottom      key.Binding
+	HalfDown, HalfUp key.Binding
+	PageDown, PageUp key.Binding
+
+	Filter      key.Binding
+	Enter       key.Binding
+	Back        key.Binding
+	GroupToggle key.Binding
+
+	Deploy   key.Binding
+	Promote  key.Binding
+	Rollback key.Binding
+	Refresh  key.Binding
+
+	Confirm key.Binding
+	Cancel  key.Binding
+
+	Help key.Binding
+	Quit key.Binding
+	// Interrupt is ctrl+c: quits, or during a run asks to cancel it.
+	Interrupt key.Binding
+}
+
+// DefaultKeyMap returns gantry's key bindings.
+func DefaultKeyMap() *KeyMap {
+	b := func(help, desc string, keys ...string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(help, desc))
+	}
+	return &KeyMap{
+		NextTab: b("tab", "next screen", "tab"),
+		PrevTab: b("shift+tab", "prev screen", "shift+tab"),
+		Jump:    b("1-5", "jump to screen", "1", "2", "3", "4", "5"),
+
+		Up:       b("↑/k", "up", "up", "k"),
+		Down:     b("↓/j", "down", "down", "j"),
+		Top:      b("g/home", "top", "g", "home"),
+		Bottom:   b("G/end", "bottom", "G", "end"),
+		HalfDown: b("ctrl+d", "half page down", "ctrl+d"),
+		HalfUp:   b("ctrl+u", "half page up", "ctrl+u"),
+		PageDown: b("pgdn", "page down", "pgdown"),
+		PageUp:   b("pgup", "page up", "pgup"),
+
+		Filter:      b("/", "filter", "/"),
+		Enter:       b("enter", "details", "enter"),
+		Back:        b("esc", "back/clear", "esc"),
+		GroupToggle: b("v", "group by version", "v"),
+
+		Deploy:   b("d", "deploy dev", "d"),
+		Promote:  b("p", "promote", "p"),
+		Rollback: b("b", "rollback", "b"),
+		Refresh:  b("r", "refresh", "r"),
+
+		Confirm: b("y/enter", "confirm", "y", "enter"),
+		Cancel:  b("n/esc", "cancel", "n", "esc"),
+
+		Help:      b("?", "help", "?"),
+		Quit:      b("q", "quit", "q"),
+		Interrupt: b("ctrl+c", "quit / cancel run", "ctrl+c"),
+	}
+}
+
+// FullHelp groups every binding for the `?` screen.
+func (k *KeyMap) FullHelp() [][]key.Binding {
+	return [][]key.Binding{
+		{k.Up, k.Down, k.Top, k.Bottom, k.HalfDown, k.HalfUp, k.PageDown, k.PageUp},
+		{k.NextTab, k.PrevTab, k.Jump, k.Filter, k.Enter, k.Back, k.GroupToggle},
+		{k.Deploy, k.Promote, k.Rollback, k.Refresh, k.Confirm, k.Cancel},
+		{k.Help, k.Quit, k.Interrupt},
+	}
+}
