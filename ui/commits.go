@@ -37,10 +37,7 @@ func (s *commitsScreen) Capturing() bool { return s.filter.editing }
 func (s *commitsScreen) ShortHelp() []key.Binding {
 	k := s.ctx.keys
 	if s.filter.editing {
-		return []key.Binding{
-			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
-			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear")),
-		}
+		return []key.Binding{k.FilterApply, k.FilterClear, k.FilterWord}
 	}
 	jump := k.Enter
 	jump.SetHelp("enter", "go to snapshot")

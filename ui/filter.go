@@ -31,31 +31,24 @@ const (
 // taken, and only when a query is set.
 func (f *filterInput) handle(k *KeyMap, msg keyMsg) filterResult {
 	if !f.editing {
-		if f.value != "" && msg.String() == "esc" {
+		if f.value != "" && matches(msg, k.FilterClear) {
 			f.value = ""
 			return filterChanged
 		}
 		return filterIgnored
 	}
-	switch msg.String() {
-	case "esc":
+	switch {
+	case matches(msg, k.FilterClear):
 		f.editing = false
 		if f.value == "" {
 			return filterKept
 		}
 		f.value = ""
 		return filterChanged
-	case "enter":
+	case matches(msg, k.FilterApply):
 		f.editing = false
 		return filterKept
-	case "backspace", "ctrl+h":
-		if f.value == "" {
-			return filterKept
-		}
-		r := []rune(f.value)
-		f.value = string(r[:len(r)-1])
-		return filterChanged
-	case "ctrl+w":
+	case matches(msg, k.FilterWord):
 		v := strings.TrimRight(f.value, " ")
 		if i := strings.LastIndex(v, " "); i >= 0 {
 			v = v[:i+1]
@@ -67,9 +60,18 @@ func (f *filterInput) handle(k *KeyMap, msg keyMsg) filterResult {
 		}
 		f.value = v
 		return filterChanged
-	case "up", "down", "ctrl+d", "ctrl+u", "pgup", "pgdown":
-		// Movement still works while typing, so you can pick from what matched.
+	case matches(msg, k.Up, k.Down, k.HalfDown, k.HalfUp, k.PageDown, k.PageUp) && msg.Text == "":
+		// Arrows and paging still move, so you can pick from what matched.
 		return filterIgnored
+	}
+	switch msg.String() {
+	case "backspace", "ctrl+h":
+		if f.value == "" {
+			return filterKept
+		}
+		r := []rune(f.value)
+		f.value = string(r[:len(r)-1])
+		return filterChanged
 	}
 	if msg.Text != "" && msg.Mod&^tea.ModShift == 0 {
 		f.value += msg.Text

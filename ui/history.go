@@ -39,10 +39,7 @@ func (s *historyScreen) Capturing() bool { return s.filter.editing }
 func (s *historyScreen) ShortHelp() []key.Binding {
 	k := s.ctx.keys
 	if s.filter.editing {
-		return []key.Binding{
-			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
-			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear")),
-		}
+		return []key.Binding{k.FilterApply, k.FilterClear, k.FilterWord}
 	}
 	return []key.Binding{k.Filter, k.Refresh, k.Rollback}
 }

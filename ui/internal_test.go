@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image/color"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -318,5 +320,105 @@ func TestFixHints(t *testing.T) {
 		if got := fixHint(err, "dev host"); !strings.Contains(got, want) {
 			t.Errorf("fixHint(%v) = %q, want it to mention %q", err, got, want)
 		}
+	}
+}
+
+// stubBackend counts environment reads; other methods are not used.
+type stubBackend struct {
+	Backend
+	mu        sync.Mutex
+	dev, prod int
+}
+
+func (s *stubBackend) Project() ProjectInfo { return ProjectInfo{App: "bookshop"} }
+func (s *stubBackend) DevEnv(context.Context) DevEnv {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dev++
+	return DevEnv{Image: "repo:1.0.0-SNAPSHOT-abc1234"}
+}
+func (s *stubBackend) ProdEnv(context.Context) ProdEnv {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.prod++
+	return ProdEnv{Image: "repo:v1.0.0"}
+}
+
+// runCmd executes a Cmd and every Cmd of a batch, returning their messages.
+func runCmd(cmd tea.Cmd) []tea.Msg {
+	if cmd == nil {
+		return nil
+	}
+	msg := cmd()
+	if b, ok := msg.(tea.BatchMsg); ok {
+		var out []tea.Msg
+		for _, c := range b {
+			out = append(out, runCmd(c)...)
+		}
+		return out
+	}
+	return []tea.Msg{msg}
+}
+
+func TestEnvTickReloadsEnvironments(t *testing.T) {
+	b := &stubBackend{}
+	m := newModel(context.Background(), b, Options{Theme: "dark"})
+	m.ctx.timers = false
+	_, cmd := m.Update(envTickMsg{})
+	msgs := runCmd(cmd)
+	if b.dev != 1 || b.prod != 1 {
+		t.Fatalf("tick read dev %d prod %d times", b.dev, b.prod)
+	}
+	for _, msg := range msgs {
+		m.Update(msg)
+	}
+	if m.ctx.devRef.tag != "1.0.0-SNAPSHOT-abc1234" || m.ctx.prodRef.tag != "v1.0.0" {
+		t.Fatalf("refs %+v %+v", m.ctx.devRef, m.ctx.prodRef)
+	}
+	// A tick while a load is in flight does not pile another on.
+	m.ctx.dev.loading = true
+	_, cmd = m.Update(envTickMsg{})
+	runCmd(cmd)
+	if b.dev != 1 {
+		t.Fatalf("tick during a load read dev again")
+	}
+	// With timers on, each tick schedules the next.
+	m.ctx.timers = true
+	if _, cmd = m.Update(envTickMsg{}); cmd == nil {
+		t.Fatal("tick did not schedule the next")
+	}
+}
+
+func TestStaleLoadIsDropped(t *testing.T) {
+	m := newModel(context.Background(), &stubBackend{}, Options{Theme: "dark"})
+	m.loadEnvs()
+	m.loadEnvs() // a refresh supersedes the first request
+	m.Update(devEnvMsg{gen: m.gen.dev - 1, env: DevEnv{Image: "repo:old"}})
+	if m.ctx.dev.loaded {
+		t.Fatal("a superseded reply was applied")
+	}
+	m.Update(devEnvMsg{gen: m.gen.dev, env: DevEnv{Image: "repo:new"}})
+	if m.ctx.devRef.tag != "new" {
+		t.Fatalf("current reply not applied: %+v", m.ctx.devRef)
+	}
+}
+
+func TestBackgroundColorPicksTheme(t *testing.T) {
+	m := newModel(context.Background(), &stubBackend{}, Options{})
+	if cmd := m.Init(); cmd == nil {
+		t.Fatal("no init commands")
+	}
+	m.Update(tea.BackgroundColorMsg{Color: color.White})
+	if m.ctx.styles.Dark {
+		t.Fatal("white background kept dark styles")
+	}
+	m.Update(tea.BackgroundColorMsg{Color: color.Black})
+	if !m.ctx.styles.Dark {
+		t.Fatal("black background kept light styles")
+	}
+	fixed := newModel(context.Background(), &stubBackend{}, Options{Theme: "light"})
+	fixed.Update(tea.BackgroundColorMsg{Color: color.Black})
+	if fixed.ctx.styles.Dark {
+		t.Fatal("Theme light was overridden by the terminal")
 	}
 }

@@ -13,6 +13,9 @@ type KeyMap struct {
 	PageDown, PageUp key.Binding
 
 	Filter      key.Binding
+	FilterApply key.Binding // while typing a filter
+	FilterClear key.Binding
+	FilterWord  key.Binding // delete the last word
 	Enter       key.Binding
 	Back        key.Binding
 	GroupToggle key.Binding
@@ -22,8 +25,9 @@ type KeyMap struct {
 	Rollback key.Binding
 	Refresh  key.Binding
 
-	Confirm key.Binding
-	Cancel  key.Binding
+	Confirm key.Binding // accept a plan
+	Cancel  key.Binding // decline a plan
+	Yes, No key.Binding // answer the cancel-the-run prompt
 
 	Help key.Binding
 	Quit key.Binding
@@ -51,8 +55,11 @@ func DefaultKeyMap() *KeyMap {
 		PageUp:   b("pgup", "page up", "pgup"),
 
 		Filter:      b("/", "filter", "/"),
+		FilterApply: b("enter", "keep filter", "enter"),
+		FilterClear: b("esc", "clear filter", "esc"),
+		FilterWord:  b("ctrl+w", "delete word", "ctrl+w"),
 		Enter:       b("enter", "details", "enter"),
-		Back:        b("esc", "back/clear", "esc"),
+		Back:        b("esc", "close / clear filter", "esc"),
 		GroupToggle: b("v", "group by version", "v"),
 
 		Deploy:   b("d", "deploy dev", "d"),
@@ -62,6 +69,8 @@ func DefaultKeyMap() *KeyMap {
 
 		Confirm: b("y/enter", "confirm", "y", "enter"),
 		Cancel:  b("n/esc", "cancel", "n", "esc"),
+		Yes:     b("ctrl+c/y", "cancel the run", "y", "Y"),
+		No:      b("n/esc", "keep running", "n", "N", "esc"),
 
 		Help:      b("?", "help", "?"),
 		Quit:      b("q", "quit", "q"),

@@ -303,10 +303,6 @@ func (s *runScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
 		case matches(msg, k.Bottom):
 			s.vp.GotoBottom()
 		}
-	case tea.MouseWheelMsg:
-		var cmd tea.Cmd
-		s.vp, cmd = s.vp.Update(msg)
-		return s, cmd
 	}
 	return s, nil
 }

@@ -62,10 +62,7 @@ func (s *snapshotsScreen) Capturing() bool { return s.filter.editing }
 func (s *snapshotsScreen) ShortHelp() []key.Binding {
 	k := s.ctx.keys
 	if s.filter.editing {
-		return []key.Binding{
-			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
-			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear")),
-		}
+		return []key.Binding{k.FilterApply, k.FilterClear, k.FilterWord}
 	}
 	return []key.Binding{k.Filter, k.Enter, k.Promote, k.GroupToggle}
 }

@@ -13,7 +13,6 @@ type Styles struct {
 	Dark bool
 
 	App       lipgloss.Style // app name in the header
-	Header    lipgloss.Style // header line
 	Title     lipgloss.Style // section titles
 	Text      lipgloss.Style // ordinary text
 	Muted     lipgloss.Style // secondary text: ages, digests, hints
@@ -63,7 +62,6 @@ func NewStyles(dark bool) *Styles {
 
 	s := &Styles{Dark: dark}
 	s.App = lipgloss.NewStyle().Bold(true).Foreground(accent)
-	s.Header = lipgloss.NewStyle().Foreground(fg)
 	s.Title = lipgloss.NewStyle().Bold(true).Foreground(accent)
 	s.Text = lipgloss.NewStyle().Foreground(fg)
 	s.Muted = lipgloss.NewStyle().Foreground(muted)

@@ -351,7 +351,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	}
-	// Anything else (spinner ticks, mouse) goes to the run view and the active screen.
+	// Anything else (spinner ticks) belongs to the run view.
 	_, cmd := m.runView.Update(msg)
 	return m, cmd
 }
@@ -368,10 +368,10 @@ func (m *Model) handleKey(msg keyMsg) tea.Cmd {
 		return m.interrupt()
 	}
 	if m.askCancel {
-		switch msg.String() {
-		case "y", "Y":
+		switch {
+		case matches(msg, k.Yes):
 			return m.cancelRun()
-		case "n", "N", "esc":
+		case matches(msg, k.No):
 			m.askCancel = false
 			return m.setStatus("the run keeps going", false)
 		}
@@ -565,6 +565,13 @@ func (m *Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
 	v.WindowTitle = "gantry · " + m.ctx.project.App
+	if m.runActive() {
+		// Terminals that support it show the run in their tab or taskbar.
+		v.ProgressBar = tea.NewProgressBar(tea.ProgressBarIndeterminate, 0)
+		if p := m.runView.progressStep(); p != nil && p.progress.Total > 0 {
+			v.ProgressBar = tea.NewProgressBar(tea.ProgressBarDefault, int(100*p.progress.Done/p.progress.Total))
+		}
+	}
 	return v
 }
 
@@ -695,10 +702,7 @@ func (m *Model) shortHelp() []key.Binding {
 	k := m.ctx.keys
 	switch {
 	case m.askCancel:
-		return []key.Binding{
-			key.NewBinding(key.WithKeys("y"), key.WithHelp("ctrl+c/y", "cancel run")),
-			key.NewBinding(key.WithKeys("n"), key.WithHelp("n/esc", "keep running")),
-		}
+		return []key.Binding{k.Yes, k.No}
 	case m.showHelp:
 		return []key.Binding{k.Help, k.Back, k.Quit}
 	case m.modal:

@@ -384,6 +384,12 @@ func TestCtrlCDuringRunAsksThenCancelsThenQuits(t *testing.T) {
 	d.press("y")
 	d.wait("build image running", func() bool { return slices.Contains(d.m.StepStatuses(), "build image=running") })
 
+	// A second workflow cannot start while one runs.
+	d.press("d")
+	d.settle()
+	if d.m.ActiveTab() != "Run" || !strings.Contains(d.m.StatusText(), "a run is in progress") {
+		t.Fatalf("d during a run: tab %s status %q", d.m.ActiveTab(), d.m.StatusText())
+	}
 	d.press("ctrl+c")
 	if !d.m.AskingCancel() || d.quit {
 		t.Fatalf("first ctrl+c: asking=%v quit=%v", d.m.AskingCancel(), d.quit)
@@ -485,7 +491,7 @@ func TestLoadErrorsShowInlineWithFix(t *testing.T) {
 		t.Errorf("history error missing:\n%s", d.m.Screen())
 	}
 	// r retries; once the backend recovers the error is gone.
-	b.Errs = nil
+	b.SetErrs(nil)
 	d.press("r")
 	d.wait("history reload", func() bool { return !d.m.HasLine("✗ audit log") && d.m.HasLine("deployed") })
 }

@@ -93,6 +93,8 @@ tb_spawn() {
   # in place: $! is the pid of the command itself and of its process group.
   setsid "$@" </dev/null >>"$TB_DIR/logs/$name.log" 2>&1 &
   TB_PID=$!
+  # Out of the job table: no "Killed" notices on stop; bash still reaps it.
+  disown "$TB_PID"
   TB_SPAWNED_AT[$name]=$(tb_now)
   echo "$TB_PID $name" >>"$TB_DIR/pids"
 }
@@ -227,11 +229,29 @@ tb_stop_one() {
   kill -KILL -- "-$pid" 2>/dev/null || true
   # shellcheck disable=SC2086
   for p in $tree $(tb_descendants "$pid"); do
-    tb_alive "$p" && kill -KILL "$p" 2>/dev/null
+    if tb_alive "$p"; then kill -KILL "$p" 2>/dev/null || true; fi
   done
   # shellcheck disable=SC2086
   tb_wait_gone 5 $tree || tb_log "stop: some processes of $name are still there"
-  wait "$pid" 2>/dev/null || true
+}
+
+# tb_stop_kubectl_orphans kills kubectl runs that outlived their SSH session (a test
+# killed during `microk8s kubectl rollout status` leaves one watching the apiserver,
+# which then drains it for seconds). Our peers use the same kubeconfig, so skip them.
+tb_stop_kubectl_orphans() {
+  local p peers found=()
+  peers=" $(awk '{ printf "%s ", $1 }' "$TB_DIR/pids") "
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    case $peers in *" $p "*) continue ;; esac
+    if { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -qF -- "--kubeconfig $TB_DIR/k8s/kubeconfig"; then
+      if tb_alive "$p"; then found+=("$p"); fi
+    fi
+  done
+  [ "${#found[@]}" -gt 0 ] || return 0
+  tb_log "stop: killing ${#found[@]} leftover kubectl process(es)"
+  kill -KILL "${found[@]}" 2>/dev/null || true
+  tb_wait_gone 5 "${found[@]}" || true
 }
 
 # tb_stop_all stops every recorded peer in reverse start order, sweeps up stragglers that
@@ -242,13 +262,15 @@ tb_stop_all() {
   local start line pid name grace p mine stray mp br
   start=$(tb_now)
   if [ -f "$TB_DIR/pids" ]; then
+    tb_stop_kubectl_orphans
     if declare -F tb_docker_prestop >/dev/null; then tb_docker_prestop || true; fi
     local -a lines
     mapfile -t lines < <(tac "$TB_DIR/pids")
     for line in "${lines[@]}"; do
       read -r pid name <<<"$line"
       case $name in
-        dockerd) grace=20 ;;
+        dockerd) grace=20 ;;              # stops its containers first
+        kube-apiserver | etcd) grace=5 ;; # throw-away state, no need to drain
         *) grace=10 ;;
       esac
       tb_stop_one "$pid" "$name" "$grace"
@@ -262,7 +284,7 @@ tb_stop_all() {
     p=${p#/proc/}
     case $mine in *" $p "*) continue ;; esac
     if { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -qF -- "$TB_DIR/"; then
-      tb_alive "$p" && stray+=("$p")
+      if tb_alive "$p"; then stray+=("$p"); fi
     fi
   done
   if [ "${#stray[@]}" -gt 0 ]; then
@@ -284,11 +306,13 @@ tb_stop_all() {
   if [ -f "$TB_DIR/docker-net16" ]; then
     local net16
     net16=$(cat "$TB_DIR/docker-net16")
-    ip -4 -o addr show 2>/dev/null | awk -v p="inet $net16." 'index($0, p) { print $2 }' | sort -u >>"$TB_DIR/bridges"
+    ip -4 -o addr show 2>/dev/null | awk -v p="inet $net16." 'index($0, p) { print $2 }' >>"$TB_DIR/bridges" || true
   fi
   if [ -f "$TB_DIR/bridges" ]; then
     sort -u "$TB_DIR/bridges" | while read -r br; do
-      [ -n "$br" ] && ip link show "$br" >/dev/null 2>&1 && { ip link delete "$br" 2>/dev/null || tb_log "stop: could not delete bridge $br"; }
+      if [ -n "$br" ] && ip link show "$br" >/dev/null 2>&1; then
+        ip link delete "$br" 2>/dev/null || tb_log "stop: could not delete bridge $br"
+      fi
     done
     : >"$TB_DIR/bridges"
   fi

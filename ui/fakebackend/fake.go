@@ -184,6 +184,13 @@ func auditFor(snaps []ui.Snapshot, now time.Time) []ui.AuditEntry {
 	return out
 }
 
+// SetErrs replaces Errs while the UI may be calling the backend.
+func (b *Backend) SetErrs(errs map[string]error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.Errs = errs
+}
+
 // Calls lists the methods called so far, in order.
 func (b *Backend) Calls() []string {
 	b.mu.Lock()

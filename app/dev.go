@@ -1,0 +1,179 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/remote/registry"
+	"github.com/bookshop-ops/gantry/remote/sshhost"
+)
+
+// DevOptions tune a run of the dev workflow.
+type DevOptions struct {
+	// ForceUnlock breaks a dev lock older than dev.lock_stale.
+	ForceUnlock bool
+	// NoDeploy builds and pushes only.
+	NoDeploy bool
+}
+
+// Dev returns the dev workflow's steps: preflight, metadata, login, build, push, deploy.
+func (a *App) Dev(opts DevOptions) []pipeline.Step {
+	run := pipeline.NewDevRun(a.devParams(opts.ForceUnlock))
+	checks := a.devChecks()
+	if opts.NoDeploy {
+		checks = a.buildChecks()
+	}
+	steps := []pipeline.Step{
+		pipeline.WithSecrets(pipeline.Preflight(checks), envSecrets()...),
+		pipeline.Metadata(pipeline.MetaOptions{Dir: a.Cfg.Dir, RefuseDirty: !a.opts.AllowDirty}, &run.Meta),
+		run.Login(),
+		run.Build(),
+		run.Push(),
+	}
+	if !opts.NoDeploy {
+		steps = append(steps, run.Deploy())
+	}
+	return steps
+}
+
+// devParams wires the configuration and the app's clients into the dev pipeline.
+func (a *App) devParams(forceUnlock bool) pipeline.DevParams {
+	cfg := a.Cfg
+	urlHost := cfg.Dev.Host
+	if cfg.Dev.Target == config.TargetLocal {
+		urlHost = "127.0.0.1"
+	}
+	return pipeline.DevParams{
+		Dir:      cfg.Dir,
+		Build:    cfg.Build,
+		Dev:      cfg.Dev,
+		Registry: a.Registry,
+		Engine: func() (pipeline.DevEngine, error) {
+			e, err := a.Engine()
+			if err != nil {
+				return nil, err
+			}
+			return e, nil
+		},
+		Host: func(ctx context.Context) (sshhost.Runner, error) { return a.Host(ctx, "dev") },
+		RemoteURL: func(ctx context.Context) string {
+			repo, err := a.Repo(ctx)
+			if err != nil {
+				return ""
+			}
+			return repo.RemoteURL(ctx, "origin")
+		},
+		Who:         pipeline.Who(os.Getenv),
+		ForceUnlock: forceUnlock,
+		URLHost:     urlHost,
+	}
+}
+
+// devChecks are the dev workflow's preflight checks: nothing is built until all pass.
+func (a *App) devChecks() []pipeline.Check {
+	return append(a.buildChecks(), a.devHostCheck())
+}
+
+// buildChecks are the checks of a build and push without a deploy.
+func (a *App) buildChecks() []pipeline.Check {
+	return []pipeline.Check{
+		{Name: "registry " + a.Cfg.Registry.Kind + " " + a.Cfg.Registry.Repository, Run: func(ctx context.Context) error {
+			reg, err := a.Registry(ctx)
+			if err != nil {
+				return err
+			}
+			return reg.Check(ctx)
+		}},
+		{Name: "docker engine", Run: func(ctx context.Context) error {
+			e, err := a.Engine()
+			if err != nil {
+				return err
+			}
+			return e.Ping(ctx)
+		}},
+		{Name: "Dockerfile", Run: func(ctx context.Context) error {
+			b := a.Cfg.Build
+			rel := filepath.Join(b.Context, b.Dockerfile)
+			st, err := os.Stat(filepath.Join(a.Cfg.Dir, rel))
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+				return fmt.Errorf("%s not found in %s: add a Dockerfile, or set build.dockerfile (relative to build.context) in gantry.toml", rel, a.Cfg.Dir)
+			case err != nil:
+				return fmt.Errorf("%s: %w", rel, err)
+			case !st.Mode().IsRegular():
+				return fmt.Errorf("%s is not a file: point build.dockerfile at the Dockerfile", rel)
+			}
+			return nil
+		}},
+	}
+}
+
+// devHostCheck checks the dev target: over SSH, a trusted host key and a docker CLI
+// that reaches its engine; locally, the docker CLI and the engine it talks to.
+func (a *App) devHostCheck() pipeline.Check {
+	d := a.Cfg.Dev
+	docker := strings.Fields(d.DockerCommand)
+	if len(docker) == 0 {
+		docker = []string{"docker"}
+	}
+	version := sshhost.Command(append(docker, "version", "--format", "{{.Server.Version}}")...)
+	if d.Target == config.TargetLocal {
+		return pipeline.Check{Name: "local docker CLI", Run: func(ctx context.Context) error {
+			if _, err := exec.LookPath(docker[0]); err != nil {
+				return fmt.Errorf("%s not found on PATH: install the Docker CLI, or set dev.docker in gantry.toml", docker[0])
+			}
+			h, err := a.Host(ctx, "dev")
+			if err != nil {
+				return err
+			}
+			if _, err := h.Run(ctx, version, sshhost.RunOptions{}); err != nil {
+				return fmt.Errorf("%s cannot reach its Docker engine (%v): start dockerd or set DOCKER_HOST", strings.Join(docker, " "), err)
+			}
+			return nil
+		}}
+	}
+	name := fmt.Sprintf("dev host %s@%s:%d", d.User, d.Host, d.Port)
+	return pipeline.Check{Name: name, Run: func(ctx context.Context) error {
+		h, err := a.Host(ctx, "dev")
+		if err != nil {
+			var hk *sshhost.HostKeyError
+			if errors.As(err, &hk) {
+				return err // says what the key is and how to trust it
+			}
+			return fmt.Errorf("%w; check dev.host, dev.port, dev.user and the key (dev.key, GANTRY_SSH_KEY or ssh-agent)", err)
+		}
+		if _, err := h.Run(ctx, version, sshhost.RunOptions{}); err != nil {
+			return fmt.Errorf("`%s version` fails on the host (%v): install Docker there and let %s use it (the docker group), or set dev.docker = \"sudo docker\"", strings.Join(docker, " "), err, d.User)
+		}
+		return nil
+	}}
+}
+
+// envSecrets are the secret values gantry may find in its environment; registering
+// them up front keeps them out of every log line, even one a tool prints.
+func envSecrets() []string {
+	var out []string
+	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", registry.EnvPassword, "GITHUB_TOKEN", "GH_TOKEN"} {
+		if v := os.Getenv(k); v != "" {
+			out = append(out, v)
+		}
+	}
+	if key := os.Getenv("GANTRY_SSH_KEY"); key != "" {
+		out = append(out, key)
+		// Each line of the key too, should a tool print part of it.
+		for _, line := range strings.Split(key, "\n") {
+			line = strings.TrimSpace(line)
+			if len(line) >= 8 && !strings.HasPrefix(line, "-----") {
+				out = append(out, line)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,360 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/meta"
+	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/remote/github"
+	"github.com/bookshop-ops/gantry/remote/registry"
+	"github.com/bookshop-ops/gantry/remote/sshhost"
+)
+
+// PromoteOptions are the choices of one `gantry promote`.
+type PromoteOptions struct {
+	// Snapshot promotes this snapshot tag instead of the one built from HEAD's sources.
+	Snapshot string
+	// ForceUnlock breaks a prod lock older than prod.lock_stale.
+	ForceUnlock bool
+}
+
+// snapshotLineages are the branches searched for HEAD's tree after a squash merge.
+var snapshotLineages = []string{"origin/dev", "dev"}
+
+// Promote returns the prod workflow's steps: preflight, metadata, find snapshot,
+// release, promote, rollout.
+func (a *App) Promote(opts PromoteOptions) []pipeline.Step {
+	return pipeline.Promote(a.promoteOptions(opts))
+}
+
+func (a *App) promoteOptions(opts PromoteOptions) pipeline.PromoteOptions {
+	return pipeline.PromoteOptions{
+		Dir:         a.Cfg.Dir,
+		RefuseDirty: a.opts.Headless && !a.opts.AllowDirty,
+		Checks:      a.promoteChecks(),
+		Secrets:     envSecrets(a.Cfg.GitHub.Host),
+		Snapshot:    opts.Snapshot,
+		Lineages:    snapshotLineages,
+		TagFormat:   a.Cfg.GitHub.TagFormat,
+		Registry: func(ctx context.Context) (pipeline.PromoteRegistry, error) {
+			return a.Registry(ctx)
+		},
+		GitHub: func(context.Context) (pipeline.ReleaseAPI, error) {
+			return a.GitHub()
+		},
+		Repo: func(ctx context.Context) (pipeline.GitHistory, error) {
+			return a.Repo(ctx)
+		},
+		Host: func(ctx context.Context) (sshhost.Runner, error) {
+			return a.Host(ctx, "prod")
+		},
+		Prod: a.prodTarget(opts.ForceUnlock),
+		Who:  pipeline.Who(os.Getenv),
+	}
+}
+
+// prodTarget turns the [prod] section into the rollout's target.
+func (a *App) prodTarget(forceUnlock bool) pipeline.ProdTarget {
+	p := a.Cfg.Prod
+	return pipeline.ProdTarget{
+		Kubectl:        pipeline.KubectlWords(p.Kubectl),
+		Namespace:      p.Namespace,
+		Deployment:     p.Deployment,
+		Container:      p.Container,
+		Manifest:       a.Cfg.Path(p.Manifest),
+		PinDigest:      config.Enabled(p.PinDigest, true),
+		UndoOnFailure:  config.Enabled(p.UndoOnFailure, true),
+		RolloutTimeout: p.RolloutTimeout.Duration,
+		Lock:           pipeline.LockOptions{Timeout: p.LockTimeout.Duration, Stale: p.LockStale.Duration, Force: forceUnlock},
+	}
+}
+
+// envSecrets are credentials gantry may hold in this process; they are masked from
+// every event of the run even though no step means to print them.
+func envSecrets(ghHost string) []string {
+	var out []string
+	if tok, _ := github.TokenFromEnv(ghHost); tok != "" {
+		out = append(out, tok)
+	}
+	for _, k := range []string{"GH_TOKEN", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GANTRY_SSH_KEY", "GANTRY_REGISTRY_PASSWORD"} {
+		if v := os.Getenv(k); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// prodKubectl returns kubectl on the prod host.
+func (a *App) prodKubectl(ctx context.Context) (pipeline.Kubectl, error) {
+	h, err := a.Host(ctx, "prod")
+	if err != nil {
+		return pipeline.Kubectl{}, err
+	}
+	return pipeline.Kubectl{Host: h, Command: pipeline.KubectlWords(a.Cfg.Prod.Kubectl), Namespace: a.Cfg.Prod.Namespace}, nil
+}
+
+// promoteChecks are the prod workflow's preflight checks; none of them changes anything.
+func (a *App) promoteChecks() []pipeline.Check {
+	return []pipeline.Check{
+		a.registryCheck(),
+		{
+			Name: "GitHub token may create releases in " + orUnset(a.Cfg.GitHub.Repo),
+			Run: func(ctx context.Context) error {
+				gh, err := a.GitHub()
+				if err != nil {
+					return err
+				}
+				return gh.CheckReleasePermission(ctx)
+			},
+		},
+		a.sshCheck(),
+		a.kubectlCheck(),
+		{
+			Name: "manifest " + a.Cfg.Prod.Manifest + " is Kubernetes YAML",
+			Run: func(ctx context.Context) error {
+				_, err := a.prodManifest()
+				return err
+			},
+		},
+	}
+}
+
+func orUnset(s string) string {
+	if s == "" {
+		return "(github.repo unset)"
+	}
+	return s
+}
+
+func (a *App) registryCheck() pipeline.Check {
+	r := a.Cfg.Registry
+	return pipeline.Check{
+		Name: fmt.Sprintf("registry access (%s %s)", r.Kind, r.Repository),
+		Run: func(ctx context.Context) error {
+			reg, err := a.Registry(ctx)
+			if err != nil {
+				return err
+			}
+			return reg.Check(ctx)
+		},
+	}
+}
+
+func (a *App) sshCheck() pipeline.Check {
+	p := a.Cfg.Prod
+	return pipeline.Check{
+		Name: fmt.Sprintf("SSH to prod %s@%s:%d with a known host key", p.User, orDash(p.Host), p.Port),
+		Run: func(ctx context.Context) error {
+			h, err := a.Host(ctx, "prod")
+			if err != nil {
+				return err
+			}
+			if _, err := h.Run(ctx, sshhost.Command("true"), sshhost.RunOptions{}); err != nil {
+				return fmt.Errorf("run a command on the prod host: %w", err)
+			}
+			return nil
+		},
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// kubectlCheck asks the cluster, through the configured kubectl, whether it may
+// update the deployment, and that the namespace exists unless the manifest creates it.
+func (a *App) kubectlCheck() pipeline.Check {
+	p := a.Cfg.Prod
+	return pipeline.Check{
+		Name: fmt.Sprintf("%s answers on the prod host and may update deployments", p.Kubectl),
+		Run: func(ctx context.Context) error {
+			k, err := a.prodKubectl(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := k.Run(ctx, sshhost.RunOptions{}, "get", "deployments", "--output", "name"); err != nil {
+				return fmt.Errorf("%w; check prod.kubectl (%q) and that the cluster is up", err, p.Kubectl)
+			}
+			res, err := k.Run(ctx, sshhost.RunOptions{}, "auth", "can-i", "patch", "deployments")
+			if err != nil && strings.TrimSpace(res.Stdout) == "no" {
+				return fmt.Errorf("kubectl on the prod host may not patch deployments%s; grant its user that permission", inNS(p.Namespace))
+			}
+			if err != nil {
+				return err
+			}
+			if p.Namespace != "" {
+				if objs, merr := a.prodManifest(); merr == nil && createsNamespace(objs, p.Namespace) {
+					return nil
+				}
+				res, err := k.Run(ctx, sshhost.RunOptions{}, "get", "namespace", p.Namespace, "--output", "name")
+				if err != nil {
+					if strings.Contains(res.Stderr, "(NotFound)") {
+						return fmt.Errorf("namespace %s does not exist: create it (%s create namespace %s) or fix prod.namespace", p.Namespace, p.Kubectl, p.Namespace)
+					}
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func inNS(ns string) string {
+	if ns == "" {
+		return ""
+	}
+	return " in namespace " + ns
+}
+
+func createsNamespace(objs []pipeline.ManifestObject, ns string) bool {
+	for _, o := range objs {
+		if o.Kind == "Namespace" && o.Name == ns {
+			return true
+		}
+	}
+	return false
+}
+
+// prodManifest parses the manifest and checks it fits the configured deployment.
+func (a *App) prodManifest() ([]pipeline.ManifestObject, error) {
+	p := a.Cfg.Prod
+	data, err := os.ReadFile(a.Cfg.Path(p.Manifest))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w; set prod.manifest to the app's Kubernetes manifest", p.Manifest, err)
+	}
+	objs, err := pipeline.ParseManifest(p.Manifest, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := pipeline.CheckManifestTarget(p.Manifest, objs, p.Deployment, p.Container, p.Namespace); err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
+// rollbackProd returns the steps of `gantry rollback prod`: `rollout undo` watched to
+// the end, under the prod lock, with an audit line.
+func (a *App) rollbackProd(forceUnlock bool) []pipeline.Step {
+	return pipeline.RollbackProd(pipeline.RollbackProdOptions{
+		Checks: []pipeline.Check{a.sshCheck(), a.kubectlCheck()},
+		Host: func(ctx context.Context) (sshhost.Runner, error) {
+			return a.Host(ctx, "prod")
+		},
+		Prod: a.prodTarget(forceUnlock),
+		Who:  pipeline.Who(os.Getenv),
+	})
+}
+
+// PromotePlan is what a promote would do; the TUI shows it for confirmation.
+type PromotePlan struct {
+	Version, Commit string
+	// Snapshot is the tag that would be released, Why how it was found.
+	Snapshot, Digest, Why string
+	ReleaseTag, PromotedTag string
+	// NotesPreview is the first lines of the release notes GitHub would generate.
+	NotesPreview string
+	Namespace    string
+	Deployment   string
+	Container    string
+	// Image is what the deployment would be set to.
+	Image string
+	// Warnings are things to know before confirming (the run may stop on some).
+	Warnings []string
+}
+
+// notesPreviewLines bounds PromotePlan.NotesPreview.
+const notesPreviewLines = 8
+
+// PlanPromote says what Promote would do for snapshot ("" for HEAD's), changing nothing.
+// Only a missing snapshot is an error; other problems become warnings.
+func (a *App) PlanPromote(ctx context.Context, snapshot string) (PromotePlan, error) {
+	m, err := meta.Read(ctx, a.Cfg.Dir)
+	if err != nil {
+		return PromotePlan{}, err
+	}
+	p := a.Cfg.Prod
+	plan := PromotePlan{
+		Version: m.Version, Commit: m.Commit,
+		ReleaseTag:  meta.ReleaseTag(a.Cfg.GitHub.TagFormat, m.Version),
+		PromotedTag: meta.PromotedTag(m.Version),
+		Namespace:   p.Namespace, Deployment: p.Deployment, Container: p.Container,
+	}
+	if m.Dirty {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("the work tree has %d uncommitted change(s); the manifest is applied as it is on disk", len(m.Changes)))
+	}
+	reg, err := a.Registry(ctx)
+	if err != nil {
+		return plan, err
+	}
+	g, err := a.Repo(ctx)
+	if err != nil {
+		return plan, err
+	}
+	snap, err := pipeline.FindSnapshot(ctx, g, reg, pipeline.SnapshotSearch{Version: m.Version, Head: m.Commit, Explicit: snapshot, Lineages: snapshotLineages})
+	if err != nil {
+		return plan, err
+	}
+	plan.Snapshot, plan.Digest, plan.Why = snap.Tag, snap.Digest, snap.Why
+	plan.Warnings = append(plan.Warnings, snap.Warnings...)
+	plan.Image = pipeline.ImageRef(reg.Repository(), plan.PromotedTag, snap.Digest, config.Enabled(p.PinDigest, true))
+	switch have, err := reg.Resolve(ctx, plan.PromotedTag); {
+	case err == nil && have == snap.Digest:
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s already names this image: the promote step will be skipped", plan.PromotedTag))
+	case err == nil:
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s already names another image (%s): promote will stop, a release tag never moves", plan.PromotedTag, have))
+	case !errors.Is(err, registry.ErrNotFound):
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("cannot check %s: %v", plan.PromotedTag, err))
+	}
+	plan.NotesPreview, plan.Warnings = a.notesPreview(ctx, plan, m.Commit, plan.Warnings)
+	return plan, nil
+}
+
+func (a *App) notesPreview(ctx context.Context, plan PromotePlan, head string, warnings []string) (string, []string) {
+	gh, err := a.GitHub()
+	if err != nil {
+		return "", append(warnings, fmt.Sprintf("GitHub: %v", err))
+	}
+	rel, err := gh.ReleaseByTag(ctx, plan.ReleaseTag)
+	switch {
+	case err == nil:
+		commit, cerr := gh.TagCommit(ctx, plan.ReleaseTag)
+		if cerr == nil && !strings.EqualFold(commit, head) {
+			warnings = append(warnings, fmt.Sprintf("release %s already exists for commit %s: promote will stop; bump the version", plan.ReleaseTag, commit))
+		} else {
+			warnings = append(warnings, fmt.Sprintf("release %s already exists: the release step will be skipped", plan.ReleaseTag))
+		}
+		return firstLines(rel.Body, notesPreviewLines), warnings
+	case !errors.Is(err, github.ErrNotFound):
+		return "", append(warnings, fmt.Sprintf("GitHub: %v", err))
+	}
+	prev := ""
+	if list, err := gh.ListReleases(ctx, 30); err == nil {
+		for _, r := range list {
+			if !r.Draft && r.TagName != plan.ReleaseTag && (!r.Prerelease || meta.Prerelease(plan.Version)) {
+				prev = r.TagName
+				break
+			}
+		}
+	}
+	_, body, err := gh.GenerateNotes(ctx, plan.ReleaseTag, head, prev)
+	if err != nil {
+		return "", append(warnings, fmt.Sprintf("release notes: %v", err))
+	}
+	return firstLines(body, notesPreviewLines), warnings
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = append(lines[:n], "…")
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,285 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/bookshop-ops/gantry/remote/sshhost"
+)
+
+// rolloutOutcome is what a rollout did, for the summary and the audit log.
+type rolloutOutcome struct {
+	after DeploymentState
+	// short is a one-line reason for the audit log when the rollout failed.
+	short string
+}
+
+// RolloutFailedError is a failed rollout and what was done about it.
+type RolloutFailedError struct {
+	Err error
+	// Restored describes the state `rollout undo` brought back ("" when nothing was undone).
+	Restored string
+	// Note says why nothing was undone, or that the undo itself failed.
+	Note string
+}
+
+func (e *RolloutFailedError) Error() string {
+	msg := e.Err.Error()
+	if e.Restored != "" {
+		msg += "; undone: the deployment runs " + e.Restored + " again"
+	}
+	if e.Note != "" {
+		msg += "; " + e.Note
+	}
+	return msg
+}
+
+func (e *RolloutFailedError) Unwrap() error { return e.Err }
+
+// Is makes RolloutFailedError match ErrRolloutFailed.
+func (e *RolloutFailedError) Is(t error) bool { return t == ErrRolloutFailed }
+
+func lineLogger(r Reporter) func(string) {
+	return func(s string) {
+		if s = strings.TrimRight(s, " \r"); s != "" {
+			r.Logf("%s", s)
+		}
+	}
+}
+
+// deployImage applies the manifest (with image and change cause filled in), sets the
+// image, records the change cause and watches the rollout; on failure it undoes it when
+// configured. A re-run with the same image changes nothing and finds the rollout done.
+func deployImage(ctx context.Context, r Reporter, k Kubectl, t ProdTarget, image, cause string) (rolloutOutcome, error) {
+	var out rolloutOutcome
+	d := t.Deployment
+	before, err := k.Deployment(ctx, d)
+	hadBefore := err == nil
+	switch {
+	case errors.Is(err, ErrDeploymentNotFound):
+		r.Logf("deployment/%s does not exist yet: the manifest creates it", d)
+	case err != nil:
+		out.short = "cannot read the deployment"
+		return out, err
+	default:
+		r.Logf("running now: %s", before.describe(t.Container))
+	}
+	known := map[string]bool{}
+	if hadBefore {
+		pods, err := k.Pods(ctx, before.Selector)
+		if err != nil {
+			out.short = "cannot list pods"
+			return out, err
+		}
+		known = PodUIDs(pods)
+	}
+
+	if t.Manifest != "" {
+		raw, err := os.ReadFile(t.Manifest)
+		if err != nil {
+			out.short = "cannot read the manifest"
+			return out, fmt.Errorf("read manifest: %w", err)
+		}
+		name := filepath.Base(t.Manifest)
+		manifest, found, err := PrepareManifest(name, raw, d, t.Container, t.Namespace, image, cause)
+		if err != nil {
+			out.short = "bad manifest"
+			return out, err
+		}
+		if !found {
+			r.Logf("%s has no container %s in deployment %s: only `set image` changes it", name, t.Container, d)
+		}
+		r.Logf("$ kubectl apply -f - < %s", name)
+		if _, err := k.Run(ctx, sshhost.RunOptions{Stdin: bytes.NewReader(manifest), OnStdout: lineLogger(r), OnStderr: lineLogger(r)}, "apply", "--filename", "-"); err != nil {
+			out.short = "apply failed"
+			return out, err
+		}
+	}
+	r.Logf("$ kubectl set image deployment/%s %s=%s", d, t.Container, image)
+	if _, err := k.Run(ctx, sshhost.RunOptions{OnStdout: lineLogger(r), OnStderr: lineLogger(r)}, "set", "image", "deployment/"+d, t.Container+"="+image); err != nil {
+		out.short = "set image failed"
+		return out, err
+	}
+	if _, err := k.Run(ctx, sshhost.RunOptions{OnStderr: lineLogger(r)}, "annotate", "deployment/"+d, ChangeCauseAnnotation+"="+cause, "--overwrite"); err != nil {
+		out.short = "annotate failed"
+		return out, err
+	}
+	selector := before.Selector
+	if !hadBefore {
+		now, err := k.Deployment(ctx, d)
+		if err != nil {
+			out.short = "cannot read the deployment"
+			return out, err
+		}
+		selector = now.Selector
+	}
+	r.Logf("$ kubectl rollout status deployment/%s --timeout %s", d, t.RolloutTimeout)
+	werr := k.WatchRollout(ctx, Watch{Deployment: d, Timeout: t.RolloutTimeout, Poll: t.Poll, Selector: selector, Known: known, Log: r.Logf})
+	if werr == nil {
+		after, err := k.Deployment(ctx, d)
+		if err != nil {
+			out.short = "cannot read the deployment"
+			return out, err
+		}
+		out.after = after
+		r.Logf("rolled out: %s", after.describe(t.Container))
+		return out, nil
+	}
+	out.short = failureReason(werr)
+	if ctx.Err() != nil {
+		return out, werr
+	}
+	var stuck *StuckPodsError
+	if errors.As(werr, &stuck) {
+		for _, p := range stuck.Problems {
+			r.Logf("✗ %s", p)
+		}
+	}
+	fail := &RolloutFailedError{Err: werr}
+	switch {
+	case !t.UndoOnFailure:
+		fail.Note = "left as it is (prod.undo_on_failure = false); `gantry rollback prod` undoes it"
+	case !hadBefore:
+		fail.Note = fmt.Sprintf("nothing to undo: this was deployment/%s's first rollout", d)
+	default:
+		restored, err := undoRollout(ctx, r, k, t)
+		if err != nil {
+			fail.Note = fmt.Sprintf("undo failed too: %v; run `gantry rollback prod` or fix it with kubectl", err)
+			out.short += "; undo failed"
+		} else {
+			fail.Restored = restored.describe(t.Container)
+			out.after = restored
+			out.short += "; undone to revision " + restored.Revision
+		}
+	}
+	return out, fail
+}
+
+// undoRollout runs `rollout undo` and waits for the previous revision to be ready again.
+func undoRollout(ctx context.Context, r Reporter, k Kubectl, t ProdTarget) (DeploymentState, error) {
+	d := t.Deployment
+	now, err := k.Deployment(ctx, d)
+	if err != nil {
+		return DeploymentState{}, err
+	}
+	pods, err := k.Pods(ctx, now.Selector)
+	if err != nil {
+		return DeploymentState{}, err
+	}
+	r.Logf("$ kubectl rollout undo deployment/%s", d)
+	if _, err := k.Run(ctx, sshhost.RunOptions{OnStdout: lineLogger(r), OnStderr: lineLogger(r)}, "rollout", "undo", "deployment/"+d); err != nil {
+		return DeploymentState{}, err
+	}
+	r.Logf("$ kubectl rollout status deployment/%s --timeout %s", d, t.RolloutTimeout)
+	if err := k.WatchRollout(ctx, Watch{Deployment: d, Timeout: t.RolloutTimeout, Poll: t.Poll, Selector: now.Selector, Known: PodUIDs(pods), Log: r.Logf}); err != nil {
+		return DeploymentState{}, err
+	}
+	after, err := k.Deployment(ctx, d)
+	if err != nil {
+		return DeploymentState{}, err
+	}
+	r.Logf("restored: %s", after.describe(t.Container))
+	return after, nil
+}
+
+// failureReason shortens a rollout failure for the audit log.
+func failureReason(err error) string {
+	var stuck *StuckPodsError
+	if errors.As(err, &stuck) && len(stuck.Problems) > 0 {
+		return stuck.Problems[0].Reason
+	}
+	var st *RolloutStatusError
+	if errors.As(err, &st) {
+		return "rollout did not complete"
+	}
+	if errors.Is(err, context.Canceled) {
+		return "cancelled"
+	}
+	return "rollout failed"
+}
+
+var imageTagRe = regexp.MustCompile(`:v?([A-Za-z0-9_][A-Za-z0-9_.-]*)(@sha256:[0-9a-f]+)?$`)
+
+// ImageVersion guesses the version from an image reference such as repo:v1.2.3@sha256:…
+// ("" when it has no tag).
+func ImageVersion(image string) string {
+	// Drop the host's port so "host:5000/repo" is not read as a tag.
+	if i := strings.LastIndex(image, "/"); i >= 0 {
+		image = image[i:]
+	}
+	m := imageTagRe.FindStringSubmatch(image)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// RollbackProdOptions are the inputs of `gantry rollback prod`.
+type RollbackProdOptions struct {
+	Checks []Check
+	Host   func(ctx context.Context) (sshhost.Runner, error)
+	Prod   ProdTarget
+	Who    string
+	Now    func() time.Time
+}
+
+// RollbackProd returns the steps of `gantry rollback prod`: preflight, then `rollout
+// undo` watched like a rollout, under the prod lock, with an audit line.
+func RollbackProd(o RollbackProdOptions) []Step {
+	return []Step{
+		Preflight(o.Checks),
+		StepFunc("rollout undo", func(ctx context.Context, r Reporter) error {
+			now := o.Now
+			if now == nil {
+				now = time.Now
+			}
+			host, err := o.Host(ctx)
+			if err != nil {
+				return err
+			}
+			lock := &HostLock{Host: host, Env: "prod", Who: o.Who, Version: "rollback",
+				Timeout: o.Prod.Lock.Timeout, Stale: o.Prod.Lock.Stale, Force: o.Prod.Lock.Force, Poll: o.Prod.Lock.Poll, Now: o.Now}
+			if err := lock.Acquire(ctx, r.Logf); err != nil {
+				return err
+			}
+			defer func() {
+				if err := lock.Release(ctx); err != nil {
+					r.Logf("warning: %v", err)
+				}
+			}()
+			k := Kubectl{Host: host, Command: o.Prod.Kubectl, Namespace: o.Prod.Namespace}
+			before, err := k.Deployment(ctx, o.Prod.Deployment)
+			if err != nil {
+				return err
+			}
+			r.Logf("running now: %s", before.describe(o.Prod.Container))
+			after, uerr := undoRollout(ctx, r, k, o.Prod)
+			result := "rollback: failed"
+			version := ImageVersion(before.Images[o.Prod.Container])
+			if uerr == nil {
+				version = ImageVersion(after.Images[o.Prod.Container])
+				result = "rollback: ok at revision " + after.Revision
+			}
+			if aerr := AppendAudit(ctx, host, AuditEntry{When: now(), Env: "prod", Who: o.Who, Version: version, Result: result}); aerr != nil {
+				r.Logf("warning: %v", aerr)
+			}
+			if uerr != nil {
+				var ke *KubectlError
+				if errors.As(uerr, &ke) && strings.Contains(ke.Message, "no rollout history") {
+					return fmt.Errorf("deployment/%s has no earlier revision to go back to: %w", o.Prod.Deployment, uerr)
+				}
+				return fmt.Errorf("rollback deployment/%s: %w", o.Prod.Deployment, uerr)
+			}
+			r.Set("image", after.Images[o.Prod.Container])
+			r.Set("rollout", fmt.Sprintf("deployment/%s %d/%d ready at revision %s", o.Prod.Deployment, after.Ready, after.Desired, after.Revision))
+			return nil
+		}),
+	}
+}
