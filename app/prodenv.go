@@ -17,7 +17,7 @@ type ProdStatus struct {
 	// "progressing", "failed" (progress deadline exceeded) or "paused".
 	State string
 	// Image is the container's image; Version is guessed from its tag.
-	Image, Version                    string
+	Image, Version                     string
 	Desired, Ready, Updated, Available int
 	// Revision and ChangeCause describe the last rollout.
 	Revision, ChangeCause string

@@ -37,7 +37,7 @@ func (a *App) promoteOptions(opts PromoteOptions) pipeline.PromoteOptions {
 		Dir:         a.Cfg.Dir,
 		RefuseDirty: a.opts.Headless && !a.opts.AllowDirty,
 		Checks:      a.promoteChecks(),
-		Secrets:     envSecrets(a.Cfg.GitHub.Host),
+		Secrets:     promoteSecrets(a.Cfg.GitHub.Host),
 		Snapshot:    opts.Snapshot,
 		Lineages:    snapshotLineages,
 		TagFormat:   a.Cfg.GitHub.TagFormat,
@@ -74,17 +74,11 @@ func (a *App) prodTarget(forceUnlock bool) pipeline.ProdTarget {
 	}
 }
 
-// envSecrets are credentials gantry may hold in this process; they are masked from
-// every event of the run even though no step means to print them.
-func envSecrets(ghHost string) []string {
-	var out []string
+// promoteSecrets are envSecrets plus a GitHub token found in gh's own config.
+func promoteSecrets(ghHost string) []string {
+	out := envSecrets()
 	if tok, _ := github.TokenFromEnv(ghHost); tok != "" {
 		out = append(out, tok)
-	}
-	for _, k := range []string{"GH_TOKEN", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GANTRY_SSH_KEY", "GANTRY_REGISTRY_PASSWORD"} {
-		if v := os.Getenv(k); v != "" {
-			out = append(out, v)
-		}
 	}
 	return out
 }
@@ -257,7 +251,7 @@ func (a *App) rollbackProd(forceUnlock bool) []pipeline.Step {
 type PromotePlan struct {
 	Version, Commit string
 	// Snapshot is the tag that would be released, Why how it was found.
-	Snapshot, Digest, Why string
+	Snapshot, Digest, Why   string
 	ReleaseTag, PromotedTag string
 	// NotesPreview is the first lines of the release notes GitHub would generate.
 	NotesPreview string

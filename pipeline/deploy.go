@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -110,6 +111,9 @@ func (h *devHost) locked(ctx context.Context, lock *HostLock, fn func(ctx contex
 		}
 	}()
 	entry, err := fn(ctx)
+	if entry.Version == "" {
+		return err // nothing was tried on the host: nothing to audit
+	}
 	entry.When = h.now()
 	switch {
 	case err == nil && entry.Result == "":
@@ -132,31 +136,41 @@ func (h *devHost) locked(ctx context.Context, lock *HostLock, fn func(ctx contex
 
 var pulledDigest = regexp.MustCompile(`(?m)^Digest: (sha256:[0-9a-f]{64})\s*$`)
 
-// pull logs in with the password on stdin (never in a command line), pulls image
-// and logs out again. want, when set, is the digest the pulled tag must have.
+// pull pulls image on the host in one command: docker login with the password on
+// stdin (never in a command line) into gantry's own docker config folder, docker
+// pull, and docker logout whatever the pull did, so no token stays on the host.
+// want, when set, is the digest the pulled tag must have.
 func (h *devHost) pull(ctx context.Context, image string, c registry.Credentials, want string) error {
+	pull := h.cmd("--config", DockerConfigDir, "pull", image)
+	cmd := pull
+	opts := h.logLines("")
 	if !c.Anonymous() {
-		login := sshhost.And(
-			sshhost.Command("mkdir", "-p", DockerConfigDir),
-			sshhost.Command("chmod", "700", DockerConfigDir),
-			h.cmd("--config", DockerConfigDir, "login", c.Host, "--username", c.Username, "--password-stdin"),
+		logout := h.cmd("--config", DockerConfigDir, "logout", c.Host).Silence()
+		cmd = sshhost.Seq(
+			sshhost.And(
+				sshhost.Command("mkdir", "-p", DockerConfigDir),
+				sshhost.Command("chmod", "700", DockerConfigDir),
+				h.cmd("--config", DockerConfigDir, "login", c.Host, "--username", c.Username, "--password-stdin"),
+				pull,
+			),
+			sshhost.Raw(`status=$?`),
+			logout,
+			sshhost.Raw(`exit "$status"`),
 		)
-		opts := h.logLines("")
 		opts.Stdin = strings.NewReader(c.Password)
-		if _, err := h.exec(ctx, login, opts); err != nil {
-			return fmt.Errorf("docker login %s on the host: %w", c.Host, err)
-		}
-		defer func() {
+		h.r.Logf("logging in to %s and pulling %s on the host", c.Host, image)
+	} else {
+		h.r.Logf("pulling %s on the host", image)
+	}
+	res, err := h.exec(ctx, cmd, opts)
+	if err != nil {
+		var ee *sshhost.ExitError
+		if !c.Anonymous() && !errors.As(err, &ee) {
+			// Cut off before the logout ran: log out on the side.
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
-			if _, err := h.exec(lctx, h.cmd("--config", DockerConfigDir, "logout", c.Host).Silence(), sshhost.RunOptions{}); err != nil {
-				h.r.Logf("warning: docker logout %s on the host: %v", c.Host, err)
-			}
-		}()
-	}
-	h.r.Logf("pulling %s on the host", image)
-	res, err := h.exec(ctx, h.cmd("--config", DockerConfigDir, "pull", image), h.logLines(""))
-	if err != nil {
+			_, _ = h.exec(lctx, h.cmd("--config", DockerConfigDir, "logout", c.Host).Silence(), sshhost.RunOptions{})
+		}
 		return fmt.Errorf("docker pull %s on the host: %w", image, err)
 	}
 	if m := pulledDigest.FindStringSubmatch(res.Stdout); m != nil && want != "" && m[1] != want {
@@ -182,25 +196,37 @@ type devContainer struct {
 	}
 }
 
-func noSuchObject(stderr string) bool {
-	return strings.Contains(strings.ToLower(stderr), "no such")
-}
-
-// inspect describes the container name; nil when there is none.
-func (h *devHost) inspect(ctx context.Context, name string) (*devContainer, error) {
-	res, err := h.exec(ctx, h.cmd("container", "inspect", name), sshhost.RunOptions{})
+// inspect describes the named containers (or IDs) in one command; absent ones are
+// missing from the map.
+func (h *devHost) inspect(ctx context.Context, names ...string) (map[string]*devContainer, error) {
+	res, err := h.exec(ctx, h.cmd(append([]string{"container", "inspect"}, names...)...), sshhost.RunOptions{})
 	if err != nil {
 		var ee *sshhost.ExitError
-		if errors.As(err, &ee) && noSuchObject(ee.Stderr) {
-			return nil, nil
+		if !errors.As(err, &ee) {
+			return nil, fmt.Errorf("inspect containers on the host: %w", err)
 		}
-		return nil, fmt.Errorf("inspect container %s on the host: %w", name, err)
+		for _, line := range strings.Split(ee.Stderr, "\n") {
+			if strings.TrimSpace(line) != "" && !strings.Contains(strings.ToLower(line), "no such") {
+				return nil, fmt.Errorf("inspect containers on the host: %w", err)
+			}
+		}
 	}
 	var list []devContainer
-	if err := json.Unmarshal([]byte(res.Stdout), &list); err != nil || len(list) == 0 {
-		return nil, fmt.Errorf("inspect container %s on the host: unexpected output", name)
+	if out := strings.TrimSpace(res.Stdout); out != "" {
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
+			return nil, fmt.Errorf("inspect containers on the host: unexpected output: %v", err)
+		}
 	}
-	return &list[0], nil
+	found := map[string]*devContainer{}
+	for i := range list {
+		c := &list[i]
+		for _, n := range names {
+			if "/"+n == c.Name || strings.TrimPrefix(c.Name, "/") == n || strings.HasPrefix(c.ID, n) {
+				found[n] = c
+			}
+		}
+	}
+	return found, nil
 }
 
 func describeContainer(c *devContainer) string {
@@ -211,34 +237,39 @@ func describeContainer(c *devContainer) string {
 	return fmt.Sprintf("%s (%s, %s)", v, shortImageID(c.ID), c.State.Status)
 }
 
+// replaced is what replace leaves behind.
+type replaced struct {
+	// ImageID is the image the container now runs.
+	ImageID string
+	// Images are the host's images of the repository, newest first.
+	Images []hostImage
+}
+
 // replace swaps the container for a new one running image, keeping downtime to a
-// stop and a start: the new container is created first (as <name>-next), the old
-// one stopped and the new one started in one command; the old one is removed only
-// once the new one is healthy, else it is started again. It returns the image ID
-// the container now runs.
-func (h *devHost) replace(ctx context.Context, image string, labels map[string]string) (string, error) {
+// stop and a start: one command creates the new container (as <name>-next), stops
+// the old one and starts the new one. The old container is removed only once the
+// new one is healthy; otherwise it is started again. repo, if set, is listed in the
+// same last command for pruning.
+func (h *devHost) replace(ctx context.Context, image, repo string, labels map[string]string) (replaced, error) {
 	name := h.cfg.Container
 	next := name + "-next"
-	old, err := h.inspect(ctx, name)
+	found, err := h.inspect(ctx, name, next)
 	if err != nil {
-		return "", err
+		return replaced{}, err
 	}
-	stale, err := h.inspect(ctx, next)
-	if err != nil {
-		return "", err
-	}
+	old, stale := found[name], found[next]
 	if stale != nil {
 		if old == nil {
-			// An earlier deploy was stopped between starting it and renaming it.
-			h.r.Logf("adopting %s left by an interrupted deploy as %s", next, name)
+			// An earlier deploy was cut off between starting it and renaming it.
+			h.r.Logf("adopting %s, left by an interrupted deploy, as %s", next, name)
 			if _, err := h.exec(ctx, h.cmd("rename", stale.ID, name), sshhost.RunOptions{}); err != nil {
-				return "", fmt.Errorf("rename %s to %s on the host: %w", next, name, err)
+				return replaced{}, fmt.Errorf("rename %s to %s on the host: %w", next, name, err)
 			}
 			old = stale
 		} else {
-			h.r.Logf("removing %s left by an interrupted deploy", next)
+			h.r.Logf("removing %s, left by an interrupted deploy", next)
 			if _, err := h.exec(ctx, h.cmd("rm", "-f", stale.ID).Stdout2Null(), sshhost.RunOptions{}); err != nil {
-				return "", fmt.Errorf("remove %s on the host: %w", next, err)
+				return replaced{}, fmt.Errorf("remove %s on the host: %w", next, err)
 			}
 		}
 	}
@@ -248,78 +279,73 @@ func (h *devHost) replace(ctx context.Context, image string, labels map[string]s
 		h.r.Logf("no %s container yet", name)
 	}
 
-	args := []string{"create", "--name", next, "-p", h.cfg.Ports, "--restart", "unless-stopped"}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range labels {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	for _, k := range keys {
-		args = append(args, "--label", k+"="+labels[k])
+	create := []string{"create", "--name", next, "-p", h.cfg.Ports, "--restart", "unless-stopped"}
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		create = append(create, "--label", k+"="+labels[k])
 	}
-	args = append(args, image)
-	res, err := h.exec(ctx, h.cmd(args...), sshhost.RunOptions{})
-	if err != nil {
-		return "", fmt.Errorf("create the new container on the host: %w", err)
-	}
-	newID := tailLine(res.Stdout)
-	if newID == "" {
-		return "", errors.New("create the new container on the host: docker printed no container ID")
-	}
-
-	var sw []sshhost.Cmd
+	create = append(create, image)
+	sw := []sshhost.Cmd{h.cmd(create...)}
 	if old != nil && old.State.Running {
 		sw = append(sw, h.cmd("stop", "--time", stopTimeout, old.ID).Stdout2Null())
 	}
-	sw = append(sw, h.cmd("start", newID).Stdout2Null())
+	sw = append(sw, h.cmd("start", next).Stdout2Null())
 	t0 := h.now()
-	if _, err := h.exec(ctx, sshhost.And(sw...), sshhost.RunOptions{}); err != nil {
-		return "", h.restore(ctx, old, newID, fmt.Errorf("start %s on the host: %w", image, err))
+	res, err := h.exec(ctx, sshhost.And(sw...), sshhost.RunOptions{})
+	if err != nil {
+		return replaced{}, h.restore(ctx, old, next, fmt.Errorf("replace the container on the host: %w", err))
 	}
+	newID := tailLine(res.Stdout)
 	if old != nil && old.State.Running {
-		h.r.Logf("stopped the old container and started the new one in %s", h.now().Sub(t0).Round(time.Millisecond))
+		h.r.Logf("created the new container, stopped the old one and started the new one in %s", h.now().Sub(t0).Round(time.Millisecond))
 	} else {
 		h.r.Logf("started the new container")
 	}
 	if err := h.healthy(ctx, newID); err != nil {
-		return "", h.restore(ctx, old, newID, err)
+		return replaced{}, h.restore(ctx, old, next, err)
 	}
-	fin := []sshhost.Cmd{}
+	var fin []sshhost.Cmd
 	if old != nil {
 		fin = append(fin, h.cmd("rm", "-f", old.ID).Stdout2Null())
 	}
-	fin = append(fin, h.cmd("rename", newID, name), h.cmd("container", "inspect", "--format", "{{.Image}}", newID))
+	fin = append(fin, h.cmd("rename", next, name), h.cmd("container", "inspect", "--format", "{{.Image}}", name))
+	if repo != "" {
+		fin = append(fin, h.cmd("image", "ls", "--no-trunc", "--format", "{{json .}}", repo))
+	}
 	res, err = h.exec(ctx, sshhost.And(fin...), sshhost.RunOptions{})
 	if err != nil {
-		return "", fmt.Errorf("the new container is healthy but finishing the switch failed: %w", err)
+		return replaced{}, fmt.Errorf("the new container is healthy but finishing the switch failed: %w", err)
 	}
 	h.r.Logf("%s now runs %s", name, image)
-	return tailLine(res.Stdout), nil
+	out := strings.TrimSpace(res.Stdout)
+	first, rest, _ := strings.Cut(out, "\n")
+	done := replaced{ImageID: strings.TrimSpace(first)}
+	if repo != "" {
+		if done.Images, err = parseImages(rest); err != nil {
+			h.r.Logf("warning: list images of %s: %v", repo, err)
+		}
+	}
+	return done, nil
 }
 
-// restore shows the new container's logs, removes it and starts the old one again.
-// It runs to the end even when ctx is cancelled, so dev is never left without its app.
-func (h *devHost) restore(ctx context.Context, old *devContainer, newID string, cause error) error {
+// restore shows the new container's logs, removes it and starts the old one again,
+// in one command. It runs even when ctx is cancelled, so dev keeps its app.
+func (h *devHost) restore(ctx context.Context, old *devContainer, next string, cause error) error {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	h.r.Logf("last log lines of the new container:")
-	if _, err := h.exec(bctx, h.cmd("logs", "--tail", "50", newID), h.logLines("  │ ")); err != nil {
-		h.r.Logf("  (no logs: %v)", err)
-	}
-	steps := []sshhost.Cmd{h.cmd("rm", "-f", newID).Stdout2Null()}
+	back := []sshhost.Cmd{h.cmd("rm", "-f", next).Silence()}
 	if old != nil && old.State.Running {
-		steps = append(steps, h.cmd("start", old.ID).Stdout2Null())
+		back = append(back, h.cmd("start", old.ID).Stdout2Null())
 	}
-	if _, err := h.exec(bctx, sshhost.And(steps...), sshhost.RunOptions{}); err != nil {
+	h.r.Logf("last log lines of the new container:")
+	cmd := sshhost.Seq(h.cmd("logs", "--tail", "50", next), sshhost.And(back...))
+	if _, err := h.exec(bctx, cmd, h.logLines("  │ ")); err != nil {
 		return fmt.Errorf("%w; putting the previous container back failed too: %v", cause, err)
 	}
 	if old == nil || !old.State.Running {
-		h.r.Logf("removed the new container; there was no running container to restore")
+		h.r.Logf("removed the new container; no container was running before, so none is restored")
 		return cause
 	}
-	h.r.Logf("removed the new container and started the previous one (%s) again", describeContainer(old))
+	h.r.Logf("removed the new container and started the previous one again: %s", describeContainer(old))
 	return &RolledBackError{Err: cause, Previous: old.Config.Image}
 }
 
@@ -336,15 +362,11 @@ func (h *devHost) healthy(ctx context.Context, id string) error {
 	if h.cfg.HealthPath == "" {
 		return h.staysUp(ctx, id, start)
 	}
-	tool, err := h.httpTool(ctx)
-	if err != nil {
-		return err
-	}
 	url := "http://127.0.0.1:" + h.hostPort() + h.cfg.HealthPath
 	timeout := h.cfg.HealthTimeout.Duration
-	h.r.Logf("health check: GET %s with %s on the host, for up to %s", url, tool, timeout)
+	h.r.Logf("health check: GET %s on the host, for up to %s", url, timeout)
 	for attempt := 1; ; attempt++ {
-		ok, detail, err := h.probe(ctx, tool, url)
+		ok, detail, err := h.probe(ctx, url)
 		if err != nil {
 			return err
 		}
@@ -386,10 +408,11 @@ func (h *devHost) staysUp(ctx context.Context, id string, start time.Time) error
 
 // stillUp fails when the container has exited or been restarted.
 func (h *devHost) stillUp(ctx context.Context, id string) error {
-	c, err := h.inspect(ctx, id)
+	found, err := h.inspect(ctx, id)
 	if err != nil {
 		return err
 	}
+	c := found[id]
 	switch {
 	case c == nil:
 		return errors.New("the new container is gone")
@@ -412,42 +435,29 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// httpTool finds what can make an HTTP request on the host: curl, wget, or bash's /dev/tcp.
-func (h *devHost) httpTool(ctx context.Context) (string, error) {
-	has := func(tool string) sshhost.Cmd {
-		return sshhost.And(sshhost.Command("command", "-v", tool).Silence(), sshhost.Command("echo", tool))
-	}
-	res, err := h.run.Run(ctx, sshhost.Or(has("curl"), has("wget"), has("bash"), sshhost.Command("echo", "none")), sshhost.RunOptions{})
-	if err != nil {
-		return "", fmt.Errorf("look for curl on the host: %w", err)
-	}
-	tool := tailLine(res.Stdout)
-	if tool == "none" || tool == "" {
-		return "", errors.New("the host has neither curl, wget nor bash to check the app's health; install curl there, or remove dev.health_path to check that the container stays up")
-	}
-	return tool, nil
-}
+// probeScript is a fixed script run with sh -c; every value arrives as an argument:
+// $1 the URL, $2 the port, $3 the path, $4 bashGet. It prints the HTTP status code
+// of GET $1 from the host, with curl, else wget, else bash's /dev/tcp.
+const probeScript = `if command -v curl >/dev/null 2>&1; then
+  exec curl -sS -o /dev/null -w '%{http_code}\n' --max-time 2 "$1"
+elif command -v wget >/dev/null 2>&1; then
+  wget -q -O /dev/null -T 2 -t 1 "$1" && echo 200
+elif command -v bash >/dev/null 2>&1; then
+  exec bash -c "$4" gantry-health "$2" "$3"
+else
+  echo "the host has neither curl, wget nor bash to check the app's health" >&2
+  exit 127
+fi`
 
-// bashGet is a fixed script (its values arrive as $1 and $2) that prints the HTTP
-// status line of GET $2 on 127.0.0.1:$1.
+// bashGet prints the status code of GET $2 on 127.0.0.1:$1.
 const bashGet = `exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 7
 printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3
-IFS= read -r -t 2 line <&3 || exit 8
-printf '%s\n' "$line"`
-
-var statusLine = regexp.MustCompile(`^HTTP/\d(?:\.\d)? (\d{3})`)
+read -r -t 2 proto code rest <&3 || exit 8
+printf '%s\n' "$code"`
 
 // probe makes one health request from the host.
-func (h *devHost) probe(ctx context.Context, tool, url string) (ok bool, detail string, err error) {
-	var c sshhost.Cmd
-	switch tool {
-	case "curl":
-		c = sshhost.Command("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", url)
-	case "wget":
-		c = sshhost.Command("wget", "-q", "-O", "/dev/null", "-T", "2", "-t", "1", url)
-	default:
-		c = sshhost.Command("bash", "-c", bashGet, "gantry-health", h.hostPort(), h.cfg.HealthPath)
-	}
+func (h *devHost) probe(ctx context.Context, url string) (ok bool, detail string, err error) {
+	c := sshhost.Command("sh", "-c", probeScript, "gantry-health", url, h.hostPort(), h.cfg.HealthPath, bashGet)
 	res, rerr := h.run.Run(ctx, c, sshhost.RunOptions{})
 	if rerr != nil {
 		var ee *sshhost.ExitError
@@ -457,26 +467,17 @@ func (h *devHost) probe(ctx context.Context, tool, url string) (ok bool, detail 
 			}
 			return false, "", fmt.Errorf("health check: %w", rerr)
 		}
+		if ee.Code == 127 {
+			return false, "", fmt.Errorf("health check: %s; install curl on the host, or remove dev.health_path to check that the container stays up", tailLine(ee.Stderr))
+		}
 		msg := tailLine(ee.Stderr)
 		if msg == "" {
-			msg = fmt.Sprintf("%s exited with status %d", tool, ee.Code)
+			msg = fmt.Sprintf("no answer (status %d)", ee.Code)
 		}
 		return false, msg, nil
 	}
-	switch tool {
-	case "curl":
-		code, _ := strconv.Atoi(tailLine(res.Stdout))
-		return code >= 200 && code < 300, "HTTP " + tailLine(res.Stdout), nil
-	case "wget":
-		return true, "HTTP 2xx", nil
-	default:
-		m := statusLine.FindStringSubmatch(tailLine(res.Stdout))
-		if m == nil {
-			return false, "no HTTP status line", nil
-		}
-		code, _ := strconv.Atoi(m[1])
-		return code >= 200 && code < 300, "HTTP " + m[1], nil
-	}
+	code, _ := strconv.Atoi(tailLine(res.Stdout))
+	return code >= 200 && code < 300, fmt.Sprintf("HTTP %d", code), nil
 }
 
 // hostImage is one line of docker image ls.
@@ -502,21 +503,30 @@ func (h *devHost) images(ctx context.Context, repo string) ([]hostImage, error) 
 	if err != nil {
 		return nil, fmt.Errorf("list images of %s on the host: %w", repo, err)
 	}
-	var out []hostImage
-	for _, line := range strings.Split(res.Stdout, "\n") {
+	imgs, err := parseImages(res.Stdout)
+	if err != nil {
+		return nil, fmt.Errorf("list images of %s on the host: %w", repo, err)
+	}
+	return imgs, nil
+}
+
+// parseImages reads docker image ls --format '{{json .}}' output, newest first.
+func parseImages(out string) ([]hostImage, error) {
+	var imgs []hostImage
+	for _, line := range strings.Split(out, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" {
 			continue
 		}
 		var im hostImage
 		if err := json.Unmarshal([]byte(line), &im); err != nil {
-			return nil, fmt.Errorf("list images of %s on the host: unexpected output %q", repo, line)
+			return nil, fmt.Errorf("unexpected output %q", line)
 		}
 		im.created, _ = time.Parse("2006-01-02 15:04:05 -0700 MST", im.CreatedAt)
-		out = append(out, im)
+		imgs = append(imgs, im)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].created.After(out[j].created) })
-	return out, nil
+	sort.SliceStable(imgs, func(i, j int) bool { return imgs[i].created.After(imgs[j].created) })
+	return imgs, nil
 }
 
 // sameImage compares image IDs with or without the sha256: prefix.
@@ -524,14 +534,9 @@ func sameImage(a, b string) bool {
 	return a != "" && b != "" && strings.TrimPrefix(a, "sha256:") == strings.TrimPrefix(b, "sha256:")
 }
 
-// prune keeps the newest dev.keep_images images of repo (and always the running one)
-// for rollback, removes the rest and then dangling images. Failures only warn.
-func (h *devHost) prune(ctx context.Context, repo, running string) {
-	imgs, err := h.images(ctx, repo)
-	if err != nil {
-		h.r.Logf("warning: prune: %v", err)
-		return
-	}
+// prune keeps the newest dev.keep_images of imgs (and always the running image) for
+// rollback and removes the rest, then dangling images, in one command. Failures warn.
+func (h *devHost) prune(ctx context.Context, imgs []hostImage, running string) {
 	norm := func(id string) string { return strings.TrimPrefix(id, "sha256:") }
 	keep := map[string]bool{}
 	for _, im := range imgs { // newest first; several tags may share one image
@@ -548,15 +553,21 @@ func (h *devHost) prune(ctx context.Context, repo, running string) {
 			remove = append(remove, im.ref())
 		}
 	}
+	var cmds []sshhost.Cmd
 	if len(remove) > 0 {
-		h.r.Logf("pruning %d old image tag(s) of %s, keeping %d image(s)", len(remove), repo, len(keep))
-		if _, err := h.exec(ctx, h.cmd(append([]string{"rmi"}, remove...)...).Stdout2Null(), sshhost.RunOptions{}); err != nil {
-			h.r.Logf("warning: prune: %v", err)
-		}
+		h.r.Logf("pruning %d old image tag(s), keeping %d image(s) for rollback", len(remove), len(keep))
+		cmds = append(cmds, h.cmd(append([]string{"rmi"}, remove...)...).Stdout2Null())
 	}
-	if res, err := h.exec(ctx, h.cmd("image", "prune", "--force"), sshhost.RunOptions{}); err != nil {
-		h.r.Logf("warning: prune dangling images: %v", err)
-	} else if l := tailLine(res.Stdout); l != "" {
+	cmds = append(cmds, h.cmd("image", "prune", "--force"))
+	res, err := h.exec(ctx, sshhost.Seq(cmds...), sshhost.RunOptions{})
+	if err != nil {
+		h.r.Logf("warning: prune: %v", err)
+		return
+	}
+	if msg := tailLine(res.Stderr); msg != "" {
+		h.r.Logf("warning: prune: %s", msg)
+	}
+	if l := tailLine(res.Stdout); l != "" {
 		h.r.Logf("dangling images: %s", l)
 	}
 }

@@ -426,11 +426,11 @@ func (d *DevRun) Deploy() Step {
 				"gantry.sha":       d.Meta.Commit,
 				"gantry.image_tag": d.Meta.ImageTag,
 			}
-			running, err := h.replace(ctx, d.image, labels)
+			done, err := h.replace(ctx, d.image, d.reg.Repository(), labels)
 			if err != nil {
 				return entry, err
 			}
-			h.prune(ctx, d.reg.Repository(), running)
+			h.prune(ctx, done.Images, done.ImageID)
 			r.Set("url", d.p.url())
 			return entry, nil
 		})

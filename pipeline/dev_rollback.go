@@ -22,10 +22,11 @@ func DevRollback(p DevParams, repository func(ctx context.Context) (string, erro
 		h := newDevHost(runner, p, r)
 		return h.locked(ctx, p.lock(runner, "rollback"), func(ctx context.Context) (AuditEntry, error) {
 			entry := AuditEntry{Env: "dev", Who: p.Who, Result: ResultRollback}
-			cur, err := h.inspect(ctx, p.Dev.Container)
+			found, err := h.inspect(ctx, p.Dev.Container)
 			if err != nil {
 				return entry, err
 			}
+			cur := found[p.Dev.Container]
 			repo := ""
 			if cur != nil {
 				repo = repositoryOf(cur.Config.Image)
@@ -41,6 +42,7 @@ func DevRollback(p DevParams, repository func(ctx context.Context) (string, erro
 			}
 			prev, ok := previousImage(imgs, cur)
 			if !ok {
+				entry.Version = "" // nothing was tried: no audit line
 				return entry, fmt.Errorf("no earlier image of %s is kept on the host to roll back to (dev.keep_images keeps %d); deploy an older commit with gantry dev instead", repo, p.Dev.KeepImages)
 			}
 			labels, err := h.imageLabels(ctx, prev.ID)
@@ -49,12 +51,8 @@ func DevRollback(p DevParams, repository func(ctx context.Context) (string, erro
 			}
 			entry.Version = prev.Tag
 			entry.SHA = labels[LabelRevision]
-			if cur != nil {
-				r.Logf("rolling back from %s to %s", describeContainer(cur), prev.ref())
-			} else {
-				r.Logf("no %s container runs; starting %s", p.Dev.Container, prev.ref())
-			}
-			_, err = h.replace(ctx, prev.ref(), map[string]string{
+			r.Logf("rolling back to %s", prev.ref())
+			_, err = h.replace(ctx, prev.ref(), "", map[string]string{
 				"gantry.version":   labels[LabelVersion],
 				"gantry.sha":       labels[LabelRevision],
 				"gantry.image_tag": prev.Tag,

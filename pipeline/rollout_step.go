@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -205,20 +204,19 @@ func failureReason(err error) string {
 	return "rollout failed"
 }
 
-var imageTagRe = regexp.MustCompile(`:v?([A-Za-z0-9_][A-Za-z0-9_.-]*)(@sha256:[0-9a-f]+)?$`)
-
 // ImageVersion guesses the version from an image reference such as repo:v1.2.3@sha256:…
 // ("" when it has no tag).
 func ImageVersion(image string) string {
-	// Drop the host's port so "host:5000/repo" is not read as a tag.
+	image, _, _ = strings.Cut(image, "@")
+	// Only the last path element holds the tag; "host:5000/repo" has a port, not a tag.
 	if i := strings.LastIndex(image, "/"); i >= 0 {
-		image = image[i:]
+		image = image[i+1:]
 	}
-	m := imageTagRe.FindStringSubmatch(image)
-	if m == nil {
+	_, tag, ok := strings.Cut(image, ":")
+	if !ok {
 		return ""
 	}
-	return m[1]
+	return strings.TrimPrefix(tag, "v")
 }
 
 // RollbackProdOptions are the inputs of `gantry rollback prod`.
