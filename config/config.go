@@ -278,11 +278,6 @@ func decode(data []byte, name string, cfg *Config) error {
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(cfg); err != nil {
-		var de *toml.DecodeError
-		if errors.As(err, &de) {
-			row, col := de.Position()
-			return &FieldError{Field: fmt.Sprintf("%s:%d:%d", name, row, col), Problem: "malformed TOML: " + de.Error(), Fix: "fix the syntax at that line and column"}
-		}
 		var se *toml.StrictMissingError
 		if errors.As(err, &se) {
 			var keys []string
@@ -291,6 +286,11 @@ func decode(data []byte, name string, cfg *Config) error {
 				keys = append(keys, fmt.Sprintf("%s (line %d, column %d)", strings.Join(e.Key(), "."), row, col))
 			}
 			return &FieldError{Field: name, Problem: "unknown key " + strings.Join(keys, ", "), Fix: "remove it or check its spelling against the README's configuration reference"}
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return &FieldError{Field: fmt.Sprintf("%s:%d:%d", name, row, col), Problem: "malformed TOML: " + de.Error(), Fix: "fix the syntax at that line and column"}
 		}
 		return &FieldError{Field: name, Problem: err.Error(), Fix: "check the value's type against the README's configuration reference"}
 	}
