@@ -87,10 +87,14 @@ func (h *devHost) exec(ctx context.Context, c sshhost.Cmd, opts sshhost.RunOptio
 	return h.run.Run(ctx, inHome(c), opts)
 }
 
+// loginNoise is what docker login says about storing the token unencrypted; gantry
+// logs out right after the pull, so it would only mislead.
+var loginNoise = regexp.MustCompile(`^(WARNING! Your (password|credentials) (will be|are) stored unencrypted|Configure a credential helper to remove this warning|https://docs\.docker\.com/.*credential)`)
+
 // logLines returns RunOptions that show the command's output as log lines.
 func (h *devHost) logLines(prefix string) sshhost.RunOptions {
 	show := func(line string) {
-		if strings.TrimSpace(line) != "" {
+		if strings.TrimSpace(line) != "" && !loginNoise.MatchString(line) {
 			h.r.Logf("%s%s", prefix, line)
 		}
 	}
@@ -295,6 +299,9 @@ func (h *devHost) replace(ctx context.Context, image, repo string, labels map[st
 		return replaced{}, h.restore(ctx, old, next, fmt.Errorf("replace the container on the host: %w", err))
 	}
 	newID := tailLine(res.Stdout)
+	if newID == "" {
+		newID = next
+	}
 	if old != nil && old.State.Running {
 		h.r.Logf("created the new container, stopped the old one and started the new one in %s", h.now().Sub(t0).Round(time.Millisecond))
 	} else {

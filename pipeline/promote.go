@@ -189,7 +189,7 @@ func FindSnapshotStep(o PromoteOptions, p *Promotion) Step {
 		p.Image = ImageRef(p.Repository, p.PromotedTag, snap.Digest, o.Prod.PinDigest)
 		r.Logf("snapshot  %s", snap.Tag)
 		r.Logf("digest    %s", snap.Digest)
-		if snap.Commit != "" {
+		if snap.Commit != "" && snap.Commit != p.Meta.Commit {
 			r.Logf("built from %s (%s)", snap.Commit, snap.Why)
 		}
 		r.Set("snapshot", snap.Tag)
@@ -211,10 +211,7 @@ func PromoteTagStep(o PromoteOptions, p *Promotion) Step {
 		}
 		res, err := reg.Tag(ctx, p.Snapshot.Tag, p.PromotedTag)
 		if err != nil {
-			var moved *registry.TagMovedError
-			if errors.As(err, &moved) {
-				return fmt.Errorf("promote %s as %s: %w", p.Snapshot.Tag, p.PromotedTag, err)
-			}
+			// A *registry.TagMovedError says the release tag names another image: it never moves.
 			return fmt.Errorf("promote %s as %s: %w", p.Snapshot.Tag, p.PromotedTag, err)
 		}
 		if res.Digest != "" && res.Digest != p.Snapshot.Digest {
@@ -282,6 +279,7 @@ func RolloutStep(o PromoteOptions, p *Promotion) Step {
 			r.Logf("warning: %v", aerr)
 		}
 		if err != nil {
+			r.Set("rollout", "failed: "+out.short)
 			return err
 		}
 		r.Set("rollout", fmt.Sprintf("deployment/%s %d/%d ready at revision %s", o.Prod.Deployment, out.after.Ready, out.after.Desired, out.after.Revision))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -503,4 +504,122 @@ func (s DeploymentState) describe(container string) string {
 		out += " (" + s.ChangeCause + ")"
 	}
 	return out
+}
+
+// FailedAnnotation marks the ReplicaSet of a revision whose rollout gantry saw fail, so
+// `gantry rollback prod` never goes back to it.
+const FailedAnnotation = "gantry/rollout-failed"
+
+// ReplicaSetState is one revision of a deployment.
+type ReplicaSetState struct {
+	Name     string
+	Revision int
+	// Images maps container name to image.
+	Images      map[string]string
+	ChangeCause string
+	Failed      string // the FailedAnnotation's value, "" when unmarked
+	Replicas    int
+	Ready       int
+}
+
+type replicaSetListJSON struct {
+	Items []struct {
+		Metadata struct {
+			Name            string            `json:"name"`
+			Annotations     map[string]string `json:"annotations"`
+			OwnerReferences []struct {
+				Kind string `json:"kind"`
+				Name string `json:"name"`
+			} `json:"ownerReferences"`
+		} `json:"metadata"`
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Name  string `json:"name"`
+						Image string `json:"image"`
+					} `json:"containers"`
+				} `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+		Status struct {
+			Replicas      int `json:"replicas"`
+			ReadyReplicas int `json:"readyReplicas"`
+		} `json:"status"`
+	} `json:"items"`
+}
+
+// ReplicaSets lists the deployment's revisions, newest first.
+func (k Kubectl) ReplicaSets(ctx context.Context, deployment, selector string) ([]ReplicaSetState, error) {
+	args := []string{"get", "replicasets", "--output", "json"}
+	if selector != "" {
+		args = append(args, "--selector", selector)
+	}
+	res, err := k.Run(ctx, sshhost.RunOptions{}, args...)
+	if err != nil {
+		return nil, err
+	}
+	var l replicaSetListJSON
+	if err := json.Unmarshal([]byte(res.Stdout), &l); err != nil {
+		return nil, fmt.Errorf("parse replicasets: %w", err)
+	}
+	var out []ReplicaSetState
+	for _, it := range l.Items {
+		owned := false
+		for _, o := range it.Metadata.OwnerReferences {
+			owned = owned || (o.Kind == "Deployment" && o.Name == deployment)
+		}
+		if !owned {
+			continue
+		}
+		rev, _ := strconv.Atoi(it.Metadata.Annotations[RevisionAnnotation])
+		rs := ReplicaSetState{Name: it.Metadata.Name, Revision: rev, Images: map[string]string{},
+			ChangeCause: it.Metadata.Annotations[ChangeCauseAnnotation], Failed: it.Metadata.Annotations[FailedAnnotation],
+			Replicas: it.Status.Replicas, Ready: it.Status.ReadyReplicas}
+		for _, c := range it.Spec.Template.Spec.Containers {
+			rs.Images[c.Name] = c.Image
+		}
+		out = append(out, rs)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Revision > out[j].Revision })
+	return out, nil
+}
+
+// markRevision sets (value != "") or clears the FailedAnnotation on the ReplicaSet of
+// the deployment's revision.
+func (k Kubectl) markRevision(ctx context.Context, deployment, selector, revision, value string) error {
+	rss, err := k.ReplicaSets(ctx, deployment, selector)
+	if err != nil {
+		return err
+	}
+	for _, rs := range rss {
+		if strconv.Itoa(rs.Revision) != revision {
+			continue
+		}
+		if value == "" && rs.Failed == "" {
+			return nil
+		}
+		arg := FailedAnnotation + "-"
+		if value != "" {
+			arg = FailedAnnotation + "=" + value
+		}
+		_, err := k.Run(ctx, sshhost.RunOptions{}, "annotate", "replicaset/"+rs.Name, arg, "--overwrite")
+		return err
+	}
+	return nil
+}
+
+// RollbackRevision picks what `gantry rollback prod` goes back to: the newest earlier
+// revision that runs another image and whose rollout gantry did not see fail. A plain
+// `rollout undo` would pick the revision just before, which after an undone failure is
+// the failed one.
+func RollbackRevision(rss []ReplicaSetState, current DeploymentState, container string) (ReplicaSetState, bool) {
+	cur := current.Images[container]
+	for _, rs := range rss {
+		if strconv.Itoa(rs.Revision) == current.Revision || rs.Failed != "" || rs.Images[container] == cur {
+			continue
+		}
+		return rs, true
+	}
+	return ReplicaSetState{}, false
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -128,6 +129,9 @@ func deployImage(ctx context.Context, r Reporter, k Kubectl, t ProdTarget, image
 			return out, err
 		}
 		out.after = after
+		if err := k.markRevision(ctx, d, selector, after.Revision, ""); err != nil {
+			r.Logf("warning: clear %s on revision %s: %v", FailedAnnotation, after.Revision, err)
+		}
 		r.Logf("rolled out: %s", after.describe(t.Container))
 		return out, nil
 	}
@@ -142,13 +146,19 @@ func deployImage(ctx context.Context, r Reporter, k Kubectl, t ProdTarget, image
 		}
 	}
 	fail := &RolloutFailedError{Err: werr}
+	// Mark the failed revision so a later `gantry rollback prod` never picks it.
+	if now, err := k.Deployment(ctx, d); err == nil && now.Revision != before.Revision {
+		if err := k.markRevision(ctx, d, selector, now.Revision, out.short); err != nil {
+			r.Logf("warning: mark revision %s as failed: %v", now.Revision, err)
+		}
+	}
 	switch {
 	case !t.UndoOnFailure:
 		fail.Note = "left as it is (prod.undo_on_failure = false); `gantry rollback prod` undoes it"
 	case !hadBefore:
 		fail.Note = fmt.Sprintf("nothing to undo: this was deployment/%s's first rollout", d)
 	default:
-		restored, err := undoRollout(ctx, r, k, t)
+		restored, err := undoRollout(ctx, r, k, t, before.Revision)
 		if err != nil {
 			fail.Note = fmt.Sprintf("undo failed too: %v; run `gantry rollback prod` or fix it with kubectl", err)
 			out.short += "; undo failed"
@@ -161,8 +171,9 @@ func deployImage(ctx context.Context, r Reporter, k Kubectl, t ProdTarget, image
 	return out, fail
 }
 
-// undoRollout runs `rollout undo` and waits for the previous revision to be ready again.
-func undoRollout(ctx context.Context, r Reporter, k Kubectl, t ProdTarget) (DeploymentState, error) {
+// undoRollout runs `rollout undo` to revision (the previous one when empty) and waits for
+// it to be ready again.
+func undoRollout(ctx context.Context, r Reporter, k Kubectl, t ProdTarget, revision string) (DeploymentState, error) {
 	d := t.Deployment
 	now, err := k.Deployment(ctx, d)
 	if err != nil {
@@ -172,8 +183,12 @@ func undoRollout(ctx context.Context, r Reporter, k Kubectl, t ProdTarget) (Depl
 	if err != nil {
 		return DeploymentState{}, err
 	}
-	r.Logf("$ kubectl rollout undo deployment/%s", d)
-	if _, err := k.Run(ctx, sshhost.RunOptions{OnStdout: lineLogger(r), OnStderr: lineLogger(r)}, "rollout", "undo", "deployment/"+d); err != nil {
+	args := []string{"rollout", "undo", "deployment/" + d}
+	if revision != "" {
+		args = append(args, "--to-revision", revision)
+	}
+	r.Logf("$ kubectl %s", strings.Join(args, " "))
+	if _, err := k.Run(ctx, sshhost.RunOptions{OnStdout: lineLogger(r), OnStderr: lineLogger(r)}, args...); err != nil {
 		return DeploymentState{}, err
 	}
 	r.Logf("$ kubectl rollout status deployment/%s --timeout %s", d, t.RolloutTimeout)
@@ -258,7 +273,16 @@ func RollbackProd(o RollbackProdOptions) []Step {
 				return err
 			}
 			r.Logf("running now: %s", before.describe(o.Prod.Container))
-			after, uerr := undoRollout(ctx, r, k, o.Prod)
+			rss, err := k.ReplicaSets(ctx, o.Prod.Deployment, before.Selector)
+			if err != nil {
+				return err
+			}
+			target, ok := RollbackRevision(rss, before, o.Prod.Container)
+			if !ok {
+				return fmt.Errorf("deployment/%s has no earlier revision that runs another image and did not fail (%d revision(s) kept): nothing to roll back to", o.Prod.Deployment, len(rss))
+			}
+			r.Logf("going back to revision %d: %s=%s %s", target.Revision, o.Prod.Container, target.Images[o.Prod.Container], target.ChangeCause)
+			after, uerr := undoRollout(ctx, r, k, o.Prod, strconv.Itoa(target.Revision))
 			result := "rollback: failed"
 			version := ImageVersion(before.Images[o.Prod.Container])
 			if uerr == nil {
@@ -269,10 +293,6 @@ func RollbackProd(o RollbackProdOptions) []Step {
 				r.Logf("warning: %v", aerr)
 			}
 			if uerr != nil {
-				var ke *KubectlError
-				if errors.As(uerr, &ke) && strings.Contains(ke.Message, "no rollout history") {
-					return fmt.Errorf("deployment/%s has no earlier revision to go back to: %w", o.Prod.Deployment, uerr)
-				}
 				return fmt.Errorf("rollback deployment/%s: %w", o.Prod.Deployment, uerr)
 			}
 			r.Set("image", after.Images[o.Prod.Container])

@@ -119,6 +119,39 @@ func TestRolloutOnRealCluster(t *testing.T) {
 		})
 	}
 
+	rollback := func() (map[string]string, string, error) {
+		rec := &recorder{}
+		steps := RollbackProd(RollbackProdOptions{
+			Host: func(context.Context) (sshhost.Runner, error) { return host, nil },
+			Prod: tgt, Who: "tester",
+		})
+		sum, err := Run(ctx, "rollback prod", steps, rec)
+		return sum, logText(rec), err
+	}
+
+	t.Run("rollback never goes back to a failed revision", func(t *testing.T) {
+		rss, err := k.ReplicaSets(ctx, "django-app", "app=django-app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed := 0
+		for _, rs := range rss {
+			if rs.Failed != "" {
+				failed++
+			}
+		}
+		if failed != 2 {
+			t.Fatalf("%d revisions marked failed, want 2: %+v", failed, rss)
+		}
+		_, logs, err := rollback()
+		if err == nil || !strings.Contains(err.Error(), "nothing to roll back to") {
+			t.Fatalf("rollback to a failed revision: %v\n%s", err, logs)
+		}
+		if d, _ := k.Deployment(ctx, "django-app"); d.Images["django-container"] != good {
+			t.Fatalf("rollback changed the deployment: %+v", d)
+		}
+	})
+
 	t.Run("a healthy version after failures", func(t *testing.T) {
 		next := "registry.test/book-shop:v1.1.0@" + fakeDigest
 		r := &logReporter{}
@@ -133,14 +166,12 @@ func TestRolloutOnRealCluster(t *testing.T) {
 	})
 
 	t.Run("rollback prod", func(t *testing.T) {
-		rec := &recorder{}
-		steps := RollbackProd(RollbackProdOptions{
-			Host: func(context.Context) (sshhost.Runner, error) { return host, nil },
-			Prod: tgt, Who: "tester",
-		})
-		sum, err := Run(ctx, "rollback prod", steps, rec)
+		sum, logs, err := rollback()
 		if err != nil {
-			t.Fatalf("%v\n%s", err, rec.text())
+			t.Fatalf("%v\n%s", err, logs)
+		}
+		if !strings.Contains(logs, "rollout undo deployment/django-app --to-revision") {
+			t.Errorf("log:\n%s", logs)
 		}
 		d, err := k.Deployment(ctx, "django-app")
 		if err != nil || d.Images["django-container"] != good || d.Ready != 2 {

@@ -307,19 +307,30 @@ func (r *ecrRegistry) Tag(ctx context.Context, srcTag, newTag string) (TagResult
 	if err := ValidTag(newTag); err != nil {
 		return TagResult{}, err
 	}
+	// One call reads the source and looks for the new tag; the tag is absent when ECR
+	// reports it not found, which is the usual case and costs no extra round trip.
 	out, err := r.client.BatchGetImage(ctx, &ecr.BatchGetImageInput{
 		RepositoryName:     aws.String(r.cfg.Repository),
 		RegistryId:         r.registryID(),
-		ImageIds:           []ecrtypes.ImageIdentifier{{ImageTag: aws.String(srcTag)}},
+		ImageIds:           []ecrtypes.ImageIdentifier{{ImageTag: aws.String(srcTag)}, {ImageTag: aws.String(newTag)}},
 		AcceptedMediaTypes: manifestMediaTypes,
 	})
 	if err != nil {
 		return TagResult{}, r.awsError(fmt.Sprintf("tag %s as %s: read %s", srcTag, newTag, srcTag), err)
 	}
-	if len(out.Images) == 0 {
+	var srcFail *ecrtypes.ImageFailure
+	newAbsent := false
+	for i, f := range out.Failures {
+		switch aws.ToString(f.ImageId.ImageTag) {
+		case srcTag:
+			srcFail = &out.Failures[i]
+		case newTag:
+			newAbsent = f.FailureCode == ecrtypes.ImageFailureCodeImageNotFound || f.FailureCode == ecrtypes.ImageFailureCodeImageTagDoesNotMatchDigest
+		}
+	}
+	if srcFail != nil || len(out.Images) == 0 {
 		why := "no image"
-		if len(out.Failures) > 0 {
-			f := out.Failures[0]
+		if f := srcFail; f != nil {
 			why = string(f.FailureCode) + ": " + aws.ToString(f.FailureReason)
 			if f.FailureCode != ecrtypes.ImageFailureCodeImageNotFound && f.FailureCode != ecrtypes.ImageFailureCodeImageTagDoesNotMatchDigest {
 				return TagResult{}, fmt.Errorf("tag %s as %s: read %s: %s", srcTag, newTag, srcTag, why)
@@ -328,6 +339,19 @@ func (r *ecrRegistry) Tag(ctx context.Context, srcTag, newTag string) (TagResult
 		return TagResult{}, fmt.Errorf("tag %s as %s: source %s (%s): %w", srcTag, newTag, srcTag, why, ErrNotFound)
 	}
 	img := out.Images[0]
+	if !newAbsent && len(out.Images) > 1 {
+		// Both tags exist. ECR need not say which entry answers which tag: take the
+		// source's by its digest.
+		d, err := r.Resolve(ctx, srcTag)
+		if err != nil {
+			return TagResult{}, fmt.Errorf("tag %s as %s: %w", srcTag, newTag, err)
+		}
+		for _, im := range out.Images {
+			if im.ImageId != nil && aws.ToString(im.ImageId.ImageDigest) == d {
+				img = im
+			}
+		}
+	}
 	manifest := aws.ToString(img.ImageManifest)
 	digest := ""
 	if img.ImageId != nil {
@@ -341,9 +365,12 @@ func (r *ecrRegistry) Tag(ctx context.Context, srcTag, newTag string) (TagResult
 		_ = json.Unmarshal([]byte(manifest), &m)
 		mediaType = m.MediaType
 	}
-	// In a MUTABLE repository PutImage would silently move newTag: check it first.
-	if done, err := r.existing(ctx, newTag, digest); done || err != nil {
-		return TagResult{Digest: digest, AlreadyDone: done}, err
+	// In a MUTABLE repository PutImage would silently move newTag: unless ECR said it
+	// is absent, check where it points first.
+	if !newAbsent {
+		if done, err := r.existing(ctx, newTag, digest); done || err != nil {
+			return TagResult{Digest: digest, AlreadyDone: done}, err
+		}
 	}
 	return r.put(ctx, newTag, manifest, mediaType, digest)
 }

@@ -247,11 +247,29 @@ func (c *v2Client) tag(ctx context.Context, srcTag, newTag string) (TagResult, e
 	if err != nil {
 		return TagResult{}, err
 	}
-	p, opts, err := c.puller(ctx)
+	// One authenticated transport with pull and push scope serves the read, the check and
+	// the write, so the registry is pinged (and a token fetched) once, not per client.
+	tr, err := c.pushTransport(ctx, src.Context())
 	if err != nil {
 		return TagResult{}, fmt.Errorf("tag %s as %s: %w", srcTag, newTag, err)
 	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(tr)}
+	p, err := remote.NewPuller(opts...)
+	if err != nil {
+		return TagResult{}, fmt.Errorf("tag %s as %s: %w", srcTag, newTag, err)
+	}
+	// Read the source and look at the new tag at the same time: it must not move.
+	var (
+		ex      *v1.Descriptor
+		headErr error
+		done    = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		ex, headErr = p.Head(ctx, dst)
+	}()
 	d, err := p.Get(ctx, src)
+	<-done
 	if err != nil {
 		if isNotFound(err) {
 			return TagResult{}, fmt.Errorf("tag %s as %s: source %s: %w", srcTag, newTag, srcTag, ErrNotFound)
@@ -259,14 +277,20 @@ func (c *v2Client) tag(ctx context.Context, srcTag, newTag string) (TagResult, e
 		return TagResult{}, fmt.Errorf("tag %s as %s: %w", srcTag, newTag, err)
 	}
 	want := d.Digest.String()
-	if done, err := c.existing(ctx, p, dst, want); done || err != nil {
-		return TagResult{Digest: want, AlreadyDone: done}, err
+	switch {
+	case headErr == nil && ex.Digest.String() == want:
+		return TagResult{Digest: want, AlreadyDone: true}, nil
+	case headErr == nil:
+		return TagResult{}, &TagMovedError{Tag: newTag, Existing: ex.Digest.String(), Wanted: want}
+	case !isNotFound(headErr):
+		return TagResult{}, fmt.Errorf("check tag %s: %w", newTag, headErr)
 	}
 	pusher, err := remote.NewPusher(opts...)
 	if err != nil {
 		return TagResult{}, fmt.Errorf("tag %s as %s: %w", srcTag, newTag, err)
 	}
-	if err := pusher.Push(ctx, dst, rawManifest{b: d.Manifest, mt: d.MediaType}); err != nil {
+	// Put writes the manifest alone: no layer, and no second existence check.
+	if err := pusher.Put(ctx, dst, rawManifest{b: d.Manifest, mt: d.MediaType}); err != nil {
 		// An immutable-tag registry refuses the put; say which image holds the tag.
 		if done, cerr := c.existing(ctx, p, dst, want); cerr != nil && errors.Is(cerr, ErrTagExists) {
 			return TagResult{}, cerr
@@ -276,6 +300,28 @@ func (c *v2Client) tag(ctx context.Context, srcTag, newTag string) (TagResult, e
 		return TagResult{}, fmt.Errorf("tag %s as %s: %w", srcTag, newTag, err)
 	}
 	return TagResult{Digest: want, BytesMoved: int64(len(d.Manifest))}, nil
+}
+
+// retryStatus are the answers worth a retry, as go-containerregistry's defaults.
+var retryStatus = []int{http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+
+// pushTransport returns a transport authenticated for pulling from and pushing to repo,
+// with go-containerregistry's retries and gantry's user agent. Being a
+// transport.Wrapper, the remote clients use it as it is.
+func (c *v2Client) pushTransport(ctx context.Context, repo name.Repository) (http.RoundTripper, error) {
+	a := authn.Anonymous
+	if c.auth != nil {
+		var err error
+		if a, err = c.auth(ctx); err != nil {
+			return nil, err
+		}
+	}
+	base := c.transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	inner := transport.NewUserAgent(transport.NewRetry(base, transport.WithRetryStatusCodes(retryStatus...)), "gantry")
+	return transport.NewWithContext(ctx, repo.Registry, a, inner, []string{repo.Scope(transport.PushScope)})
 }
 
 // existing checks newTag before a put: true when it is already on want, a

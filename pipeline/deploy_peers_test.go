@@ -1,0 +1,123 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bookshop-ops/gantry/internal/testbed"
+	"github.com/bookshop-ops/gantry/remote/docker"
+	"github.com/bookshop-ops/gantry/remote/sshhost"
+)
+
+// bookshopImage builds the example book-shop server into an image on the test
+// engine, with extra Dockerfile lines, and returns its tag.
+func bookshopImage(t *testing.T, repo, tag string, extra ...string) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	src := filepath.Join(filepath.Dir(file), "..", "examples", "book-shop", "server")
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "book-shop"), ".")
+	build.Dir = src
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the example server: %v\n%s", err, out)
+	}
+	df := "FROM scratch\nCOPY book-shop /book-shop\nEXPOSE 8000\nENTRYPOINT [\"/book-shop\"]\n" + strings.Join(extra, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := docker.New(testbed.Docker(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ref := repo + ":" + tag
+	if _, err := eng.Build(context.Background(), docker.BuildOptions{ContextDir: dir, Tags: []string{ref},
+		Labels: map[string]string{LabelVersion: "1.0.0", LabelRevision: tag}}, nil); err != nil {
+		t.Fatalf("build %s: %v", ref, err)
+	}
+	return ref
+}
+
+func testHost(t *testing.T) *sshhost.Client {
+	t.Helper()
+	p := testbed.SSH(t)
+	c, err := sshhost.Dial(context.Background(), sshhost.Config{Host: p.Host, Port: p.Port, User: p.User, KeyFile: p.KeyFile, KnownHosts: p.KnownHosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func randomName(prefix string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+func freeTCPPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
+
+// TestDevHostUptimeCheckOverSSH replaces containers on the SSH test host with no
+// health path: a container that stays up is kept, one that crash-loops is replaced
+// by the previous one again, with its logs shown.
+func TestDevHostUptimeCheckOverSSH(t *testing.T) {
+	host := testHost(t)
+	repo := "gantry-test/" + randomName("uptime-")
+	good := bookshopImage(t, repo, "good")
+	crash := bookshopImage(t, repo, "crash", "ENV PORT=not-a-port")
+	container := randomName("dev-uptime-")
+	t.Cleanup(func() {
+		_, _ = host.Run(context.Background(), sshhost.Command("docker", "rm", "-f", container, container+"-next"), sshhost.RunOptions{})
+	})
+	cfg := testDevConfig("docker", freeTCPPort(t))
+	cfg.Container = container
+	cfg.HealthPath = ""
+	cfg.Uptime.Duration = 1500 * time.Millisecond
+	p := DevParams{Dev: cfg, HealthPoll: 100 * time.Millisecond}
+
+	rep := &devLog{}
+	first, err := newDevHost(host, p, rep).replace(context.Background(), good, repo, map[string]string{"gantry.image_tag": "good"})
+	if err != nil {
+		t.Fatalf("deploy %s: %v\n%s", good, err, rep.text())
+	}
+	if first.ImageID == "" || len(first.Images) != 2 {
+		t.Errorf("after the deploy: image %q, repository images %+v", first.ImageID, first.Images)
+	}
+
+	rep = &devLog{}
+	_, err = newDevHost(host, p, rep).replace(context.Background(), crash, repo, map[string]string{"gantry.image_tag": "crash"})
+	if !errors.Is(err, ErrRolledBack) {
+		t.Fatalf("deploying a crashing image: err = %v, want a rollback\n%s", err, rep.text())
+	}
+	if !strings.Contains(rep.text(), "not-a-port") {
+		t.Errorf("the crashing container's logs are not shown:\n%s", rep.text())
+	}
+	found, err := newDevHost(host, p, &devLog{}).inspect(context.Background(), container, container+"-next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := found[container]
+	if c == nil || !c.State.Running || !sameImage(c.Image, first.ImageID) || found[container+"-next"] != nil {
+		t.Fatalf("after the failed deploy: %+v (next: %+v), want the first container running again", c, found[container+"-next"])
+	}
+}

@@ -1,0 +1,286 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/meta"
+	"github.com/bookshop-ops/gantry/remote/docker"
+	"github.com/bookshop-ops/gantry/remote/registry"
+)
+
+// devFakeRegistry is a registry.Registry with a scripted repository.
+type devFakeRegistry struct {
+	mu       sync.Mutex
+	logins   int
+	labels   map[string]map[string]string // tag → labels
+	digests  map[string]string            // tag → digest served over V2
+	images   []registry.Image
+	password func(n int) string
+}
+
+func (f *devFakeRegistry) Kind() string       { return "oci" }
+func (f *devFakeRegistry) Host() string       { return "reg.example:5000" }
+func (f *devFakeRegistry) Repository() string { return "reg.example:5000/book-shop" }
+func (f *devFakeRegistry) Login(context.Context) (registry.Credentials, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logins++
+	return registry.Credentials{Host: f.Host(), Username: "AWS", Password: f.password(f.logins), ExpiresAt: time.Now().Add(time.Hour)}, nil
+}
+func (f *devFakeRegistry) List(ctx context.Context, fn func([]registry.Image) error) error {
+	if len(f.images) == 0 {
+		return nil
+	}
+	return fn(f.images)
+}
+func (f *devFakeRegistry) Resolve(ctx context.Context, tag string) (string, error) {
+	return "", errors.New("Resolve must not be used: the digest is read over V2")
+}
+func (f *devFakeRegistry) ManifestDigest(ctx context.Context, tag string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if d, ok := f.digests[tag]; ok {
+		return d, nil
+	}
+	return "", fmt.Errorf("%s: %w", tag, registry.ErrNotFound)
+}
+func (f *devFakeRegistry) Labels(ctx context.Context, tag string) (map[string]string, error) {
+	if l, ok := f.labels[tag]; ok {
+		return l, nil
+	}
+	return nil, fmt.Errorf("%s: %w", tag, registry.ErrNotFound)
+}
+func (f *devFakeRegistry) Tag(context.Context, string, string) (registry.TagResult, error) {
+	return registry.TagResult{}, errors.New("not used")
+}
+func (f *devFakeRegistry) Check(context.Context) error { return nil }
+
+// devFakeEngine records builds, pushes and pulls.
+type devFakeEngine struct {
+	reg    *devFakeRegistry
+	builds []docker.BuildOptions
+	pushes []docker.Auth
+	pulls  []string
+	digest string // what a push reports
+}
+
+func (e *devFakeEngine) Build(ctx context.Context, o docker.BuildOptions, log func(string)) (string, error) {
+	e.builds = append(e.builds, o)
+	log("Step 1/1 : FROM scratch")
+	return "sha256:0123456789abcdef0123", nil
+}
+
+func (e *devFakeEngine) Push(ctx context.Context, ref string, a docker.Auth, progress func(docker.Progress), log func(string)) (string, error) {
+	e.pushes = append(e.pushes, a)
+	progress(docker.Progress{Done: 50, Total: 100})
+	progress(docker.Progress{Done: 100, Total: 100})
+	// A tool echoing the password must not leak it: the step registered it as a secret.
+	log("pushed with " + a.Password)
+	tag := ref[strings.LastIndex(ref, ":")+1:]
+	e.reg.mu.Lock()
+	if e.reg.digests == nil {
+		e.reg.digests = map[string]string{}
+	}
+	if _, ok := e.reg.digests[tag]; !ok {
+		e.reg.digests[tag] = e.digest
+	}
+	e.reg.mu.Unlock()
+	return e.digest, nil
+}
+
+func (e *devFakeEngine) Pull(ctx context.Context, ref string, a docker.Auth, progress func(docker.Progress), log func(string)) error {
+	e.pulls = append(e.pulls, ref)
+	return nil
+}
+
+const devTestCommit = "abcdef0123456789abcdef0123456789abcdef01"
+
+func devTestRun(reg *devFakeRegistry, eng *devFakeEngine, dirty bool) *DevRun {
+	d := NewDevRun(DevParams{
+		Dir:      "/nonexistent",
+		Build:    config.Build{Dockerfile: "Dockerfile", Context: ".", Args: map[string]string{"PIP_INDEX": "https://pypi.example", "VERSION": "user-set"}, Target: "runtime"},
+		Registry: func(context.Context) (registry.Registry, error) { return reg, nil },
+		Engine:   func() (DevEngine, error) { return eng, nil },
+		RemoteURL: func(context.Context) string {
+			return "https://bot:ghp_token@github.com/acme/book-shop.git"
+		},
+		Now: func() time.Time { return time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC) },
+	})
+	d.Meta = meta.Meta{Version: "1.4.2", Commit: devTestCommit, ShortSHA: devTestCommit[:7], ImageTag: meta.SnapshotTag("1.4.2", devTestCommit), Dirty: dirty}
+	return d
+}
+
+func runDev(t *testing.T, d *DevRun) (*recorder, map[string]string, error) {
+	t.Helper()
+	rec := &recorder{}
+	sum, err := Run(context.Background(), "dev", []Step{d.Login(), d.Build(), d.Push()}, rec)
+	return rec, sum, err
+}
+
+func TestDevBuildAndPush(t *testing.T) {
+	reg := &devFakeRegistry{
+		password: func(n int) string { return fmt.Sprintf("token-number-%d-xyz", n) },
+		images: []registry.Image{
+			{Tag: "v1.4.1"},
+			{Tag: "1.4.1-SNAPSHOT-1111111"},
+			{Tag: "1.4.0-SNAPSHOT-0000000"},
+		},
+	}
+	eng := &devFakeEngine{reg: reg, digest: "sha256:" + strings.Repeat("d", 64)}
+	rec, sum, err := runDev(t, devTestRun(reg, eng, false))
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, rec.text())
+	}
+	if len(eng.builds) != 1 {
+		t.Fatalf("%d builds", len(eng.builds))
+	}
+	b := eng.builds[0]
+	tag := "1.4.2-SNAPSHOT-abcdef0"
+	wantArgs := map[string]string{"PIP_INDEX": "https://pypi.example", "VERSION": "1.4.2", "COMMIT": devTestCommit, "IMAGE_TAG": tag}
+	for k, v := range wantArgs {
+		if b.Args[k] != v {
+			t.Errorf("build arg %s = %q, want %q", k, b.Args[k], v)
+		}
+	}
+	wantLabels := map[string]string{LabelVersion: "1.4.2", LabelRevision: devTestCommit, LabelSource: "https://github.com/acme/book-shop", LabelCreated: "2024-05-01T12:00:00Z"}
+	for k, v := range wantLabels {
+		if b.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, b.Labels[k], v)
+		}
+	}
+	if len(b.Tags) != 1 || b.Tags[0] != "reg.example:5000/book-shop:"+tag || b.Target != "runtime" {
+		t.Errorf("tags %v target %q", b.Tags, b.Target)
+	}
+	prev := "reg.example:5000/book-shop:1.4.1-SNAPSHOT-1111111"
+	if len(b.CacheFrom) != 1 || b.CacheFrom[0] != prev || len(eng.pulls) != 1 || eng.pulls[0] != prev {
+		t.Errorf("cache from %v after pulls %v, want the newest snapshot %s", b.CacheFrom, eng.pulls, prev)
+	}
+	if sum["digest"] != eng.digest || sum["image_tag"] != tag || sum["image"] != "reg.example:5000/book-shop:"+tag {
+		t.Errorf("summary = %v", sum)
+	}
+	// The push logged in again (a token may have expired since the login step).
+	if len(eng.pushes) != 1 || eng.pushes[0].Password == "token-number-1-xyz" || eng.pushes[0].Username != "AWS" {
+		t.Errorf("push auth = %v, want the refreshed token", eng.pushes)
+	}
+	var shown strings.Builder // everything but the Secret events, which carry values on purpose
+	secrets := 0
+	for _, e := range rec.events {
+		if _, ok := e.(Secret); ok {
+			secrets++
+			continue
+		}
+		fmt.Fprintf(&shown, "%#v\n", e)
+	}
+	text := shown.String()
+	if secrets != 3 {
+		t.Errorf("%d secrets registered, want one per login (3)", secrets)
+	}
+	if strings.Contains(text, "token-number-") || !strings.Contains(text, "pushed with ***") {
+		t.Errorf("a registry password shows in the events:\n%s", text)
+	}
+	if strings.Contains(text, "ghp_token") {
+		t.Errorf("the remote's credentials show in the events")
+	}
+	var progress int
+	for _, e := range rec.events {
+		if p, ok := e.(StepProgress); ok && p.Unit == "bytes" && p.Total == 100 {
+			progress++
+		}
+	}
+	if progress != 2 {
+		t.Errorf("%d byte progress events, want 2", progress)
+	}
+}
+
+func TestDevResumeSkipsBuildAndPush(t *testing.T) {
+	tag := "1.4.2-SNAPSHOT-abcdef0"
+	reg := &devFakeRegistry{
+		password: func(int) string { return "pw-123456" },
+		labels:   map[string]map[string]string{tag: {LabelRevision: devTestCommit}},
+		digests:  map[string]string{tag: "sha256:" + strings.Repeat("e", 64)},
+	}
+	eng := &devFakeEngine{reg: reg}
+	rec, sum, err := runDev(t, devTestRun(reg, eng, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fin := rec.finished()
+	if fin[1].Status != Skipped || fin[2].Status != Skipped || !strings.Contains(fin[1].Reason, "already in registry") {
+		t.Errorf("build/push: %+v %+v", fin[1], fin[2])
+	}
+	if len(eng.builds)+len(eng.pushes) != 0 {
+		t.Errorf("built or pushed although the registry had the image")
+	}
+	if sum["digest"] != reg.digests[tag] {
+		t.Errorf("digest = %q", sum["digest"])
+	}
+
+	// A dirty work tree builds again even though the commit's image exists.
+	eng = &devFakeEngine{reg: reg, digest: reg.digests[tag]}
+	if _, _, err := runDev(t, devTestRun(reg, eng, true)); err != nil || len(eng.builds) != 1 {
+		t.Errorf("dirty run: err %v, %d builds", err, len(eng.builds))
+	}
+}
+
+func TestDevRefusesTagFromAnotherCommit(t *testing.T) {
+	tag := "1.4.2-SNAPSHOT-abcdef0"
+	reg := &devFakeRegistry{
+		password: func(int) string { return "pw-123456" },
+		labels:   map[string]map[string]string{tag: {LabelRevision: "abcdef0999999999999999999999999999999999"}},
+	}
+	eng := &devFakeEngine{reg: reg}
+	_, _, err := runDev(t, devTestRun(reg, eng, false))
+	if !errors.Is(err, ErrTagTaken) || len(eng.builds) != 0 {
+		t.Fatalf("err = %v, builds %d", err, len(eng.builds))
+	}
+}
+
+func TestDevPushChecksDigest(t *testing.T) {
+	tag := "1.4.2-SNAPSHOT-abcdef0"
+	reg := &devFakeRegistry{password: func(int) string { return "pw-123456" }, digests: map[string]string{}}
+	eng := &devFakeEngine{reg: reg, digest: "sha256:" + strings.Repeat("a", 64)}
+	// Someone else's push lands between ours and the read-back.
+	reg.digests[tag] = "sha256:" + strings.Repeat("b", 64)
+	reg.labels = nil
+	_, _, err := runDev(t, devTestRun(reg, eng, false))
+	if err == nil || !strings.Contains(err.Error(), "another push raced") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSourceURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://x-access-token:ghs_abc@github.com/acme/book-shop.git": "https://github.com/acme/book-shop",
+		"git@github.com:acme/book-shop.git":                            "https://github.com/acme/book-shop",
+		"ssh://git@github.com:22/acme/book-shop.git":                   "https://github.com/acme/book-shop",
+		"https://gitlab.example/acme/book-shop":                        "https://gitlab.example/acme/book-shop",
+		"/srv/git/book-shop.git":                                       "",
+		"":                                                             "",
+	} {
+		if got := SourceURL(in); got != want {
+			t.Errorf("SourceURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestWithSecretsMasksBeforeTheStep(t *testing.T) {
+	rec := &recorder{}
+	_, err := Run(context.Background(), "dev", []Step{
+		WithSecrets(StepFunc("preflight", func(ctx context.Context, r Reporter) error {
+			return errors.New("key line AAAAC3NzaC1lZDI1NTE5 leaked")
+		}), "AAAAC3NzaC1lZDI1NTE5"),
+	}, rec)
+	if err == nil || strings.Contains(err.Error(), "AAAAC3NzaC1lZDI1NTE5") {
+		t.Fatalf("err = %v", err)
+	}
+	if fin := rec.finished(); len(fin) != 1 || fin[0].Name != "preflight" {
+		t.Errorf("finished = %+v", fin)
+	}
+}
