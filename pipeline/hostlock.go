@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/user"
 	"strconv"
 	"strings"
 	"time"
@@ -247,6 +248,10 @@ func Who(env func(string) string) string {
 		if v := env(k); v != "" {
 			return v
 		}
+	}
+	// Containers and CI shells often set neither USER nor LOGNAME.
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
 	}
 	return "unknown"
 }

@@ -182,3 +182,11 @@ func isReleaseTag(t string) bool {
 }
 
 func ansiWidth(s string) int { return ansi.StringWidth(s) }
+
+// countNoun writes "1 image" or "3 images".
+func countNoun(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

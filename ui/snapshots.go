@@ -463,7 +463,7 @@ func (s *snapshotsScreen) View() string {
 
 func (s *snapshotsScreen) infoLine() string {
 	st := s.ctx.styles
-	left := st.Title.Render("Snapshots") + st.Muted.Render(fmt.Sprintf("  %d images · newest first", len(s.rows)))
+	left := st.Title.Render("Snapshots") + st.Muted.Render("  "+countNoun(len(s.rows), "image")+" · newest first")
 	if s.grouped {
 		left += st.Muted.Render(" · by version")
 	}

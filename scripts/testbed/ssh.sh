@@ -1,11 +1,12 @@
 # shellcheck shell=bash
 # OpenSSH sshd on 127.0.0.1 standing in for the EC2 host: key-only root login with our
 # own host key and client key, and SetEnv so that every session's `docker` talks to the
-# test dockerd and `microk8s` is our shim in $TB_DIR/shim-bin.
+# test dockerd, `microk8s` is our shim in $TB_DIR/shim-bin, and HOME is a folder of the
+# bed's own: the host's ~/.gantry (locks, audit log) never touches the real root's home.
 
 tb_ssh_spawn() {
   local d="$TB_DIR/ssh"
-  mkdir -p "$d" "$TB_DIR/shim-bin" /run/sshd
+  mkdir -p "$d" "$TB_DIR/shim-bin" "$TB_DIR/ssh-home" /run/sshd
   chmod 700 "$d"
   [ -f "$d/host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C gantry-testbed-host -f "$d/host_ed25519_key"
   [ -f "$d/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C gantry-testbed-client -f "$d/id_ed25519"
@@ -31,7 +32,7 @@ PrintMotd no
 PrintLastLog no
 MaxStartups 100:30:200
 MaxSessions 100
-SetEnv DOCKER_HOST=unix://$TB_DIR/docker.sock PATH=$TB_DIR/shim-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+SetEnv HOME=$TB_DIR/ssh-home DOCKER_HOST=unix://$TB_DIR/docker.sock PATH=$TB_DIR/shim-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 LogLevel INFO
 Subsystem sftp internal-sftp
 EOF
