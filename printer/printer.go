@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/units"
 )
 
 // Format names a printer.
@@ -82,19 +83,8 @@ func Duration(d time.Duration) string {
 	}
 }
 
-// Bytes formats a byte count in binary units.
-func Bytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// Bytes formats a byte count; see units.Bytes.
+func Bytes(n int64) string { return units.Bytes(n) }
 
 // Amount formats a progress amount in its unit.
 func Amount(n int64, unit string) string {

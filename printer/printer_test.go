@@ -120,13 +120,13 @@ func TestPlainPrinter(t *testing.T) {
 		t.Error("secret printed")
 	}
 	// Progress is throttled to every 10%, not every tick.
-	if n := strings.Count(got, "/ 100.0 MiB"); n != 11 {
+	if n := strings.Count(got, "/ 104.9 MB"); n != 11 {
 		t.Errorf("progress lines = %d, want 11:\n%s", n, got)
 	}
 }
 
 func TestFormatters(t *testing.T) {
-	for in, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 100 * 1024 * 1024: "100.0 MiB"} {
+	for in, want := range map[int64]string{0: "0 B", 999: "999 B", 1536: "1.5 kB", 100 * 1000 * 1000: "100.0 MB"} {
 		if got := Bytes(in); got != want {
 			t.Errorf("Bytes(%d) = %q, want %q", in, got, want)
 		}

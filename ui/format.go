@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/bookshop-ops/gantry/units"
 )
 
 // fit truncates s to w display cells (with an ellipsis) and pads it to exactly w.
@@ -81,19 +83,8 @@ func relTime(now, t time.Time) string {
 	return t.Format("2006-01-02")
 }
 
-// humanBytes formats a byte count in decimal units as docker does.
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}
+// humanBytes formats a byte count as every gantry output does.
+func humanBytes(n int64) string { return units.Bytes(n) }
 
 // humanDuration formats an elapsed time: "0.4s", "12.3s", "2m05s", "1h02m".
 func humanDuration(d time.Duration) string {
