@@ -173,16 +173,36 @@ func (b *backend) Commits(ctx context.Context) ([]ui.Commit, error) {
 
 func (b *backend) DevEnv(ctx context.Context) ui.DevEnv {
 	st, err := b.app.DevStatus(ctx)
-	health := st.Health
-	if st.Version != "" {
-		health = strings.TrimSpace(health + " " + st.Version)
+	health := devHealth(st.Health)
+	if health != "" && st.Version != "" && !strings.Contains(st.Image, st.Version) {
+		// Only when the image reference does not already say it (e.g. a digest).
+		health += " · version " + st.Version
 	}
 	return ui.DevEnv{Target: st.Target, Container: st.Container, Image: st.Image, State: st.State, Running: st.Running, StartedAt: st.StartedAt, Health: health, Err: err}
 }
 
+// devHealth turns the HTTP status the health path answered ("200", "000" or
+// "unreachable" when nothing answers) into the console's words: "healthy" for
+// a 2xx, else what went wrong.
+func devHealth(answer string) string {
+	answer = strings.TrimSpace(answer)
+	switch {
+	case answer == "":
+		return ""
+	case strings.Contains(answer, "unreachable") || strings.HasPrefix(answer, "000"):
+		return "unreachable"
+	case len(answer) >= 3 && answer[0] == '2' && strings.Trim(answer[:3], "0123456789") == "":
+		return "healthy"
+	case len(answer) >= 3 && strings.Trim(answer[:3], "0123456789") == "":
+		return "unhealthy: HTTP " + answer
+	}
+	return answer
+}
+
 func (b *backend) ProdEnv(ctx context.Context) ui.ProdEnv {
 	if b.app.Cfg.Prod.Host == "" {
-		return ui.ProdEnv{Deployment: b.app.Cfg.Prod.Deployment, Err: errors.New("prod.host is not set: set it in gantry.toml to see the prod deployment")}
+		return ui.ProdEnv{Deployment: b.app.Cfg.Prod.Deployment,
+			Err: fmt.Errorf("%w: prod.host is not set; set it in gantry.toml (or GANTRY_PROD_HOST) to see the prod deployment", ui.ErrNotConfigured)}
 	}
 	st, err := b.app.ProdStatus(ctx)
 	return ui.ProdEnv{Deployment: st.Deployment, Image: st.Image, Ready: st.Ready, Desired: st.Desired, LastRollout: st.LastRollout, Err: err}

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/bookshop-ops/gantry/pipeline"
@@ -42,7 +43,12 @@ type DevEnv struct {
 	Err                     error
 }
 
-// ProdEnv is what the prod deployment runs. Err is set when it could not be read.
+// ErrNotConfigured marks an environment the project does not set up (e.g. no
+// prod host yet): the console shows it as absent, not as a failure to retry.
+var ErrNotConfigured = errors.New("not configured")
+
+// ProdEnv is what the prod deployment runs. Err is set when it could not be
+// read; it wraps ErrNotConfigured when the project has no prod environment.
 type ProdEnv struct {
 	Deployment, Image string
 	Ready, Desired    int

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -95,10 +96,12 @@ func (s *envsScreen) View() string {
 			state = st.Failure.Render("○ " + state)
 		}
 		health := v.Health
-		switch health {
-		case "healthy":
+		switch {
+		case !v.Running:
+			health = "-"
+		case health == "healthy" || strings.HasPrefix(health, "healthy "):
 			health = st.Success.Render(health)
-		case "":
+		case health == "":
 			health = st.Muted.Render("no healthcheck")
 		default:
 			health = st.Warning.Render(health)
@@ -125,6 +128,14 @@ func (s *envsScreen) View() string {
 	switch {
 	case !p.loaded:
 		lines = append(lines, st.Muted.Render("    reading the prod deployment …"))
+	case errors.Is(p.val.Err, ErrNotConfigured):
+		// Not an outage: nothing to retry until the project sets prod up.
+		for i, l := range wrap(p.val.Err.Error(), w-4, 3) {
+			if i > 0 {
+				l = "  " + l
+			}
+			lines = append(lines, st.Muted.Render("    "+l))
+		}
 	case p.val.Err != nil:
 		lines = append(lines, indent(errorBlock(st, p.val.Err, "prod cluster", w-2), "  ")...)
 	default:

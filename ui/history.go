@@ -65,6 +65,14 @@ func (s *historyScreen) refilter() {
 	s.nav.setLen(len(s.matched))
 }
 
+// selected is the entry under the cursor, or nil.
+func (s *historyScreen) selected() *AuditEntry {
+	if s.nav.n == 0 || s.nav.cursor >= len(s.matched) {
+		return nil
+	}
+	return &s.rows[s.matched[s.nav.cursor]]
+}
+
 // previous returns the entry before the latest successful one for env: what a
 // rollback most likely returns to.
 func (s *historyScreen) previous(env string) (cur, prev *AuditEntry) {
@@ -155,7 +163,11 @@ func (s *historyScreen) View() string {
 	st := s.ctx.styles
 	w := s.w
 	lines := make([]string, 0, s.h)
-	left := st.Title.Render("History") + st.Muted.Render(fmt.Sprintf("  %d deploys, promotes and rollbacks · newest first", len(s.rows)))
+	count := fmt.Sprintf("%d deploys, promotes and rollbacks", len(s.rows))
+	if len(s.rows) == 1 {
+		count = "1 deploy, promote or rollback"
+	}
+	left := st.Title.Render("History") + st.Muted.Render("  "+count+" · newest first")
 	var right string
 	switch {
 	case s.loading:

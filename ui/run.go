@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -63,7 +64,14 @@ type runScreen struct {
 	selected int
 	follow   bool // selection follows the running step
 	logStep  int  // which step's log the viewport holds
-	nav      listNav
+	// The viewport holds that log wrapped to its width, so a long line (a
+	// failed check and its fix) is never cut. Lines are wrapped once, as they
+	// arrive; a new width or dropped lines wrap it all again.
+	wrapped    []string
+	logLines   int // how many of the step's lines are in wrapped
+	logDropped int // the step's dropped count when wrapped was built
+	wrappedToW int
+	nav        listNav
 
 	vp   viewport.Model
 	spin spinner.Model
@@ -241,15 +249,43 @@ func (s *runScreen) relayout() {
 	}
 	st := &s.steps[s.selected]
 	switched := s.logStep != s.selected
-	if switched || len(st.logs) != s.vp.TotalLineCount() || st.dropped > 0 {
+	width := max(s.w-s.vp.Style.GetHorizontalFrameSize(), 1)
+	if switched || width != s.wrappedToW || st.dropped != s.logDropped {
+		s.wrapped, s.logLines = s.wrapped[:0], 0
+	}
+	if s.logLines != len(st.logs) || len(s.wrapped) == 0 {
+		for _, l := range st.logs[s.logLines:] {
+			s.wrapped = appendWrapped(s.wrapped, l, width)
+		}
+		s.logLines, s.logDropped, s.wrappedToW = len(st.logs), st.dropped, width
 		// The viewport may rewrite its slice; never hand it ours.
-		s.vp.SetContentLines(slices.Clone(st.logs))
+		s.vp.SetContentLines(slices.Clone(s.wrapped))
 	}
 	if switched || atBottom {
 		// Follow new lines unless the reader scrolled up.
 		s.vp.GotoBottom()
 	}
 	s.logStep = s.selected
+}
+
+// appendWrapped appends line to lines, word-wrapped to width w; continuation
+// lines keep the line's indentation plus two cells.
+func appendWrapped(lines []string, line string, w int) []string {
+	if ansi.StringWidth(line) <= w {
+		return append(lines, line)
+	}
+	text := strings.TrimLeft(line, " ")
+	indent := line[:len(line)-len(text)]
+	if w-len(indent) < 20 {
+		indent = ""
+	}
+	for i, l := range wrap(text, w-len(indent), math.MaxInt) {
+		if i > 0 {
+			l = "  " + l
+		}
+		lines = append(lines, indent+l)
+	}
+	return lines
 }
 
 // progressStep is the step whose progress bar is shown: the selected one if it

@@ -8,6 +8,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -425,11 +426,7 @@ func (m *Model) handleKey(msg keyMsg) tea.Cmd {
 		}
 		return m.openConfirm(runRequest{kind: runPromote, tag: tag})
 	case matches(msg, k.Rollback):
-		env := "prod"
-		if m.active == tabEnvs {
-			env = m.envs.selectedEnv()
-		}
-		return m.openConfirm(runRequest{kind: runRollback, env: env})
+		return m.openConfirm(runRequest{kind: runRollback, env: m.rollbackEnv()})
 	default:
 		_, cmd := cur.Update(msg)
 		return cmd
@@ -438,6 +435,23 @@ func (m *Model) handleKey(msg keyMsg) tea.Cmd {
 }
 
 func (m *Model) runActive() bool { return m.run != nil && !m.run.done }
+
+// rollbackEnv is what b rolls back: the environment selected on Environments,
+// the selected entry's on History, else prod, or dev when there is no prod.
+func (m *Model) rollbackEnv() string {
+	switch m.active {
+	case tabEnvs:
+		return m.envs.selectedEnv()
+	case tabHistory:
+		if e := m.history.selected(); e != nil && (e.Env == "dev" || e.Env == "prod") {
+			return e.Env
+		}
+	}
+	if errors.Is(m.ctx.prod.val.Err, ErrNotConfigured) {
+		return "dev"
+	}
+	return "prod"
+}
 
 // interrupt is ctrl+c: quit when idle; during a run ask first, cancel on the
 // second press, quit on the third.
@@ -685,6 +699,8 @@ func (m *Model) activity() string {
 		switch {
 		case !loaded:
 			return "?"
+		case errors.Is(err, ErrNotConfigured):
+			return "not configured"
 		case err != nil:
 			return "error"
 		}
