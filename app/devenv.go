@@ -73,6 +73,10 @@ func (a *App) DevStatus(ctx context.Context) (DevStatus, error) {
 		)
 		if r, err := host.Run(ctx, probe, sshhost.RunOptions{}); err == nil {
 			st.Health = strings.TrimSpace(r.Stdout)
+			// curl prints 000 for "no answer" before failing over to the echo.
+			if strings.HasPrefix(st.Health, "000") {
+				st.Health = "unreachable"
+			}
 		}
 	}
 	return st, nil

@@ -141,8 +141,12 @@ func (a *App) registryCheck() pipeline.Check {
 
 func (a *App) sshCheck() pipeline.Check {
 	p := a.Cfg.Prod
+	name := "SSH to the prod host (prod.host unset)"
+	if p.Host != "" {
+		name = fmt.Sprintf("SSH to prod %s@%s:%d with a known host key", p.User, p.Host, p.Port)
+	}
 	return pipeline.Check{
-		Name: fmt.Sprintf("SSH to prod %s@%s:%d with a known host key", p.User, orDash(p.Host), p.Port),
+		Name: name,
 		Run: func(ctx context.Context) error {
 			h, err := a.Host(ctx, "prod")
 			if err != nil {
