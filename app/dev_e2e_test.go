@@ -173,7 +173,9 @@ func TestDevFailedHealthCheckKeepsPreviousVersion(t *testing.T) {
 		t.Errorf("no docker login on the host with the registry credentials")
 	}
 	// The login went to gantry's own docker config and was undone after the pull.
-	res, err := hostClient(t).Run(context.Background(), sshhost.Command("cat", pipeline.DockerConfigDir+"/config.json"), sshhost.RunOptions{})
+	// State paths are relative to $HOME, which the test bed's sshd sets apart from the passwd home.
+	cat := sshhost.And(sshhost.Raw(`cd "$HOME"`), sshhost.Command("cat", pipeline.DockerConfigDir+"/config.json"))
+	res, err := hostClient(t).Run(context.Background(), cat, sshhost.RunOptions{})
 	if err != nil {
 		t.Fatalf("read gantry's docker config on the host: %v", err)
 	}
