@@ -32,6 +32,9 @@ func (m *Model) ActiveTab() string {
 // PlanReady reports whether the confirm modal shows a loaded plan.
 func (m *Model) PlanReady() bool { return m.modal && m.confirm.ready() }
 
+// HelpShown reports whether the full help covers the screen.
+func (m *Model) HelpShown() bool { return m.showHelp }
+
 // AskingCancel reports whether the cancel-the-run prompt is up.
 func (m *Model) AskingCancel() bool { return m.askCancel }
 

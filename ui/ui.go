@@ -384,6 +384,10 @@ func (m *Model) handleKey(msg keyMsg) tea.Cmd {
 			m.showHelp = false
 		case matches(msg, k.Quit):
 			return m.quit()
+		case matches(msg, k.Jump), matches(msg, k.NextTab), matches(msg, k.PrevTab):
+			// Moving to a screen closes the help over it.
+			m.showHelp = false
+			return m.handleKey(msg)
 		}
 		return nil
 	}

@@ -198,6 +198,15 @@ func TestTabsAndNumberKeys(t *testing.T) {
 			t.Fatalf("%d → %s, want %s", i+1, got, w)
 		}
 	}
+	// A screen key pressed over the full help goes to that screen and closes the help.
+	d.press("?")
+	if !d.m.HelpShown() {
+		t.Fatal("? shows no help")
+	}
+	d.press("2")
+	if got := d.m.ActiveTab(); got != "Commits" || d.m.HelpShown() {
+		t.Fatalf("2 over the help → %s, help still shown: %v", got, d.m.HelpShown())
+	}
 	d2 := newDriver(t, fake(10), ui.Options{Screen: "history"}, 80, 24)
 	if got := d2.m.ActiveTab(); got != "History" {
 		t.Fatalf("Options.Screen history opened %s", got)
