@@ -127,14 +127,7 @@ type deploymentJSON struct {
 		Selector struct {
 			MatchLabels map[string]string `json:"matchLabels"`
 		} `json:"selector"`
-		Template struct {
-			Spec struct {
-				Containers []struct {
-					Name  string `json:"name"`
-					Image string `json:"image"`
-				} `json:"containers"`
-			} `json:"spec"`
-		} `json:"template"`
+		Template podTemplateJSON `json:"template"`
 	} `json:"spec"`
 	Status struct {
 		ObservedGeneration  int64 `json:"observedGeneration"`
@@ -522,6 +515,16 @@ type ReplicaSetState struct {
 	Ready       int
 }
 
+// podTemplateJSON is the part of a pod template gantry reads: its containers' images.
+type podTemplateJSON struct {
+	Spec struct {
+		Containers []struct {
+			Name  string `json:"name"`
+			Image string `json:"image"`
+		} `json:"containers"`
+	} `json:"spec"`
+}
+
 type replicaSetListJSON struct {
 	Items []struct {
 		Metadata struct {
@@ -533,14 +536,7 @@ type replicaSetListJSON struct {
 			} `json:"ownerReferences"`
 		} `json:"metadata"`
 		Spec struct {
-			Template struct {
-				Spec struct {
-					Containers []struct {
-						Name  string `json:"name"`
-						Image string `json:"image"`
-					} `json:"containers"`
-				} `json:"spec"`
-			} `json:"template"`
+			Template podTemplateJSON `json:"template"`
 		} `json:"spec"`
 		Status struct {
 			Replicas      int `json:"replicas"`
