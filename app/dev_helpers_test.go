@@ -8,13 +8,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,15 +37,6 @@ const (
 )
 
 // exampleDir is examples/book-shop in this repository.
-func exampleDir(t testing.TB) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the test file")
-	}
-	return filepath.Join(filepath.Dir(file), "..", "examples", "book-shop")
-}
-
 func suffix() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
@@ -62,29 +51,7 @@ type appRepo struct {
 
 func newAppRepo(t testing.TB) *appRepo {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "book-shop")
-	src := exampleDir(t)
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		if rel == "dist" || strings.HasPrefix(rel, "dist"+string(filepath.Separator)) {
-			return filepath.SkipDir
-		}
-		to := filepath.Join(dir, rel)
-		if d.IsDir() {
-			return os.MkdirAll(to, 0o755)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, data, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copy example: %v", err)
-	}
+	dir := testbed.ExampleApp(t)
 	r := &appRepo{t: t, Dir: dir}
 	r.git("init", "-q", "-b", "dev")
 	r.git("remote", "add", "origin", "https://ci-user:not-a-real-token@github.com/acme/book-shop.git")

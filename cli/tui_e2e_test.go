@@ -5,13 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -312,33 +309,7 @@ func firstLine(s string) string {
 // repository on branch dev with one commit, and returns its folder.
 func tuiBookShop(t *testing.T) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the test file")
-	}
-	src := filepath.Join(filepath.Dir(file), "..", "examples", "book-shop")
-	dir := filepath.Join(t.TempDir(), "book-shop")
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		if rel == "dist" {
-			return filepath.SkipDir
-		}
-		to := filepath.Join(dir, rel)
-		if d.IsDir() {
-			return os.MkdirAll(to, 0o755)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, data, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copy the example: %v", err)
-	}
+	dir := testbed.ExampleApp(t)
 	gitIn(t, dir, "init", "-q", "-b", "dev")
 	gitIn(t, dir, "add", "-A")
 	gitIn(t, dir, "commit", "-q", "-m", "initial")
