@@ -24,7 +24,10 @@ type PromoteOptions struct {
 }
 
 // snapshotLineages are the branches searched for HEAD's tree after a squash merge.
-var snapshotLineages = []string{"origin/dev", "dev"}
+func (a *App) snapshotLineages() []string {
+	b := a.Cfg.Prod.DevBranch
+	return []string{"origin/" + b, b}
+}
 
 // Promote returns the prod workflow's steps: preflight, metadata, find snapshot,
 // release, promote, rollout.
@@ -39,7 +42,7 @@ func (a *App) promoteOptions(opts PromoteOptions) pipeline.PromoteOptions {
 		Checks:      a.promoteChecks(),
 		Secrets:     promoteSecrets(a.Cfg.GitHub.Host),
 		Snapshot:    opts.Snapshot,
-		Lineages:    snapshotLineages,
+		Lineages:    a.snapshotLineages(),
 		TagFormat:   a.Cfg.GitHub.TagFormat,
 		Registry: func(ctx context.Context) (pipeline.PromoteRegistry, error) {
 			return a.Registry(ctx)
@@ -296,7 +299,7 @@ func (a *App) PlanPromote(ctx context.Context, snapshot string) (PromotePlan, er
 	if err != nil {
 		return plan, err
 	}
-	snap, err := pipeline.FindSnapshot(ctx, g, reg, pipeline.SnapshotSearch{Version: m.Version, Head: m.Commit, Explicit: snapshot, Lineages: snapshotLineages})
+	snap, err := pipeline.FindSnapshot(ctx, g, reg, pipeline.SnapshotSearch{Version: m.Version, Head: m.Commit, Explicit: snapshot, Lineages: a.snapshotLineages()})
 	if err != nil {
 		return plan, err
 	}

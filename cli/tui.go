@@ -130,7 +130,7 @@ func (b *backend) Commits(ctx context.Context) ([]ui.Commit, error) {
 	var out []ui.Commit
 	seen := map[string]bool{}
 	found := false
-	for _, branch := range []string{"dev", "main"} {
+	for _, branch := range []string{b.app.Cfg.Prod.DevBranch, "main"} {
 		ref := ""
 		for _, cand := range []string{branch, "origin/" + branch} {
 			if repo.HasRef(ctx, cand) {

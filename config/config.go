@@ -122,7 +122,10 @@ type Prod struct {
 	RolloutTimeout Duration `toml:"rollout_timeout"`
 	UndoOnFailure  *bool    `toml:"undo_on_failure"`
 	// PinDigest sets the image as repo:tag@digest so pods run exactly the promoted bytes.
-	PinDigest   *bool    `toml:"pin_digest"`
+	PinDigest *bool `toml:"pin_digest"`
+	// DevBranch is where dev snapshots are built; after a squash merge its recent
+	// commits are searched for one with HEAD's tree.
+	DevBranch   string   `toml:"dev_branch"`
 	LockTimeout Duration `toml:"lock_timeout"`
 	LockStale   Duration `toml:"lock_stale"`
 }
@@ -376,6 +379,9 @@ func (c *Config) fillDefaults() {
 	if p.Kubectl == "" {
 		p.Kubectl = "microk8s kubectl"
 	}
+	if p.DevBranch == "" {
+		p.DevBranch = "dev"
+	}
 	if p.Manifest == "" {
 		p.Manifest = "k8s/app-prod.yaml"
 	}
@@ -512,6 +518,9 @@ func (c *Config) Validate() error {
 	validSSH("prod", p.SSH)
 	if strings.TrimSpace(p.Kubectl) == "" || strings.ContainsAny(p.Kubectl, "'\"`$;&|<>\\\n") {
 		bad("prod.kubectl", fmt.Sprintf("%q is not a plain command", p.Kubectl), "use words only, e.g. \"microk8s kubectl\" or \"kubectl --context prod\"")
+	}
+	if strings.HasPrefix(p.DevBranch, "-") || strings.ContainsAny(p.DevBranch, " \t\n~^:?*[\\") {
+		bad("prod.dev_branch", fmt.Sprintf("%q is not a branch name", p.DevBranch), "write the branch name alone, e.g. \"dev\"")
 	}
 	if p.Namespace != "" && !identRe.MatchString(p.Namespace) {
 		bad("prod.namespace", fmt.Sprintf("%q is not a namespace name", p.Namespace), "use lower-case letters, digits and -")

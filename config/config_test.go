@@ -79,6 +79,7 @@ func TestValidationNamesFieldAndFix(t *testing.T) {
 		"bad repo":           {"[github]\nrepo='book-shop'\n", "github.repo", "acme/book-shop"},
 		"manifest escape":    {"[prod]\nmanifest='../../etc/passwd'\n", "prod.manifest", "inside the app folder"},
 		"tag format":         {"[github]\ntag_format='release'\n", "github.tag_format", "{version}"},
+		"dev branch":         {"[prod]\ndev_branch='--all'\n", "prod.dev_branch", "\"dev\""},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
