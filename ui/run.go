@@ -557,6 +557,8 @@ func (s *runScreen) summaryLines() []string {
 		}
 		slices.Sort(extra)
 		keys = append(keys, extra...)
+		// What the person releasing acts on first, when the screen has little room.
+		slices.SortStableFunc(keys, func(a, b string) int { return summaryRank(a) - summaryRank(b) })
 		switch {
 		case r.Err == nil:
 			lines = append(lines, st.Success.Render(fmt.Sprintf("  ✓ %s finished in %s", orDash(r.Workflow), humanDuration(r.Took))))
@@ -577,4 +579,14 @@ func (s *runScreen) summaryLines() []string {
 		lines = append(lines, st.Failure.Render("  ✗ "+firstLine(s.endErr.Error())))
 	}
 	return lines
+}
+
+// summaryFirst are the results shown first in a run's summary.
+var summaryFirst = []string{"url", "release_url", "image", "promoted_tag", "release_tag", "digest", "image_tag"}
+
+func summaryRank(key string) int {
+	if i := slices.Index(summaryFirst, key); i >= 0 {
+		return i
+	}
+	return len(summaryFirst)
 }
