@@ -372,7 +372,7 @@ func (r *ecrRegistry) Tag(ctx context.Context, srcTag, newTag string) (TagResult
 			return TagResult{Digest: digest, AlreadyDone: done}, err
 		}
 	}
-	return r.put(ctx, newTag, manifest, mediaType, digest)
+	return r.put(ctx, newTag, manifest, mediaType, digest, newAbsent)
 }
 
 // existing is true when newTag is already on digest, a *TagMovedError when it is on
@@ -392,7 +392,10 @@ func (r *ecrRegistry) existing(ctx context.Context, newTag, digest string) (bool
 }
 
 // put uploads the manifest bytes unchanged under newTag and maps ECR's clash errors.
-func (r *ecrRegistry) put(ctx context.Context, newTag, manifest, mediaType, digest string) (TagResult, error) {
+// put writes newTag. wasAbsent says ECR reported newTag absent just before: an
+// "already exists" on the same digest then means our own write landed (an SDK retry
+// after a lost response), not that someone promoted before us.
+func (r *ecrRegistry) put(ctx context.Context, newTag, manifest, mediaType, digest string, wasAbsent bool) (TagResult, error) {
 	in := &ecr.PutImageInput{
 		RepositoryName: aws.String(r.cfg.Repository),
 		RegistryId:     r.registryID(),
@@ -419,6 +422,9 @@ func (r *ecrRegistry) put(ctx context.Context, newTag, manifest, mediaType, dige
 		}
 		if !done {
 			return TagResult{}, &TagMovedError{Tag: newTag, Wanted: digest}
+		}
+		if wasAbsent {
+			return TagResult{Digest: digest, BytesMoved: int64(len(manifest))}, nil
 		}
 		return TagResult{Digest: digest, AlreadyDone: true}, nil
 	case errors.As(err, &tagExists):

@@ -247,13 +247,19 @@ func TestECRImmutableClash(t *testing.T) {
 	}
 	// The server's own refusal (ImageAlreadyExistsException from moto,
 	// ImageTagAlreadyExistsException from ECR) maps to the same error.
-	_, err = r.put(ctx, "v1.0.0", string(rawB), string(types.DockerManifestSchema2), db)
+	_, err = r.put(ctx, "v1.0.0", string(rawB), string(types.DockerManifestSchema2), db, false)
 	if !errors.As(err, &moved) || !errors.Is(err, ErrTagExists) || moved.Existing != da || moved.Wanted != db {
 		t.Fatalf("server-side clash: %v, want TagMovedError{%s -> %s}", err, da, db)
 	}
-	res, err := r.put(ctx, "v1.0.0", string(rawA), string(types.DockerManifestSchema2), da)
+	res, err := r.put(ctx, "v1.0.0", string(rawA), string(types.DockerManifestSchema2), da, false)
 	if err != nil || !res.AlreadyDone {
 		t.Fatalf("server says the same image already has the tag: %+v %v, want AlreadyDone", res, err)
+	}
+	// The tag was absent a moment before: an "already exists" on our digest is our own
+	// write landing twice (an SDK retry), so the promotion moved the manifest.
+	res, err = r.put(ctx, "v1.0.0", string(rawA), string(types.DockerManifestSchema2), da, true)
+	if err != nil || res.AlreadyDone || res.BytesMoved != int64(len(rawA)) || res.Digest != da {
+		t.Fatalf("retried write: %+v %v, want a promotion of %d bytes", res, err, len(rawA))
 	}
 	if d, _ := r.Resolve(ctx, "v1.0.0"); d != da {
 		t.Fatalf("v1.0.0 moved to %s", d)
