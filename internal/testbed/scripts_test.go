@@ -25,7 +25,7 @@ func TestScriptsShellcheck(t *testing.T) {
 	if err != nil || len(libs) == 0 {
 		t.Fatalf("no scripts/testbed/*.sh found (%v)", err)
 	}
-	args := []string{"-x", "-s", "bash", "scripts/test", "scripts/testbed/up", "scripts/testbed/down", ".ci/run"}
+	args := []string{"-x", "-s", "bash", "scripts/test", "scripts/demo", "scripts/testbed/up", "scripts/testbed/down", ".ci/run"}
 	for _, l := range libs {
 		rel, err := filepath.Rel(root, l)
 		if err != nil {
