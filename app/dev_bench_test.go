@@ -23,9 +23,9 @@ func benchSetup(b *testing.B, container string) (*appRepo, int) {
 	b.Setenv("GANTRY_SSH_KEY", "")
 	b.Setenv("GANTRY_WHO", "bench")
 	removeContainers(b, container)
-	port := freePort(b)
+	port := testbed.FreePort(b)
 	app := newAppRepo(b)
-	reg := fmt.Sprintf("[registry]\nkind = \"oci\"\nrepository = %q\nhost = %q", "bookshop-bench-"+suffix(), testbed.Registry(b))
+	reg := fmt.Sprintf("[registry]\nkind = \"oci\"\nrepository = %q\nhost = %q", "bookshop-bench-"+testbed.Suffix(), testbed.Registry(b))
 	app.write("gantry.toml", sshDevToml(reg, peer.Port, peer.KnownHosts, container, port, fmt.Sprintf("key = %q", peer.KeyFile)))
 	app.commit("bench")
 	return app, port
@@ -97,7 +97,7 @@ func (p *poller) finish() (maxFailed, maxLatency time.Duration, failures, reques
 // skipped) over SSH while a poller hits the app, and reports the longest window of
 // failed requests (target: at most 1000 ms) and the slowest successful request.
 func BenchmarkDevDeployDowntime(b *testing.B) {
-	container := "dev-bench-down-" + suffix()
+	container := "dev-bench-down-" + testbed.Suffix()
 	app, port := benchSetup(b, container)
 	first := app.git("rev-parse", "HEAD")
 	if r := gantry(b, app.Dir, "dev", "--ci"); r.Code != 0 {
@@ -170,9 +170,9 @@ remote "docker image prune -f" >/dev/null
 // fresh commit, and reports both side by side.
 func BenchmarkDevWallTime(b *testing.B) {
 	peer := testbed.SSH(b)
-	gantryContainer := "dev-bench-g-" + suffix()
+	gantryContainer := "dev-bench-g-" + testbed.Suffix()
 	app, port := benchSetup(b, gantryContainer)
-	scriptContainer := "dev-bench-s-" + suffix()
+	scriptContainer := "dev-bench-s-" + testbed.Suffix()
 	scriptApp, scriptPort := benchSetup(b, scriptContainer)
 	// Warm both paths (Go build cache, base layers) before measuring.
 	if r := gantry(b, app.Dir, "dev", "--ci"); r.Code != 0 {
@@ -209,10 +209,10 @@ func BenchmarkDevWallTime(b *testing.B) {
 		scriptTotal += runScript()
 	}
 	b.StopTimer()
-	if body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", port)); err != nil || !strings.Contains(body, app.git("rev-parse", "HEAD")) {
+	if body, err := testbed.Get(fmt.Sprintf("http://127.0.0.1:%d/", port)); err != nil || !strings.Contains(body, app.git("rev-parse", "HEAD")) {
 		b.Errorf("gantry's deploy does not serve HEAD: %q %v", body, err)
 	}
-	if body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", scriptPort)); err != nil || !strings.Contains(body, scriptApp.git("rev-parse", "HEAD")) {
+	if body, err := testbed.Get(fmt.Sprintf("http://127.0.0.1:%d/", scriptPort)); err != nil || !strings.Contains(body, scriptApp.git("rev-parse", "HEAD")) {
 		b.Errorf("the script's deploy does not serve HEAD: %q %v", body, err)
 	}
 	b.ReportMetric(gantryTotal.Seconds()/float64(b.N), "gantry-s/op")

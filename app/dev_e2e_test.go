@@ -56,7 +56,7 @@ func wantCode(t *testing.T, r run, code int, what string) {
 
 func wantServing(t *testing.T, port int, sha string) {
 	t.Helper()
-	body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	body, err := testbed.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
 	if err != nil {
 		t.Fatalf("the app on :%d does not answer: %v", port, err)
 	}
@@ -81,12 +81,12 @@ func wantAudit(t *testing.T, sha, result string) {
 // registry as its registry host, sshd as the EC2 host, all through one SSH connection.
 func TestDevECROverSSH(t *testing.T) {
 	key := sshEnv(t)
-	repoName := "bookshop-e2e-" + suffix()
+	repoName := "bookshop-e2e-" + testbed.Suffix()
 	reg := ecrSection(t, repoName)
 	proxy := newCountingProxy(t, testbed.SSH(t).Addr)
-	container := "dev-e2e-" + suffix()
+	container := "dev-e2e-" + testbed.Suffix()
 	removeContainers(t, container)
-	appPort := freePort(t)
+	appPort := testbed.FreePort(t)
 
 	app := newAppRepo(t)
 	app.write("gantry.toml", sshDevToml(reg, proxy.Port(), knownHostsFor(t, proxy.Port(), nil), container, appPort, ""))
@@ -157,11 +157,11 @@ func TestDevFailedHealthCheckKeepsPreviousVersion(t *testing.T) {
 	key := sshEnv(t)
 	t.Setenv("GANTRY_REGISTRY_USERNAME", "ci-robot")
 	t.Setenv("GANTRY_REGISTRY_PASSWORD", plantedRegPassword)
-	repoName := "bookshop-health-" + suffix()
+	repoName := "bookshop-health-" + testbed.Suffix()
 	peer := testbed.SSH(t)
-	container := "dev-health-" + suffix()
+	container := "dev-health-" + testbed.Suffix()
 	removeContainers(t, container)
-	appPort := freePort(t)
+	appPort := testbed.FreePort(t)
 
 	app := newAppRepo(t)
 	app.write("gantry.toml", sshDevToml(ociSection(t, repoName), peer.Port, peer.KnownHosts, container, appPort, ""))
@@ -218,11 +218,11 @@ func TestDevFailedHealthCheckKeepsPreviousVersion(t *testing.T) {
 func TestDevHeldLockBlocksDeploy(t *testing.T) {
 	sshEnv(t)
 	peer := testbed.SSH(t)
-	container := "dev-lock-" + suffix()
+	container := "dev-lock-" + testbed.Suffix()
 	removeContainers(t, container)
-	appPort := freePort(t)
+	appPort := testbed.FreePort(t)
 	app := newAppRepo(t)
-	app.write("gantry.toml", sshDevToml(ociSection(t, "bookshop-lock-"+suffix()), peer.Port, peer.KnownHosts, container, appPort, ""))
+	app.write("gantry.toml", sshDevToml(ociSection(t, "bookshop-lock-"+testbed.Suffix()), peer.Port, peer.KnownHosts, container, appPort, ""))
 	sha := app.commit("locked")
 
 	host := hostClient(t)
@@ -244,7 +244,7 @@ func TestDevHeldLockBlocksDeploy(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	if _, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", appPort)); err == nil {
+	if _, err := testbed.Get(fmt.Sprintf("http://127.0.0.1:%d/", appPort)); err == nil {
 		t.Errorf("something serves on :%d although the deploy never got the lock", appPort)
 	}
 	if err := lock.Release(context.Background()); err != nil {
@@ -273,10 +273,10 @@ func TestDevRefusesChangedHostKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	container := "dev-hostkey-" + suffix()
+	container := "dev-hostkey-" + testbed.Suffix()
 	removeContainers(t, container)
-	appPort := freePort(t)
-	repoName := "bookshop-hostkey-" + suffix()
+	appPort := testbed.FreePort(t)
+	repoName := "bookshop-hostkey-" + testbed.Suffix()
 	app := newAppRepo(t)
 	app.write("gantry.toml", sshDevToml(ociSection(t, repoName), peer.Port, knownHostsFor(t, peer.Port, otherHostKey(t)), container, appPort, ""))
 	sha := app.commit("changed key")
@@ -291,7 +291,7 @@ func TestDevRefusesChangedHostKey(t *testing.T) {
 	if inRegistry(t, testbed.Registry(t), repoName, "1.4.2-SNAPSHOT-"+sha[:7]) {
 		t.Errorf("the image was pushed although preflight failed")
 	}
-	if _, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", appPort)); err == nil {
+	if _, err := testbed.Get(fmt.Sprintf("http://127.0.0.1:%d/", appPort)); err == nil {
 		t.Errorf("something serves on :%d although preflight failed", appPort)
 	}
 }
@@ -306,12 +306,12 @@ func TestDevLocalEmbedded(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
 	t.Setenv("GANTRY_DATA_DIR", t.TempDir())
-	t.Setenv("GANTRY_REGISTRY_HOST", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	t.Setenv("GANTRY_REGISTRY_REPOSITORY", "book-shop-local-"+suffix())
-	container := "dev-local-" + suffix()
+	t.Setenv("GANTRY_REGISTRY_HOST", fmt.Sprintf("127.0.0.1:%d", testbed.FreePort(t)))
+	t.Setenv("GANTRY_REGISTRY_REPOSITORY", "book-shop-local-"+testbed.Suffix())
+	container := "dev-local-" + testbed.Suffix()
 	removeContainers(t, container)
 	t.Setenv("GANTRY_DEV_CONTAINER", container)
-	appPort := freePort(t)
+	appPort := testbed.FreePort(t)
 	t.Setenv("GANTRY_DEV_PORTS", fmt.Sprintf("%d:8000", appPort))
 	t.Setenv("GANTRY_WHO", "local-tester")
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -35,13 +34,6 @@ const (
 	plantedAWSSecret   = "planted-aws-secret-Zq8Xk2LmP0"
 	plantedRegPassword = "planted-registry-password-Hy7Wq3"
 )
-
-// exampleDir is examples/book-shop in this repository.
-func suffix() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // appRepo is a copy of the example book-shop in a temp git repository.
 type appRepo struct {
@@ -93,7 +85,7 @@ func (r *appRepo) change(msg string) string {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	fmt.Fprintf(f, "\n// %s %s\n", msg, suffix())
+	fmt.Fprintf(f, "\n// %s %s\n", msg, testbed.Suffix())
 	f.Close()
 	return r.commit(msg)
 }
@@ -142,31 +134,6 @@ func noSecrets(t testing.TB, out string, secrets ...string) {
 			}
 		}
 	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// httpGet returns the body of GET url, or "" and the error.
-func httpGet(url string) (string, error) {
-	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return string(b), fmt.Errorf("%s", resp.Status)
-	}
-	return string(b), err
 }
 
 // createECRRepo creates a repository in moto.

@@ -44,7 +44,7 @@ type prodApp struct {
 func newProdApp(t *testing.T, registrySection func(repo string) string) *prodApp {
 	t.Helper()
 	testbed.Kubeconfig(t)
-	p := &prodApp{t: t, repoName: "gantry/book-shop-" + suffix(), ghSeen: map[string]bool{}}
+	p := &prodApp{t: t, repoName: "gantry/book-shop-" + testbed.Suffix(), ghSeen: map[string]bool{}}
 	p.sshKey = sshEnv(t)
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	p.gh = githubtest.New(t)
@@ -55,7 +55,7 @@ func newProdApp(t *testing.T, registrySection func(repo string) string) *prodApp
 	os.Unsetenv("GANTRY_REGISTRY_REPOSITORY")
 
 	host := hostClient(t)
-	ns := "gantry-e2e-" + suffix()
+	ns := "gantry-e2e-" + testbed.Suffix()
 	p.kube = pipeline.Kubectl{Host: host, Command: []string{"microk8s", "kubectl"}}
 	if _, err := p.kube.Run(context.Background(), sshhost.RunOptions{}, "create", "namespace", ns); err != nil {
 		t.Fatal(err)
@@ -302,7 +302,7 @@ func TestPromoteE2E(t *testing.T) {
 	p.git("checkout", "-q", "main")
 	p.git("merge", "-q", "--no-ff", "-m", "Merge pull request #12 from acme/dev", "dev")
 	p.publish()
-	nopull := "gantry/book-shop-nopull-" + suffix()
+	nopull := "gantry/book-shop-nopull-" + testbed.Suffix()
 	p.pushSnapshot(nopull, "1.4.3", devTip)
 	t.Setenv("GANTRY_REGISTRY_REPOSITORY", nopull)
 	r = gantry(t, p.Dir, "promote", "--ci")
@@ -329,7 +329,7 @@ func TestPromoteE2E(t *testing.T) {
 	p.git("merge", "-q", "--squash", "dev")
 	p.commit("Release 1.4.4 (#13)")
 	p.publish()
-	crash := "gantry/book-shop-crashloop-" + suffix()
+	crash := "gantry/book-shop-crashloop-" + testbed.Suffix()
 	p.pushSnapshot(crash, "1.4.4", devTip)
 	t.Setenv("GANTRY_REGISTRY_REPOSITORY", crash)
 	r = gantry(t, p.Dir, "promote", "--ci")
@@ -379,7 +379,7 @@ func TestPromoteE2E(t *testing.T) {
 // TestPromoteE2EECR promotes through ECR (moto) with the labels read from the registry
 // host, as with a real ECR repository.
 func TestPromoteE2EECR(t *testing.T) {
-	repo := "gantry/book-shop-ecr-" + suffix()
+	repo := "gantry/book-shop-ecr-" + testbed.Suffix()
 	p := newProdApp(t, func(string) string { return ecrSection(t, repo) })
 	p.repoName = repo
 	p.git("checkout", "-q", "-b", "main")

@@ -1,12 +1,8 @@
 package cli
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -43,15 +39,15 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
 	t.Setenv("GANTRY_DATA_DIR", t.TempDir())
-	regAddr := fmt.Sprintf("127.0.0.1:%d", tuiFreePort(t))
-	repoName := "book-shop-tui-" + tuiSuffix(t)
+	regAddr := fmt.Sprintf("127.0.0.1:%d", testbed.FreePort(t))
+	repoName := "book-shop-tui-" + testbed.Suffix()
 	t.Setenv("GANTRY_REGISTRY_KIND", "embedded")
 	t.Setenv("GANTRY_REGISTRY_HOST", regAddr)
 	t.Setenv("GANTRY_REGISTRY_REPOSITORY", repoName)
 	t.Setenv("GANTRY_DEV_TARGET", "local")
-	container := "dev-tui-" + tuiSuffix(t)
+	container := "dev-tui-" + testbed.Suffix()
 	t.Setenv("GANTRY_DEV_CONTAINER", container)
-	appPort := tuiFreePort(t)
+	appPort := testbed.FreePort(t)
 	t.Setenv("GANTRY_DEV_PORTS", fmt.Sprintf("%d:8000", appPort))
 	t.Setenv("GANTRY_WHO", "tui-tester")
 	tuiCleanupEngine(t, dockerHost, container, regAddr+"/"+repoName)
@@ -158,7 +154,7 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 	if c.out.Len() == 0 {
 		t.Error("the program rendered nothing to its output")
 	}
-	body, err := tuiGet(fmt.Sprintf("http://127.0.0.1:%d/", appPort))
+	body, err := testbed.Get(fmt.Sprintf("http://127.0.0.1:%d/", appPort))
 	if err != nil {
 		t.Fatalf("the app on :%d does not answer after the console quit: %v", appPort, err)
 	}
@@ -329,37 +325,4 @@ func tuiCleanupEngine(t *testing.T, dockerHost, container, imageRepo string) {
 			docker(append([]string{"rmi", "-f"}, ids...)...)
 		}
 	})
-}
-
-func tuiFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func tuiSuffix(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-func tuiGet(url string) (string, error) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return string(b), fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return string(b), err
 }

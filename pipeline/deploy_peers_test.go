@@ -5,11 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,17 +66,6 @@ func randomName(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-func freeTCPPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
-}
-
 // TestDevHostUptimeCheckOverSSH replaces containers on the SSH test host with no
 // health path: a container that stays up is kept, one that crash-loops is replaced
 // by the previous one again, with its logs shown.
@@ -89,7 +78,7 @@ func TestDevHostUptimeCheckOverSSH(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = host.Run(context.Background(), sshhost.Command("docker", "rm", "-f", container, container+"-next"), sshhost.RunOptions{})
 	})
-	cfg := testDevConfig("docker", freeTCPPort(t))
+	cfg := testDevConfig("docker", strconv.Itoa(testbed.FreePort(t)))
 	cfg.Container = container
 	cfg.HealthPath = ""
 	cfg.Uptime.Duration = 1500 * time.Millisecond

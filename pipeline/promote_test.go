@@ -15,8 +15,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/bookshop-ops/gantry/config"
@@ -115,19 +113,7 @@ func (b *promoteBed) pushSnapshot(commit string) (string, string) {
 
 func pushImage(t testing.TB, ref string, labels map[string]string) string {
 	t.Helper()
-	img, err := random.Image(2048, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.Config.Labels = labels
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
+	img := labelledImage(t, 2048, 2, labels)
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		t.Fatal(err)
