@@ -541,8 +541,14 @@ func sameImage(a, b string) bool {
 	return a != "" && b != "" && strings.TrimPrefix(a, "sha256:") == strings.TrimPrefix(b, "sha256:")
 }
 
+// danglingMinAge is how old a dangling image must be before prune removes it. The
+// classic builder's intermediate images are dangling while a build runs, so a prune
+// of every dangling image breaks a build running on the same engine at that moment.
+const danglingMinAge = "1h"
+
 // prune keeps the newest dev.keep_images of imgs (and always the running image) for
-// rollback and removes the rest, then dangling images, in one command. Failures warn.
+// rollback and removes the rest, then dangling images older than danglingMinAge, in
+// one command. Failures warn.
 func (h *devHost) prune(ctx context.Context, imgs []hostImage, running string) {
 	norm := func(id string) string { return strings.TrimPrefix(id, "sha256:") }
 	keep := map[string]bool{}
@@ -565,7 +571,7 @@ func (h *devHost) prune(ctx context.Context, imgs []hostImage, running string) {
 		h.r.Logf("pruning %d old image tag(s), keeping %d image(s) for rollback", len(remove), len(keep))
 		cmds = append(cmds, h.cmd(append([]string{"rmi"}, remove...)...).Stdout2Null())
 	}
-	cmds = append(cmds, h.cmd("image", "prune", "--force"))
+	cmds = append(cmds, h.cmd("image", "prune", "--force", "--filter", "until="+danglingMinAge))
 	res, err := h.exec(ctx, sshhost.Seq(cmds...), sshhost.RunOptions{})
 	if err != nil {
 		h.r.Logf("warning: prune: %v", err)

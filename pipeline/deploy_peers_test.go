@@ -32,7 +32,10 @@ func bookshopImage(t *testing.T, repo, tag string, extra ...string) string {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the example server: %v\n%s", err, out)
 	}
-	df := "FROM scratch\nCOPY book-shop /book-shop\nEXPOSE 8000\nENTRYPOINT [\"/book-shop\"]\n" + strings.Join(extra, "\n") + "\n"
+	// The first LABEL keeps the classic builder from sharing intermediate images with
+	// other tests' builds: a test removing its images would pull them from under
+	// another test's build on the shared engine.
+	df := "FROM scratch\nLABEL gantry.test.build=" + randomName("") + "\nCOPY book-shop /book-shop\nEXPOSE 8000\nENTRYPOINT [\"/book-shop\"]\n" + strings.Join(extra, "\n") + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -108,5 +111,41 @@ func TestDevHostUptimeCheckOverSSH(t *testing.T) {
 	c := found[container]
 	if c == nil || !c.State.Running || !sameImage(c.Image, first.ImageID) || found[container+"-next"] != nil {
 		t.Fatalf("after the failed deploy: %+v (next: %+v), want the first container running again", c, found[container+"-next"])
+	}
+}
+
+// TestDevHostPruneSparesFreshDangling prunes on the SSH test host right after a
+// rebuild left an untagged image behind: an image that fresh is what a build running
+// on the same engine stands on, so prune must leave it.
+func TestDevHostPruneSparesFreshDangling(t *testing.T) {
+	host := testHost(t)
+	repo := "gantry-test/" + randomName("prune-")
+	first := bookshopImage(t, repo, "x", "LABEL round=1")
+	eng, err := docker.New(testbed.Docker(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	info, err := eng.ImageInspect(context.Background(), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := info.ID
+	bookshopImage(t, repo, "x", "LABEL round=2") // takes the tag: the first image is now dangling
+	t.Cleanup(func() {
+		_, _ = host.Run(context.Background(), sshhost.Command("docker", "rmi", "-f", repo+":x", old), sshhost.RunOptions{})
+	})
+	dangling, err := host.Run(context.Background(), sshhost.Command("docker", "images", "--quiet", "--no-trunc", "--filter", "dangling=true"), sshhost.RunOptions{})
+	if err != nil || !strings.Contains(dangling.Stdout, old) {
+		t.Fatalf("the first image %s is not dangling after the rebuild (err %v):\n%s", old, err, dangling.Stdout)
+	}
+
+	rep := &devLog{}
+	newDevHost(host, DevParams{Dev: testDevConfig("docker", "8080")}, rep).prune(context.Background(), nil, "")
+	if strings.Contains(rep.text(), "warning") {
+		t.Errorf("prune warned:\n%s", rep.text())
+	}
+	if _, err := eng.ImageInspect(context.Background(), old); err != nil {
+		t.Errorf("prune removed the fresh dangling image %s: %v\n%s", old, err, rep.text())
 	}
 }
