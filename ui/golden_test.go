@@ -104,3 +104,22 @@ func TestGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestGoldenNarrow renders a few screens on a terminal narrower than the full tab bar:
+// every tab keeps its number and the active one its title.
+func TestGoldenNarrow(t *testing.T) {
+	for _, gc := range goldenCases {
+		if gc.name != "snapshots" && gc.name != "environments" && gc.name != "run_running" {
+			continue
+		}
+		t.Run(gc.name+"_56x20", func(t *testing.T) {
+			b := fake(300)
+			if gc.fake != nil {
+				gc.fake(b)
+			}
+			d := newDriver(t, b, ui.Options{}, 56, 20)
+			gc.setup(d)
+			golden.RequireEqual(t, d.m.Screen())
+		})
+	}
+}

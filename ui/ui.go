@@ -640,15 +640,30 @@ func (m *Model) headerLine(w int) string {
 	return spread(left+st.Muted.Render(reg), right, w)
 }
 
+// tabLine shows every tab by number and title; when that is wider than w, only the
+// active tab keeps its title, so every tab's number stays visible on a narrow terminal.
 func (m *Model) tabLine(w int) string {
+	line := m.renderTabs(false)
+	if ansiWidth(line) > w {
+		line = m.renderTabs(true)
+	}
+	return clip(line, w)
+}
+
+func (m *Model) renderTabs(compact bool) string {
 	st := m.ctx.styles
 	var b strings.Builder
 	for i, s := range m.tabs {
-		label := fmt.Sprintf(" %d %s ", i+1, s.Title())
-		if i == tabRun && m.runActive() {
-			label = fmt.Sprintf(" %d %s %s ", i+1, s.Title(), m.runView.spin.View())
+		active := i == m.active && !m.modal && !m.showHelp
+		title := " " + s.Title()
+		if compact && !active {
+			title = ""
 		}
-		if i == m.active && !m.modal && !m.showHelp {
+		label := fmt.Sprintf(" %d%s ", i+1, title)
+		if i == tabRun && m.runActive() {
+			label = fmt.Sprintf(" %d%s %s ", i+1, title, m.runView.spin.View())
+		}
+		if active {
 			b.WriteString(st.TabActive.Render(label))
 		} else {
 			b.WriteString(st.TabInactive.Render(label))
@@ -661,7 +676,7 @@ func (m *Model) tabLine(w int) string {
 	case m.showHelp:
 		b.WriteString(st.TabActive.Render(" Keys "))
 	}
-	return clip(b.String(), w)
+	return b.String()
 }
 
 func (m *Model) statusLine(w int) string {
