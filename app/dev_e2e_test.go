@@ -130,13 +130,26 @@ func TestDevECROverSSH(t *testing.T) {
 	}
 	noSecrets(t, r.Out, plantedAWSSecret, key)
 
-	// Running again on the same commit picks up the image in the registry.
+	// Running again on the same commit picks up the image in the registry, and leaves
+	// the healthy container of that image alone.
+	containerID := func() string {
+		out, err := exec.Command("docker", "-H", testbed.Docker(t), "container", "inspect", "--format", "{{.Id}}", container).CombinedOutput()
+		if err != nil {
+			t.Fatalf("inspect %s: %v: %s", container, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	before := containerID()
 	r = gantry(t, app.Dir, "dev", "--ci")
 	wantCode(t, r, 0, "re-run")
-	for _, want := range []string{"build skipped: already in registry", "push skipped: already in registry"} {
+	for _, want := range []string{"build skipped: already in registry", "push skipped: already in registry",
+		"deploy skipped: " + container + " already runs 1.4.2-SNAPSHOT-" + sha2[:7]} {
 		if !strings.Contains(r.Out, want) {
-			t.Errorf("re-run output lacks %q", want)
+			t.Errorf("re-run output lacks %q:\n%s", want, r.Out)
 		}
+	}
+	if after := containerID(); after != before {
+		t.Errorf("the re-run replaced the container (%.12s, was %.12s)", after, before)
 	}
 	wantServing(t, appPort, sha2)
 

@@ -334,6 +334,41 @@ func (h *devHost) replace(ctx context.Context, image, repo string, labels map[st
 	return done, nil
 }
 
+// serving reports whether the container already runs image, made for the same
+// commit and tag (labels), and answers healthy right now (one probe, no waiting), so
+// a re-run of a deploy that went through leaves it alone. Anything else, including
+// any error finding out, means deploy.
+func (h *devHost) serving(ctx context.Context, image string, labels map[string]string) (string, bool) {
+	name := h.cfg.Container
+	found, err := h.inspect(ctx, name, name+"-next")
+	if err != nil || found[name+"-next"] != nil {
+		return "", false
+	}
+	c := found[name]
+	if c == nil || !c.State.Running || c.RestartCount > 0 {
+		return "", false
+	}
+	for _, k := range []string{"gantry.image_tag", "gantry.sha"} {
+		if labels[k] == "" || c.Config.Labels[k] != labels[k] {
+			return "", false
+		}
+	}
+	res, err := h.exec(ctx, h.cmd("image", "inspect", "--format", "{{.Id}}", image), sshhost.RunOptions{})
+	if err != nil || !sameImage(tailLine(res.Stdout), c.Image) {
+		return "", false
+	}
+	if h.cfg.HealthPath == "" {
+		return fmt.Sprintf("%s already runs %s (%s) and is up", name, labels["gantry.image_tag"], shortImageID(c.Image)), true
+	}
+	url := "http://127.0.0.1:" + h.hostPort() + h.cfg.HealthPath
+	ok, detail, err := h.probe(ctx, url)
+	if err != nil || !ok {
+		h.r.Logf("%s runs %s but %s answers %s: replacing it", name, labels["gantry.image_tag"], url, detail)
+		return "", false
+	}
+	return fmt.Sprintf("%s already runs %s (%s) and answers healthy", name, labels["gantry.image_tag"], shortImageID(c.Image)), true
+}
+
 // restore shows the new container's logs, removes it and starts the old one again,
 // in one command. It runs even when ctx is cancelled, so dev keeps its app.
 func (h *devHost) restore(ctx context.Context, old *devContainer, next string, cause error) error {

@@ -149,3 +149,45 @@ func TestDevHostPruneSparesFreshDangling(t *testing.T) {
 		t.Errorf("prune removed the fresh dangling image %s: %v\n%s", old, err, rep.text())
 	}
 }
+
+// TestDevHostServingOverSSH asks whether the SSH test host already serves an image:
+// yes for the container of that image and commit while it answers healthy; no for
+// another commit's labels, another image, or once the container is stopped.
+func TestDevHostServingOverSSH(t *testing.T) {
+	host := testHost(t)
+	repo := "gantry-test/" + randomName("serving-")
+	one := bookshopImage(t, repo, "one")
+	two := bookshopImage(t, repo, "two", "LABEL other=yes")
+	container := randomName("dev-serving-")
+	t.Cleanup(func() {
+		_, _ = host.Run(context.Background(), sshhost.Command("docker", "rm", "-f", container, container+"-next"), sshhost.RunOptions{})
+	})
+	cfg := testDevConfig("docker", strconv.Itoa(testbed.FreePort(t)))
+	cfg.Container = container
+	cfg.HealthTimeout.Duration = 20 * time.Second
+	p := DevParams{Dev: cfg, HealthPoll: 100 * time.Millisecond}
+	labels := map[string]string{"gantry.image_tag": "one", "gantry.sha": "1111111"}
+	rep := &devLog{}
+	if _, err := newDevHost(host, p, rep).replace(context.Background(), one, "", labels); err != nil {
+		t.Fatalf("deploy %s: %v\n%s", one, err, rep.text())
+	}
+
+	serving := func(image string, labels map[string]string) (string, bool) {
+		return newDevHost(host, p, &devLog{}).serving(context.Background(), image, labels)
+	}
+	if why, ok := serving(one, labels); !ok || !strings.Contains(why, container+" already runs one") {
+		t.Errorf("serving(%s) = %q, %v; want the running healthy container", one, why, ok)
+	}
+	if _, ok := serving(one, map[string]string{"gantry.image_tag": "one", "gantry.sha": "2222222"}); ok {
+		t.Error("serving says yes for another commit's labels")
+	}
+	if _, ok := serving(two, labels); ok {
+		t.Error("serving says yes for another image with the same labels")
+	}
+	if _, err := host.Run(context.Background(), sshhost.Command("docker", "stop", container), sshhost.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := serving(one, labels); ok {
+		t.Error("serving says yes for a stopped container")
+	}
+}

@@ -426,6 +426,13 @@ func (d *DevRun) Deploy() Step {
 				"gantry.sha":       d.Meta.Commit,
 				"gantry.image_tag": d.Meta.ImageTag,
 			}
+			if why, ok := h.serving(ctx, d.image, labels); ok {
+				// A re-run after a deploy that went through: nothing changes on the
+				// host, so no audit line either.
+				entry.Version = ""
+				r.Set("url", d.p.url())
+				return entry, Skip("%s", why)
+			}
 			done, err := h.replace(ctx, d.image, d.reg.Repository(), labels)
 			if err != nil {
 				return entry, err
