@@ -322,7 +322,8 @@ func tuiCleanupEngine(t *testing.T, dockerHost, container, imageRepo string) {
 		}
 		docker("rm", "-f", container, container+"-next")
 		if ids := strings.Fields(docker("images", "-q", "--filter", "reference="+imageRepo)); len(ids) > 0 {
-			docker(append([]string{"rmi", "-f"}, ids...)...)
+			// --no-prune: parents may be shared with a build another test runs now.
+			docker(append([]string{"rmi", "-f", "--no-prune"}, ids...)...)
 		}
 	})
 }

@@ -604,7 +604,9 @@ func (h *devHost) prune(ctx context.Context, imgs []hostImage, running string) {
 	var cmds []sshhost.Cmd
 	if len(remove) > 0 {
 		h.r.Logf("pruning %d old image tag(s), keeping %d image(s) for rollback", len(remove), len(keep))
-		cmds = append(cmds, h.cmd(append([]string{"rmi"}, remove...)...).Stdout2Null())
+		// --no-prune: an old image's untagged parents may be what a build on the same
+		// engine stands on right now; the age-gated prune below takes them later.
+		cmds = append(cmds, h.cmd(append([]string{"rmi", "--no-prune"}, remove...)...).Stdout2Null())
 	}
 	cmds = append(cmds, h.cmd("image", "prune", "--force", "--filter", "until="+danglingMinAge))
 	res, err := h.exec(ctx, sshhost.Seq(cmds...), sshhost.RunOptions{})

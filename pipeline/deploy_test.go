@@ -303,7 +303,7 @@ func TestDevPruneKeepsNewestAndRunning(t *testing.T) {
 		t.Fatalf("not newest first: %+v", imgs)
 	}
 	newDevHost(host, p, &devLog{}).prune(context.Background(), imgs, "1111")
-	want := "docker rmi sha256:3333 >/dev/null; docker image prune --force --filter until=1h"
+	want := "docker rmi --no-prune sha256:3333 >/dev/null; docker image prune --force --filter until=1h"
 	if !host.ran(want) {
 		t.Errorf("prune ran\n%s\nwant %q (keep 5, 4 and the running 1)", strings.Join(host.cmds, "\n"), want)
 	}

@@ -102,10 +102,11 @@ func (e *Engine) Tag(ctx context.Context, src, dst string) error {
 	return nil
 }
 
-// ImageRemove untags ref and deletes the image (and its untagged parents)
-// once no name is left; images used by containers are refused.
+// ImageRemove untags ref and deletes the image once no name is left; images used
+// by containers are refused. Its untagged parents stay: a build running on the same
+// engine may stand on them (the classic builder's cache), and removing them fails it.
 func (e *Engine) ImageRemove(ctx context.Context, ref string) error {
-	if _, err := e.cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true}); err != nil {
+	if _, err := e.cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: false}); err != nil {
 		return wrapErr("remove image "+ref, err)
 	}
 	return nil

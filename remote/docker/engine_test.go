@@ -329,7 +329,13 @@ func TestPushPullCacheFrom(t *testing.T) {
 	if err := e.ImageRemove(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
-	for _, gone := range append(intermediateIDs(buildLog.all()), id) {
+	inter := intermediateIDs(buildLog.all())
+	for _, p := range slices.Backward(inter) { // children first: ImageRemove leaves parents
+		if err := e.ImageRemove(ctx, p); err != nil && !errors.Is(err, ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	for _, gone := range append(inter, id) {
 		if _, err := e.ImageInspect(ctx, gone); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("image %s still present after remove (err %v): cache test would be void", gone, err)
 		}
