@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -151,28 +152,70 @@ func BenchmarkPromote(b *testing.B) {
 	b.Run("gantry-ecr", func(b *testing.B) {
 		gantry(b, config.Registry{Kind: config.KindECR, Region: testbed.MotoRegion, Repository: benchECR, Endpoint: ecrEndpoint, Host: regHost}, "ecr")
 	})
-	b.Run("aws-ecr-batch-get-image+put-image", func(b *testing.B) {
+	sdkPair := func(b *testing.B, newTag string) {
 		c := benchECRClient
-		b.ResetTimer()
+		out, err := c.BatchGetImage(ctx, &ecr.BatchGetImageInput{
+			RepositoryName: aws.String(benchECR),
+			ImageIds:       []ecrtypes.ImageIdentifier{{ImageTag: aws.String(benchSnap)}},
+			AcceptedMediaTypes: []string{
+				"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json",
+				"application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+			},
+		})
+		if err != nil || len(out.Images) != 1 {
+			b.Fatalf("batch-get-image: %v", err)
+		}
+		im := out.Images[0]
+		if _, err := c.PutImage(ctx, &ecr.PutImageInput{
+			RepositoryName: aws.String(benchECR), ImageTag: aws.String(newTag),
+			ImageManifest: im.ImageManifest, ImageManifestMediaType: im.ImageManifestMediaType,
+		}); err != nil {
+			b.Fatalf("put-image: %v", err)
+		}
+	}
+	b.Run("aws-ecr-batch-get-image+put-image", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			out, err := c.BatchGetImage(ctx, &ecr.BatchGetImageInput{
-				RepositoryName: aws.String(benchECR),
-				ImageIds:       []ecrtypes.ImageIdentifier{{ImageTag: aws.String(benchSnap)}},
-				AcceptedMediaTypes: []string{
-					"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json",
-					"application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
-				},
+			sdkPair(b, tag("sdk", i))
+		}
+	})
+	// The four one after another in every iteration, so registry growth and machine
+	// load weigh on each alike: the fair comparison.
+	b.Run("interleaved", func(b *testing.B) {
+		oci, err := registry.New(ctx, config.Registry{Kind: config.KindOCI, Host: regHost, Repository: benchOCIRepo}, registry.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ecrReg, err := registry.New(ctx, config.Registry{Kind: config.KindECR, Region: testbed.MotoRegion, Repository: benchECR, Endpoint: ecrEndpoint, Host: regHost}, registry.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		src := regHost + "/" + benchOCIRepo + ":" + benchSnap
+		var spent [4]time.Duration
+		timed := func(k int, fn func()) {
+			t0 := time.Now()
+			fn()
+			spent[k] += time.Since(t0)
+		}
+		for i := 0; i < b.N; i++ {
+			timed(0, func() {
+				if _, err := oci.Tag(ctx, benchSnap, tag("oci", i)); err != nil {
+					b.Fatal(err)
+				}
 			})
-			if err != nil || len(out.Images) != 1 {
-				b.Fatalf("batch-get-image: %v", err)
-			}
-			im := out.Images[0]
-			if _, err := c.PutImage(ctx, &ecr.PutImageInput{
-				RepositoryName: aws.String(benchECR), ImageTag: aws.String(tag("sdk", i)),
-				ImageManifest: im.ImageManifest, ImageManifestMediaType: im.ImageManifestMediaType,
-			}); err != nil {
-				b.Fatalf("put-image: %v", err)
-			}
+			timed(1, func() {
+				if err := crane.Tag(src, tag("crane", i), crane.WithContext(ctx)); err != nil {
+					b.Fatal(err)
+				}
+			})
+			timed(2, func() {
+				if _, err := ecrReg.Tag(ctx, benchSnap, tag("ecr", i)); err != nil {
+					b.Fatal(err)
+				}
+			})
+			timed(3, func() { sdkPair(b, tag("sdk", i)) })
+		}
+		for k, unit := range []string{"gantry-oci-ms/op", "crane-tag-ms/op", "gantry-ecr-ms/op", "sdk-pair-ms/op"} {
+			b.ReportMetric(float64(spent[k].Microseconds())/1000/float64(b.N), unit)
 		}
 	})
 }
