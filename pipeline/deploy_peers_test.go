@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/internal/testbed"
 	"github.com/bookshop-ops/gantry/remote/docker"
 	"github.com/bookshop-ops/gantry/remote/sshhost"
@@ -63,6 +64,18 @@ func testHost(t *testing.T) *sshhost.Client {
 	return c
 }
 
+// peerDevConfig is a dev config for the SSH test host: a container of its own
+// (removed at the end) published on a free port.
+func peerDevConfig(t *testing.T, host *sshhost.Client, prefix string) config.Dev {
+	t.Helper()
+	cfg := testDevConfig("docker", strconv.Itoa(testbed.FreePort(t)))
+	cfg.Container = randomName(prefix)
+	t.Cleanup(func() {
+		_, _ = host.Run(context.Background(), sshhost.Command("docker", "rm", "-f", cfg.Container, cfg.Container+"-next"), sshhost.RunOptions{})
+	})
+	return cfg
+}
+
 func randomName(prefix string) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
@@ -77,12 +90,8 @@ func TestDevHostUptimeCheckOverSSH(t *testing.T) {
 	repo := "gantry-test/" + randomName("uptime-")
 	good := bookshopImage(t, repo, "good")
 	crash := bookshopImage(t, repo, "crash", "ENV PORT=not-a-port")
-	container := randomName("dev-uptime-")
-	t.Cleanup(func() {
-		_, _ = host.Run(context.Background(), sshhost.Command("docker", "rm", "-f", container, container+"-next"), sshhost.RunOptions{})
-	})
-	cfg := testDevConfig("docker", strconv.Itoa(testbed.FreePort(t)))
-	cfg.Container = container
+	cfg := peerDevConfig(t, host, "dev-uptime-")
+	container := cfg.Container
 	cfg.HealthPath = ""
 	cfg.Uptime.Duration = 1500 * time.Millisecond
 	p := DevParams{Dev: cfg, HealthPoll: 100 * time.Millisecond}
@@ -158,12 +167,8 @@ func TestDevHostServingOverSSH(t *testing.T) {
 	repo := "gantry-test/" + randomName("serving-")
 	one := bookshopImage(t, repo, "one")
 	two := bookshopImage(t, repo, "two", "LABEL other=yes")
-	container := randomName("dev-serving-")
-	t.Cleanup(func() {
-		_, _ = host.Run(context.Background(), sshhost.Command("docker", "rm", "-f", container, container+"-next"), sshhost.RunOptions{})
-	})
-	cfg := testDevConfig("docker", strconv.Itoa(testbed.FreePort(t)))
-	cfg.Container = container
+	cfg := peerDevConfig(t, host, "dev-serving-")
+	container := cfg.Container
 	cfg.HealthTimeout.Duration = 20 * time.Second
 	p := DevParams{Dev: cfg, HealthPoll: 100 * time.Millisecond}
 	labels := map[string]string{"gantry.image_tag": "one", "gantry.sha": "1111111"}
