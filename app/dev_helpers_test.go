@@ -137,13 +137,42 @@ func noSecrets(t testing.TB, out string, secrets ...string) {
 }
 
 // createECRRepo creates a repository in moto.
-func createECRRepo(t testing.TB, name string) {
-	t.Helper()
-	c := ecr.New(ecr.Options{
+func motoECR(t testing.TB) *ecr.Client {
+	return ecr.New(ecr.Options{
 		Region:       testbed.MotoRegion,
 		BaseEndpoint: aws.String(testbed.ECREndpoint(t)),
 		Credentials:  credentials.NewStaticCredentialsProvider(testbed.MotoAccessKey, testbed.MotoSecretKey, ""),
 	})
+}
+
+// mirrorToMoto records repo:tag of the test registry in moto, as real ECR records
+// every push: the test bed's pushes reach the Debian registry, which moto never sees.
+func mirrorToMoto(t testing.TB, repo, tag string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+testbed.Registry(t)+"/v2/"+repo+"/manifests/"+tag, nil)
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("registry: %v", err)
+	}
+	defer resp.Body.Close()
+	manifest, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("get the manifest of %s:%s: %s %v", repo, tag, resp.Status, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := motoECR(t).PutImage(ctx, &ecr.PutImageInput{
+		RepositoryName: aws.String(repo), ImageTag: aws.String(tag),
+		ImageManifest: aws.String(string(manifest)), ImageManifestMediaType: aws.String(resp.Header.Get("Content-Type")),
+	}); err != nil {
+		t.Fatalf("record %s:%s in moto: %v", repo, tag, err)
+	}
+}
+
+func createECRRepo(t testing.TB, name string) {
+	t.Helper()
+	c := motoECR(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(name)}); err != nil {
