@@ -155,13 +155,24 @@ func TestDevECROverSSH(t *testing.T) {
 	}
 	wantServing(t, appPort, sha2)
 
+	// Another port map (here from the environment) is a change: the same image is
+	// deployed again, on the new port.
+	appPort = testbed.FreePort(t)
+	t.Setenv("GANTRY_DEV_PORTS", fmt.Sprintf("%d:8000", appPort))
+	r = gantry(t, app.Dir, "dev", "--ci")
+	wantCode(t, r, 0, "re-run with another port map")
+	if strings.Contains(r.Out, "deploy skipped") {
+		t.Errorf("a changed dev.ports did not redeploy:\n%s", r.Out)
+	}
+	wantServing(t, appPort, sha2)
+
 	// Rollback starts the previous image kept on the host.
 	r = gantry(t, app.Dir, "rollback", "dev", "--ci")
 	wantCode(t, r, 0, "rollback")
 	wantServing(t, appPort, sha1)
 	wantAudit(t, sha1, pipeline.ResultRollback)
-	if n := proxy.dials.Load(); n != 4 {
-		t.Errorf("four runs opened %d SSH connections, want 4", n)
+	if n := proxy.dials.Load(); n != 5 {
+		t.Errorf("five runs opened %d SSH connections, want 5", n)
 	}
 	noSecrets(t, r.Out, plantedAWSSecret, key)
 }

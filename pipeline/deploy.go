@@ -335,7 +335,7 @@ func (h *devHost) replace(ctx context.Context, image, repo string, labels map[st
 }
 
 // serving reports whether the container already runs image, made for the same
-// commit and tag (labels), and answers healthy right now (one probe, no waiting), so
+// commit, tag and port map (labels), and answers healthy right now (one probe, no waiting), so
 // a re-run of a deploy that went through leaves it alone. Anything else, including
 // any error finding out, means deploy.
 func (h *devHost) serving(ctx context.Context, image string, labels map[string]string) (string, bool) {
@@ -348,7 +348,7 @@ func (h *devHost) serving(ctx context.Context, image string, labels map[string]s
 	if c == nil || !c.State.Running || c.RestartCount > 0 {
 		return "", false
 	}
-	for _, k := range []string{"gantry.image_tag", "gantry.sha"} {
+	for _, k := range []string{"gantry.image_tag", "gantry.sha", "gantry.ports"} {
 		if labels[k] == "" || c.Config.Labels[k] != labels[k] {
 			return "", false
 		}

@@ -171,7 +171,7 @@ func TestDevHostServingOverSSH(t *testing.T) {
 	container := cfg.Container
 	cfg.HealthTimeout.Duration = 20 * time.Second
 	p := DevParams{Dev: cfg, HealthPoll: 100 * time.Millisecond}
-	labels := map[string]string{"gantry.image_tag": "one", "gantry.sha": "1111111"}
+	labels := map[string]string{"gantry.image_tag": "one", "gantry.sha": "1111111", "gantry.ports": cfg.Ports}
 	rep := &devLog{}
 	if _, err := newDevHost(host, p, rep).replace(context.Background(), one, "", labels); err != nil {
 		t.Fatalf("deploy %s: %v\n%s", one, err, rep.text())
@@ -183,8 +183,11 @@ func TestDevHostServingOverSSH(t *testing.T) {
 	if why, ok := serving(one, labels); !ok || !strings.Contains(why, container+" already runs one") {
 		t.Errorf("serving(%s) = %q, %v; want the running healthy container", one, why, ok)
 	}
-	if _, ok := serving(one, map[string]string{"gantry.image_tag": "one", "gantry.sha": "2222222"}); ok {
+	if _, ok := serving(one, map[string]string{"gantry.image_tag": "one", "gantry.sha": "2222222", "gantry.ports": cfg.Ports}); ok {
 		t.Error("serving says yes for another commit's labels")
+	}
+	if _, ok := serving(one, map[string]string{"gantry.image_tag": "one", "gantry.sha": "1111111", "gantry.ports": "9999:8000"}); ok {
+		t.Error("serving says yes for another port map")
 	}
 	if _, ok := serving(two, labels); ok {
 		t.Error("serving says yes for another image with the same labels")

@@ -425,6 +425,8 @@ func (d *DevRun) Deploy() Step {
 				"gantry.version":   d.Meta.Version,
 				"gantry.sha":       d.Meta.Commit,
 				"gantry.image_tag": d.Meta.ImageTag,
+				// A changed port map (dev.ports) must not pass for "already running".
+				"gantry.ports": d.p.Dev.Ports,
 			}
 			if why, ok := h.serving(ctx, d.image, labels); ok {
 				// A re-run after a deploy that went through: nothing changes on the

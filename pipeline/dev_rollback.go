@@ -56,6 +56,7 @@ func DevRollback(p DevParams, repository func(ctx context.Context) (string, erro
 				"gantry.version":   labels[LabelVersion],
 				"gantry.sha":       labels[LabelRevision],
 				"gantry.image_tag": prev.Tag,
+				"gantry.ports":     p.Dev.Ports,
 			})
 			if err != nil {
 				return entry, err
