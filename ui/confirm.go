@@ -135,6 +135,14 @@ func (s *confirmScreen) View() string {
 		if p.Dirty {
 			lines = append(lines, "", warn("the working tree has uncommitted changes: they are NOT in the image"))
 		}
+		if d := s.ctx.dev; d.loaded && d.val.Err == nil && d.val.Running && p.Tag != "" {
+			if _, ref := splitImage(d.val.Image); ref == p.Tag {
+				lines = append(lines, "")
+				for _, l := range wrap("dev already runs this tag: steps whose result is in place (image in the registry, healthy container) finish as skipped", max(w-4, 10), 3) {
+					lines = append(lines, st.Muted.Render("  "+l))
+				}
+			}
+		}
 	case s.req.kind == runPromote:
 		p := s.promote
 		lines = append(lines,

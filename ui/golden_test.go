@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/charmbracelet/x/exp/golden"
@@ -48,6 +49,14 @@ var goldenCases = []goldenCase{
 	}, setup: func(d *driver) { d.loaded(); d.press("3", "j") }},
 	{name: "history", setup: func(d *driver) { d.loaded(); d.press("5") }},
 	{name: "confirm_dev", fake: func(b *fakebackend.Backend) { b.DevPlan.Dirty = true }, setup: func(d *driver) {
+		d.loaded()
+		d.press("d")
+		d.wait("plan", d.m.PlanReady)
+	}},
+	{name: "confirm_dev_running", fake: func(b *fakebackend.Backend) {
+		_, tag, _ := strings.Cut(b.Dev.Image, ":")
+		b.DevPlan.Tag = tag
+	}, setup: func(d *driver) {
 		d.loaded()
 		d.press("d")
 		d.wait("plan", d.m.PlanReady)
