@@ -58,6 +58,22 @@ type ProdTarget struct {
 	Lock LockOptions
 }
 
+// locked runs fn with the configured kubectl on host while holding the prod lock,
+// which it releases on every exit path (a failed release only warns).
+func (t ProdTarget) locked(ctx context.Context, r Reporter, host sshhost.Runner, who, version string, now func() time.Time, fn func(k Kubectl) error) error {
+	lock := &HostLock{Host: host, Env: "prod", Who: who, Version: version,
+		Timeout: t.Lock.Timeout, Stale: t.Lock.Stale, Force: t.Lock.Force, Poll: t.Lock.Poll, Now: now}
+	if err := lock.Acquire(ctx, r.Logf); err != nil {
+		return err
+	}
+	defer func() {
+		if err := lock.Release(ctx); err != nil {
+			r.Logf("warning: %v", err)
+		}
+	}()
+	return fn(Kubectl{Host: host, Command: t.Kubectl, Namespace: t.Namespace})
+}
+
 // PromoteOptions are the inputs of the prod workflow. The client functions are called
 // when a step first needs them, so building the steps opens nothing.
 type PromoteOptions struct {
@@ -259,30 +275,21 @@ func RolloutStep(o PromoteOptions, p *Promotion) Step {
 		if err != nil {
 			return err
 		}
-		lock := &HostLock{Host: host, Env: "prod", Who: o.Who, Version: p.Meta.Version,
-			Timeout: o.Prod.Lock.Timeout, Stale: o.Prod.Lock.Stale, Force: o.Prod.Lock.Force, Poll: o.Prod.Lock.Poll, Now: o.Now}
-		if err := lock.Acquire(ctx, r.Logf); err != nil {
-			return err
-		}
-		defer func() {
-			if err := lock.Release(ctx); err != nil {
-				r.Logf("warning: %v", err)
+		return o.Prod.locked(ctx, r, host, o.Who, p.Meta.Version, o.Now, func(k Kubectl) error {
+			out, err := deployImage(ctx, r, k, o.Prod, p.Image, changeCause(p))
+			result := "ok: " + p.PromotedTag + " at revision " + out.after.Revision
+			if err != nil {
+				result = "failed: " + out.short
 			}
-		}()
-		k := Kubectl{Host: host, Command: o.Prod.Kubectl, Namespace: o.Prod.Namespace}
-		out, err := deployImage(ctx, r, k, o.Prod, p.Image, changeCause(p))
-		result := "ok: " + p.PromotedTag + " at revision " + out.after.Revision
-		if err != nil {
-			result = "failed: " + out.short
-		}
-		if aerr := AppendAudit(ctx, host, AuditEntry{When: o.now(), Env: "prod", Who: o.Who, Version: p.Meta.Version, SHA: p.Meta.Commit, Result: result}); aerr != nil {
-			r.Logf("warning: %v", aerr)
-		}
-		if err != nil {
-			r.Set("rollout", "failed: "+out.short)
-			return err
-		}
-		r.Set("rollout", fmt.Sprintf("deployment/%s %d/%d ready at revision %s", o.Prod.Deployment, out.after.Ready, out.after.Desired, out.after.Revision))
-		return nil
+			if aerr := AppendAudit(ctx, host, AuditEntry{When: o.now(), Env: "prod", Who: o.Who, Version: p.Meta.Version, SHA: p.Meta.Commit, Result: result}); aerr != nil {
+				r.Logf("warning: %v", aerr)
+			}
+			if err != nil {
+				r.Set("rollout", "failed: "+out.short)
+				return err
+			}
+			r.Set("rollout", fmt.Sprintf("deployment/%s %d/%d ready at revision %s", o.Prod.Deployment, out.after.Ready, out.after.Desired, out.after.Revision))
+			return nil
+		})
 	})
 }

@@ -298,7 +298,16 @@ func ParsePods(data []byte) ([]PodState, error) {
 
 // Pods lists the pods matching a label selector (all pods when it is empty).
 func (k Kubectl) Pods(ctx context.Context, selector string) ([]PodState, error) {
-	args := []string{"get", "pods", "--output", "json"}
+	out, err := k.list(ctx, "pods", selector)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePods(out)
+}
+
+// list is `kubectl get <kind> --output json`, narrowed by a label selector when set.
+func (k Kubectl) list(ctx context.Context, kind, selector string) ([]byte, error) {
+	args := []string{"get", kind, "--output", "json"}
 	if selector != "" {
 		args = append(args, "--selector", selector)
 	}
@@ -306,7 +315,7 @@ func (k Kubectl) Pods(ctx context.Context, selector string) ([]PodState, error) 
 	if err != nil {
 		return nil, err
 	}
-	return ParsePods([]byte(res.Stdout))
+	return []byte(res.Stdout), nil
 }
 
 // stuckReasons are container waiting reasons a rollout does not recover from by waiting.
@@ -547,16 +556,12 @@ type replicaSetListJSON struct {
 
 // ReplicaSets lists the deployment's revisions, newest first.
 func (k Kubectl) ReplicaSets(ctx context.Context, deployment, selector string) ([]ReplicaSetState, error) {
-	args := []string{"get", "replicasets", "--output", "json"}
-	if selector != "" {
-		args = append(args, "--selector", selector)
-	}
-	res, err := k.Run(ctx, sshhost.RunOptions{}, args...)
+	data, err := k.list(ctx, "replicasets", selector)
 	if err != nil {
 		return nil, err
 	}
 	var l replicaSetListJSON
-	if err := json.Unmarshal([]byte(res.Stdout), &l); err != nil {
+	if err := json.Unmarshal(data, &l); err != nil {
 		return nil, fmt.Errorf("parse replicasets: %w", err)
 	}
 	var out []ReplicaSetState

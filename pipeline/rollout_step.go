@@ -257,47 +257,38 @@ func RollbackProd(o RollbackProdOptions) []Step {
 			if err != nil {
 				return err
 			}
-			lock := &HostLock{Host: host, Env: "prod", Who: o.Who, Version: "rollback",
-				Timeout: o.Prod.Lock.Timeout, Stale: o.Prod.Lock.Stale, Force: o.Prod.Lock.Force, Poll: o.Prod.Lock.Poll, Now: o.Now}
-			if err := lock.Acquire(ctx, r.Logf); err != nil {
-				return err
-			}
-			defer func() {
-				if err := lock.Release(ctx); err != nil {
-					r.Logf("warning: %v", err)
+			return o.Prod.locked(ctx, r, host, o.Who, "rollback", o.Now, func(k Kubectl) error {
+				before, err := k.Deployment(ctx, o.Prod.Deployment)
+				if err != nil {
+					return err
 				}
-			}()
-			k := Kubectl{Host: host, Command: o.Prod.Kubectl, Namespace: o.Prod.Namespace}
-			before, err := k.Deployment(ctx, o.Prod.Deployment)
-			if err != nil {
-				return err
-			}
-			r.Logf("running now: %s", before.describe(o.Prod.Container))
-			rss, err := k.ReplicaSets(ctx, o.Prod.Deployment, before.Selector)
-			if err != nil {
-				return err
-			}
-			target, ok := RollbackRevision(rss, before, o.Prod.Container)
-			if !ok {
-				return fmt.Errorf("deployment/%s has no earlier revision that runs another image and did not fail (%d revision(s) kept): nothing to roll back to", o.Prod.Deployment, len(rss))
-			}
-			r.Logf("going back to revision %d: %s=%s %s", target.Revision, o.Prod.Container, target.Images[o.Prod.Container], target.ChangeCause)
-			after, uerr := undoRollout(ctx, r, k, o.Prod, strconv.Itoa(target.Revision))
-			result := "rollback: failed"
-			version := ImageVersion(before.Images[o.Prod.Container])
-			if uerr == nil {
-				version = ImageVersion(after.Images[o.Prod.Container])
-				result = "rollback: ok at revision " + after.Revision
-			}
-			if aerr := AppendAudit(ctx, host, AuditEntry{When: now(), Env: "prod", Who: o.Who, Version: version, Result: result}); aerr != nil {
-				r.Logf("warning: %v", aerr)
-			}
-			if uerr != nil {
-				return fmt.Errorf("rollback deployment/%s: %w", o.Prod.Deployment, uerr)
-			}
-			r.Set("image", after.Images[o.Prod.Container])
-			r.Set("rollout", fmt.Sprintf("deployment/%s %d/%d ready at revision %s", o.Prod.Deployment, after.Ready, after.Desired, after.Revision))
-			return nil
+				r.Logf("running now: %s", before.describe(o.Prod.Container))
+				rss, err := k.ReplicaSets(ctx, o.Prod.Deployment, before.Selector)
+				if err != nil {
+					return err
+				}
+				target, ok := RollbackRevision(rss, before, o.Prod.Container)
+				if !ok {
+					return fmt.Errorf("deployment/%s has no earlier revision that runs another image and did not fail (%d revision(s) kept): nothing to roll back to", o.Prod.Deployment, len(rss))
+				}
+				r.Logf("going back to revision %d: %s=%s %s", target.Revision, o.Prod.Container, target.Images[o.Prod.Container], target.ChangeCause)
+				after, uerr := undoRollout(ctx, r, k, o.Prod, strconv.Itoa(target.Revision))
+				result := "rollback: failed"
+				version := ImageVersion(before.Images[o.Prod.Container])
+				if uerr == nil {
+					version = ImageVersion(after.Images[o.Prod.Container])
+					result = "rollback: ok at revision " + after.Revision
+				}
+				if aerr := AppendAudit(ctx, host, AuditEntry{When: now(), Env: "prod", Who: o.Who, Version: version, Result: result}); aerr != nil {
+					r.Logf("warning: %v", aerr)
+				}
+				if uerr != nil {
+					return fmt.Errorf("rollback deployment/%s: %w", o.Prod.Deployment, uerr)
+				}
+				r.Set("image", after.Images[o.Prod.Container])
+				r.Set("rollout", fmt.Sprintf("deployment/%s %d/%d ready at revision %s", o.Prod.Deployment, after.Ready, after.Desired, after.Revision))
+				return nil
+			})
 		}),
 	}
 }

@@ -74,17 +74,27 @@ func (c *v2Client) tagRef(tag string) (name.Tag, error) {
 	return r.Tag(tag), nil
 }
 
-func (c *v2Client) options(ctx context.Context) ([]remote.Option, error) {
+// authTransport is the client's authenticator (anonymous without one) and its
+// base transport (http.DefaultTransport without one).
+func (c *v2Client) authTransport(ctx context.Context) (authn.Authenticator, http.RoundTripper, error) {
 	a := authn.Anonymous
 	if c.auth != nil {
 		var err error
 		if a, err = c.auth(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	t := c.transport
 	if t == nil {
 		t = http.DefaultTransport
+	}
+	return a, t, nil
+}
+
+func (c *v2Client) options(ctx context.Context) ([]remote.Option, error) {
+	a, t, err := c.authTransport(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return []remote.Option{
 		remote.WithContext(ctx),
@@ -309,16 +319,9 @@ var retryStatus = []int{http.StatusRequestTimeout, http.StatusInternalServerErro
 // with go-containerregistry's retries and gantry's user agent. Being a
 // transport.Wrapper, the remote clients use it as it is.
 func (c *v2Client) pushTransport(ctx context.Context, repo name.Repository) (http.RoundTripper, error) {
-	a := authn.Anonymous
-	if c.auth != nil {
-		var err error
-		if a, err = c.auth(ctx); err != nil {
-			return nil, err
-		}
-	}
-	base := c.transport
-	if base == nil {
-		base = http.DefaultTransport
+	a, base, err := c.authTransport(ctx)
+	if err != nil {
+		return nil, err
 	}
 	inner := transport.NewUserAgent(transport.NewRetry(base, transport.WithRetryStatusCodes(retryStatus...)), "gantry")
 	return transport.NewWithContext(ctx, repo.Registry, a, inner, []string{repo.Scope(transport.PushScope)})
