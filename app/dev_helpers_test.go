@@ -18,9 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bookshop-ops/gantry/cli"
@@ -137,14 +134,6 @@ func noSecrets(t testing.TB, out string, secrets ...string) {
 }
 
 // createECRRepo creates a repository in moto.
-func motoECR(t testing.TB) *ecr.Client {
-	return ecr.New(ecr.Options{
-		Region:       testbed.MotoRegion,
-		BaseEndpoint: aws.String(testbed.ECREndpoint(t)),
-		Credentials:  credentials.NewStaticCredentialsProvider(testbed.MotoAccessKey, testbed.MotoSecretKey, ""),
-	})
-}
-
 // mirrorToMoto records repo:tag of the test registry in moto, as real ECR records
 // every push: the test bed's pushes reach the Debian registry, which moto never sees.
 func mirrorToMoto(t testing.TB, repo, tag string) {
@@ -160,24 +149,12 @@ func mirrorToMoto(t testing.TB, repo, tag string) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("get the manifest of %s:%s: %s %v", repo, tag, resp.Status, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := motoECR(t).PutImage(ctx, &ecr.PutImageInput{
-		RepositoryName: aws.String(repo), ImageTag: aws.String(tag),
-		ImageManifest: aws.String(string(manifest)), ImageManifestMediaType: aws.String(resp.Header.Get("Content-Type")),
-	}); err != nil {
-		t.Fatalf("record %s:%s in moto: %v", repo, tag, err)
-	}
+	testbed.PutECRManifest(t, testbed.MotoECR(t), repo, tag, manifest, resp.Header.Get("Content-Type"))
 }
 
 func createECRRepo(t testing.TB, name string) {
 	t.Helper()
-	c := motoECR(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(name)}); err != nil {
-		t.Fatalf("create ECR repository %s in moto: %v", name, err)
-	}
+	testbed.CreateECRRepo(t, testbed.MotoECR(t), name, false)
 }
 
 // inRegistry reports whether the test registry serves repo:tag.

@@ -10,12 +10,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/bookshop-ops/gantry/app"
@@ -138,7 +134,7 @@ func (p *prodApp) pushSnapshot(repo, version, commit string) (string, string) {
 		repo = p.repoName
 	}
 	tag := meta.SnapshotTag(version, commit)
-	img := labelled(p.t, map[string]string{pipeline.RevisionLabel: commit})
+	img := testbed.RandomImage(p.t, 4096, 2, map[string]string{pipeline.RevisionLabel: commit}, time.Time{})
 	ref, err := name.ParseReference(testbed.Registry(p.t) + "/" + repo + ":" + tag)
 	if err != nil {
 		p.t.Fatal(err)
@@ -148,22 +144,6 @@ func (p *prodApp) pushSnapshot(repo, version, commit string) (string, string) {
 	}
 	d, _ := img.Digest()
 	return tag, d.String()
-}
-
-func labelled(t testing.TB, labels map[string]string) v1.Image {
-	t.Helper()
-	img, err := random.Image(4096, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, _ := img.ConfigFile()
-	cf = cf.DeepCopy()
-	cf.Config.Labels = labels
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
 }
 
 func (p *prodApp) deployment() pipeline.DeploymentState {
@@ -385,20 +365,13 @@ func TestPromoteE2EECR(t *testing.T) {
 	p.git("checkout", "-q", "-b", "main")
 	head := p.git("rev-parse", "HEAD")
 	tag := meta.SnapshotTag("1.4.2", head)
-	img := labelled(t, map[string]string{pipeline.RevisionLabel: head})
+	img := testbed.RandomImage(t, 4096, 2, map[string]string{pipeline.RevisionLabel: head}, time.Time{})
 	ref, _ := name.ParseReference(testbed.Registry(t) + "/" + repo + ":" + tag)
 	if err := remote.Write(ref, img); err != nil {
 		t.Fatal(err)
 	}
-	c := ecr.New(ecr.Options{Region: testbed.MotoRegion, BaseEndpoint: aws.String(testbed.ECREndpoint(t)),
-		Credentials: credentials.NewStaticCredentialsProvider(testbed.MotoAccessKey, testbed.MotoSecretKey, "")})
-	raw, _ := img.RawManifest()
-	mt, _ := img.MediaType()
-	d, _ := img.Digest()
-	if _, err := c.PutImage(context.Background(), &ecr.PutImageInput{RepositoryName: aws.String(repo), ImageTag: aws.String(tag),
-		ImageManifest: aws.String(string(raw)), ImageManifestMediaType: aws.String(string(mt)), ImageDigest: aws.String(d.String())}); err != nil {
-		t.Fatal(err)
-	}
+	c := testbed.MotoECR(t)
+	testbed.PutECRImage(t, c, repo, tag, img)
 	r := gantry(t, p.Dir, "promote", "--ci")
 	wantCode(t, r, 0, "promote through ECR")
 	noSecrets(t, r.Out, p.gh.Token, p.sshKey, plantedAWSSecret)

@@ -75,7 +75,7 @@ func BenchmarkPromote(b *testing.B) {
 	c := motoAWS(b)
 	ctx := context.Background()
 	benchImageOnce.Do(func() {
-		img := labelledImage(b, 25<<20, 4, map[string]string{RevisionLabel: "abcdef0"})
+		img := testbed.RandomImage(b, 25<<20, 4, map[string]string{RevisionLabel: "abcdef0"}, time.Time{})
 		layers, _ := img.Layers()
 		for _, l := range layers {
 			n, _ := l.Size()

@@ -3,18 +3,15 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/bookshop-ops/gantry/config"
@@ -24,57 +21,12 @@ import (
 	"github.com/bookshop-ops/gantry/remote/registry"
 )
 
-// motoAWS points the AWS SDK at moto with its static credentials and nothing from the machine.
+// motoAWS points the AWS SDK's default chain (which gantry's registry client uses)
+// at moto, and returns a client of its own for filling ECR.
 func motoAWS(t testing.TB) *ecr.Client {
 	t.Helper()
-	ep := testbed.ECREndpoint(t)
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": testbed.MotoAccessKey, "AWS_SECRET_ACCESS_KEY": testbed.MotoSecretKey,
-		"AWS_SESSION_TOKEN": "", "AWS_PROFILE": "", "AWS_REGION": testbed.MotoRegion,
-		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
-		"AWS_EC2_METADATA_DISABLED": "true",
-	} {
-		t.Setenv(k, v)
-	}
-	ac, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(testbed.MotoRegion))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ecr.NewFromConfig(ac, func(o *ecr.Options) { o.BaseEndpoint = aws.String(ep) })
-}
-
-func createECRRepo(t testing.TB, c *ecr.Client, repo string, immutable bool) {
-	t.Helper()
-	mut := ecrtypes.ImageTagMutabilityMutable
-	if immutable {
-		mut = ecrtypes.ImageTagMutabilityImmutable
-	}
-	if _, err := c.CreateRepository(context.Background(), &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo), ImageTagMutability: mut}); err != nil {
-		t.Fatalf("create repository %s: %v", repo, err)
-	}
-	t.Cleanup(func() {
-		c.DeleteRepository(context.Background(), &ecr.DeleteRepositoryInput{RepositoryName: aws.String(repo), Force: true})
-	})
-}
-
-// labelledImage is a random image whose config carries labels.
-func labelledImage(t testing.TB, size int64, layers int64, labels map[string]string) v1.Image {
-	t.Helper()
-	img, err := random.Image(size, layers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.Config.Labels = labels
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	return img
+	testbed.MotoEnv(t)
+	return testbed.MotoECR(t)
 }
 
 // putECRImage stores img's manifest under tag in moto, as `docker push` to ECR would,
@@ -82,18 +34,7 @@ func labelledImage(t testing.TB, size int64, layers int64, labels map[string]str
 // V2 API, so labels are read there).
 func putECRImage(t testing.TB, c *ecr.Client, regHost, repo, tag string, img v1.Image) string {
 	t.Helper()
-	raw, err := img.RawManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mt, _ := img.MediaType()
-	d, _ := img.Digest()
-	if _, err := c.PutImage(context.Background(), &ecr.PutImageInput{
-		RepositoryName: aws.String(repo), ImageTag: aws.String(tag), ImageManifest: aws.String(string(raw)),
-		ImageManifestMediaType: aws.String(string(mt)), ImageDigest: aws.String(d.String()),
-	}); err != nil {
-		t.Fatalf("put %s:%s: %v", repo, tag, err)
-	}
+	d, _ := testbed.PutECRImage(t, c, repo, tag, img)
 	if regHost != "" {
 		ref, err := name.ParseReference(regHost + "/" + repo + ":" + tag)
 		if err != nil {
@@ -103,7 +44,7 @@ func putECRImage(t testing.TB, c *ecr.Client, regHost, repo, tag string, img v1.
 			t.Fatalf("push %s: %v", ref, err)
 		}
 	}
-	return d.String()
+	return d
 }
 
 func TestPromoteECROnMoto(t *testing.T) {
@@ -118,9 +59,9 @@ func TestPromoteECROnMoto(t *testing.T) {
 		kind := map[bool]string{false: "mutable", true: "immutable"}[immutable]
 		t.Run(kind, func(t *testing.T) {
 			repo := uniq("gantry/ecr-" + kind)
-			createECRRepo(t, c, repo, immutable)
+			testbed.CreateECRRepo(t, c, repo, immutable)
 			snapTag := meta.SnapshotTag("1.0.0", head)
-			digest := putECRImage(t, c, regHost, repo, snapTag, labelledImage(t, 4096, 2, map[string]string{RevisionLabel: head}))
+			digest := putECRImage(t, c, regHost, repo, snapTag, testbed.RandomImage(t, 4096, 2, map[string]string{RevisionLabel: head}, time.Time{}))
 			reg, err := registry.New(ctx, config.Registry{Kind: config.KindECR, Region: testbed.MotoRegion, Repository: repo, Endpoint: testbed.ECREndpoint(t), Host: regHost}, registry.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -152,7 +93,7 @@ func TestPromoteECROnMoto(t *testing.T) {
 				t.Fatalf("re-run: %v %s", err, statuses(rec))
 			}
 			// v1.0.0 on another digest: a release tag never moves.
-			other := putECRImage(t, c, "", repo, "1.0.0-SNAPSHOT-"+strings.Repeat("f", 7), labelledImage(t, 1024, 1, nil))
+			other := putECRImage(t, c, "", repo, "1.0.0-SNAPSHOT-"+strings.Repeat("f", 7), testbed.RandomImage(t, 1024, 1, nil, time.Time{}))
 			c.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String(repo), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String("v1.0.0")}}})
 			if _, err := c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String(repo), ImageTag: aws.String("v1.0.0"),
 				ImageManifest: aws.String(manifestOf(t, c, repo, other))}); err != nil {

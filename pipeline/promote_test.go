@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -113,7 +114,7 @@ func (b *promoteBed) pushSnapshot(commit string) (string, string) {
 
 func pushImage(t testing.TB, ref string, labels map[string]string) string {
 	t.Helper()
-	img := labelledImage(t, 2048, 2, labels)
+	img := testbed.RandomImage(t, 2048, 2, labels, time.Time{})
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		t.Fatal(err)

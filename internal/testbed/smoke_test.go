@@ -20,7 +20,6 @@ import (
 
 	"al.essio.dev/pkg/shellescape"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/docker/docker/client"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -225,12 +224,7 @@ func TestSSHHost(t *testing.T) {
 
 func TestECR(t *testing.T) {
 	ctx := t.Context()
-	endpoint := testbed.ECREndpoint(t)
-	cfg := aws.Config{
-		Region:      testbed.MotoRegion,
-		Credentials: credentials.NewStaticCredentialsProvider(testbed.MotoAccessKey, testbed.MotoSecretKey, ""),
-	}
-	svc := ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	svc := testbed.MotoECR(t)
 
 	repo := "smoke/app-" + suffix(t)
 	created, err := svc.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)})

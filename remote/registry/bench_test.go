@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/internal/testbed"
 )
 
 var (
@@ -25,7 +26,7 @@ func BenchmarkPromoteOCI(b *testing.B) {
 	// The benchmark function runs once per b.N tried: push the image only the first time.
 	benchOnce.Do(func() {
 		benchRepo = uniqueName("gantry/bench")
-		img := testImage(b, 25<<20, 4, nil, time.Now())
+		img := testbed.RandomImage(b, 25<<20, 4, nil, time.Now())
 		if size := imageSize(b, img); size < 100<<20 {
 			b.Fatalf("image is %d bytes, want at least 100 MB", size)
 		}

@@ -10,14 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
-	"github.com/bookshop-ops/gantry/config"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/internal/testbed"
 )
 
 // motoECR drives moto directly, the way a CI job's docker push would fill ECR.
@@ -28,47 +27,21 @@ type motoECR struct {
 
 func newMotoECR(t *testing.T) *motoECR {
 	t.Helper()
-	ep := ecrEndpoint(t)
-	awsTestEnv(t)
-	ac, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion("us-east-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &motoECR{endpoint: ep, client: ecr.NewFromConfig(ac, func(o *ecr.Options) { o.BaseEndpoint = aws.String(ep) })}
+	testbed.MotoEnv(t) // the registry under test reads the default credential chain
+	return &motoECR{endpoint: ecrEndpoint(t), client: testbed.MotoECR(t)}
 }
 
 func (m *motoECR) createRepo(t *testing.T, immutable bool) string {
 	t.Helper()
 	repo := uniqueName("gantry/ecr")
-	mut := ecrtypes.ImageTagMutabilityMutable
-	if immutable {
-		mut = ecrtypes.ImageTagMutabilityImmutable
-	}
-	if _, err := m.client.CreateRepository(context.Background(), &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo), ImageTagMutability: mut}); err != nil {
-		t.Fatalf("create repository: %v", err)
-	}
-	t.Cleanup(func() {
-		m.client.DeleteRepository(context.Background(), &ecr.DeleteRepositoryInput{RepositoryName: aws.String(repo), Force: true})
-	})
+	testbed.CreateECRRepo(t, m.client, repo, immutable)
 	return repo
 }
 
 // putImage stores img's real manifest under tag (moto accepts manifests without blobs).
 func (m *motoECR) putImage(t *testing.T, repo, tag string, img v1.Image) (digest string, manifest []byte) {
 	t.Helper()
-	raw, err := img.RawManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mt, _ := img.MediaType()
-	d, _ := img.Digest()
-	if _, err := m.client.PutImage(context.Background(), &ecr.PutImageInput{
-		RepositoryName: aws.String(repo), ImageTag: aws.String(tag), ImageManifest: aws.String(string(raw)),
-		ImageManifestMediaType: aws.String(string(mt)), ImageDigest: aws.String(d.String()),
-	}); err != nil {
-		t.Fatalf("put %s: %v", tag, err)
-	}
-	return d.String(), raw
+	return testbed.PutECRImage(t, m.client, repo, tag, img)
 }
 
 func (m *motoECR) registry(t *testing.T, repo, host string, ct *countingTransport) *ecrRegistry {
@@ -148,8 +121,8 @@ func TestECRListResolveAndPromote(t *testing.T) {
 	ctx := context.Background()
 	repo := m.createRepo(t, false)
 	t1 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
-	a := testImage(t, 1024, 2, nil, t1)
-	b := ociImage(t, testImage(t, 1024, 1, nil, t1.Add(time.Hour)))
+	a := testbed.RandomImage(t, 1024, 2, nil, t1)
+	b := ociImage(t, testbed.RandomImage(t, 1024, 1, nil, t1.Add(time.Hour)))
 	da, rawA := m.putImage(t, repo, "1.0.0-SNAPSHOT-aaaaaaa", a)
 	m.putImage(t, repo, "dev", a)
 	db, _ := m.putImage(t, repo, "1.0.1-SNAPSHOT-bbbbbbb", b)
@@ -229,8 +202,8 @@ func TestECRImmutableClash(t *testing.T) {
 	m := newMotoECR(t)
 	ctx := context.Background()
 	repo := m.createRepo(t, true)
-	a := testImage(t, 512, 1, nil, time.Now())
-	b := testImage(t, 512, 1, nil, time.Now())
+	a := testbed.RandomImage(t, 512, 1, nil, time.Now())
+	b := testbed.RandomImage(t, 512, 1, nil, time.Now())
 	da, rawA := m.putImage(t, repo, "snap-a", a)
 	db, rawB := m.putImage(t, repo, "snap-b", b)
 	r := m.registry(t, repo, "", nil)
@@ -271,7 +244,7 @@ func TestECRLabelsThroughRegistryV2(t *testing.T) {
 	host := registryHost(t)
 	ctx := context.Background()
 	repo := m.createRepo(t, false)
-	img := testImage(t, 512, 1, map[string]string{"org.opencontainers.image.revision": "cafe123"}, time.Now())
+	img := testbed.RandomImage(t, 512, 1, map[string]string{"org.opencontainers.image.revision": "cafe123"}, time.Now())
 	// moto serves no V2 API: the image bytes live in the test registry at registry.host.
 	push(t, host+"/"+repo+":snap", img)
 	m.putImage(t, repo, "snap", img)

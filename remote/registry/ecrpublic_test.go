@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/internal/testbed"
 )
 
 type fakeECRPublic struct {
@@ -92,7 +93,7 @@ func newFakeECRPublic(t *testing.T, repo string, expires time.Time) (*fakeECRPub
 }
 
 func TestECRPublicAPI(t *testing.T) {
-	awsTestEnv(t)
+	testbed.MotoEnv(t)
 	ctx := context.Background()
 	f, url := newFakeECRPublic(t, "app", time.Now().Add(12*time.Hour))
 	reg, err := New(ctx, config.Registry{Kind: config.KindECRPublic, Region: "us-east-1", Repository: "app", Endpoint: url}, Options{Logf: t.Logf})
@@ -142,7 +143,7 @@ func TestECRPublicAPI(t *testing.T) {
 }
 
 func TestECRPublicExpiredTokenFetchedOncePerLogin(t *testing.T) {
-	awsTestEnv(t)
+	testbed.MotoEnv(t)
 	ctx := context.Background()
 	f, url := newFakeECRPublic(t, "app", time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC))
 	reg, err := New(ctx, config.Registry{Kind: config.KindECRPublic, Repository: "app", Alias: "bookshop", Endpoint: url}, Options{})
@@ -161,7 +162,7 @@ func TestECRPublicExpiredTokenFetchedOncePerLogin(t *testing.T) {
 
 func TestECRPublicTagThroughRegistryV2(t *testing.T) {
 	host := registryHost(t)
-	awsTestEnv(t)
+	testbed.MotoEnv(t)
 	ctx := context.Background()
 	repo := uniqueName("app")
 	_, url := newFakeECRPublic(t, repo, time.Now().Add(time.Hour))
@@ -173,8 +174,8 @@ func TestECRPublicTagThroughRegistryV2(t *testing.T) {
 	if reg.Repository() != host+"/bookshop/"+repo {
 		t.Fatalf("repository %s", reg.Repository())
 	}
-	a := testImage(t, 512, 1, map[string]string{"org.opencontainers.image.revision": "abc1234"}, time.Now())
-	b := testImage(t, 512, 1, nil, time.Now())
+	a := testbed.RandomImage(t, 512, 1, map[string]string{"org.opencontainers.image.revision": "abc1234"}, time.Now())
+	b := testbed.RandomImage(t, 512, 1, nil, time.Now())
 	da := push(t, reg.Repository()+":snap-a", a)
 	db := push(t, reg.Repository()+":snap-b", b)
 	res, err := reg.Tag(ctx, "snap-a", "v1.0.0")

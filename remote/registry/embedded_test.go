@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/internal/testbed"
 )
 
 func newEmbeddedTest(t *testing.T, dataDir, host string, logs *logRecorder) Registry {
@@ -59,7 +60,7 @@ func TestEmbeddedPersistsAcrossRuns(t *testing.T) {
 	if c, err := r.Login(ctx); err != nil || !c.Anonymous() || c.Host != r.Host() {
 		t.Fatalf("Login = %v %v, want anonymous", c, err)
 	}
-	img := testImage(t, 1024, 1, map[string]string{"org.opencontainers.image.revision": "feed123"}, time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
+	img := testbed.RandomImage(t, 1024, 1, map[string]string{"org.opencontainers.image.revision": "feed123"}, time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
 	d := push(t, r.Repository()+":1.0.0-SNAPSHOT-feed123", img)
 	imgs, _ := collect(t, r)
 	if len(imgs) != 1 || imgs[0].Digest != d || imgs[0].Size != imageSize(t, img) {
@@ -104,7 +105,7 @@ func TestEmbeddedJoinsAnotherGantrysRegistry(t *testing.T) {
 	logs := &logRecorder{}
 	first := newEmbeddedTest(t, t.TempDir(), "127.0.0.1:0", logs)
 	defer closeRegistry(t, first)
-	img := testImage(t, 256, 1, nil, time.Now())
+	img := testbed.RandomImage(t, 256, 1, nil, time.Now())
 	d := push(t, first.Repository()+":snap", img)
 
 	// The TUI and a CLI run at once: the second one uses the first one's registry.

@@ -14,10 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookshop-ops/gantry/config"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/internal/testbed"
 )
 
 func newOCITest(t *testing.T, host, repo string, ct *countingTransport) Registry {
@@ -76,8 +78,8 @@ func TestOCIAgainstRegistry(t *testing.T) {
 
 	t1 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	t2 := t1.Add(24 * time.Hour)
-	a := testImage(t, 2048, 2, map[string]string{"org.opencontainers.image.revision": "aaaaaaa1111"}, t1)
-	b := testImage(t, 1024, 1, map[string]string{"org.opencontainers.image.revision": "bbbbbbb2222"}, t2)
+	a := testbed.RandomImage(t, 2048, 2, map[string]string{"org.opencontainers.image.revision": "aaaaaaa1111"}, t1)
+	b := testbed.RandomImage(t, 1024, 1, map[string]string{"org.opencontainers.image.revision": "bbbbbbb2222"}, t2)
 	da := push(t, host+"/"+repo+":1.0.0-SNAPSHOT-aaaaaaa", a)
 	push(t, host+"/"+repo+":dev", a)
 	db := push(t, host+"/"+repo+":1.0.1-SNAPSHOT-bbbbbbb", b)
@@ -173,7 +175,7 @@ func TestOCIListStreamsPagesAndIndexes(t *testing.T) {
 	repo := uniqueName("gantry/pages")
 	ctx := context.Background()
 	r := newOCITest(t, host, repo, nil)
-	img := testImage(t, 512, 1, nil, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	img := testbed.RandomImage(t, 512, 1, nil, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	d := push(t, host+"/"+repo+":t000", img)
 	base, _ := name.NewRepository(host + "/" + repo)
 	for i := 1; i < 60; i++ {

@@ -6,19 +6,16 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/bookshop-ops/gantry/internal/testbed"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bookshop-ops/gantry/internal/testbed"
 )
 
 // ecrEndpoint is moto_server's URL (ECR API); the test skips (or fails under
@@ -36,18 +33,6 @@ func uniqueName(prefix string) string {
 }
 
 // awsTestEnv gives the AWS SDK moto's static credentials and nothing from the machine.
-func awsTestEnv(t testing.TB) {
-	t.Helper()
-	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
-
 // countingTransport counts requests and the request body bytes actually sent.
 type countingTransport struct {
 	base     http.RoundTripper
@@ -102,27 +87,6 @@ func (b *countingBody) Close() error { return b.rc.Close() }
 
 func newCounting() *countingTransport {
 	return &countingTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
-}
-
-// testImage is a random image with labels and a creation time.
-func testImage(t testing.TB, size, layers int64, labels map[string]string, created time.Time) v1.Image {
-	t.Helper()
-	img, err := random.Image(size, layers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.Config.Labels = labels
-	cf.Created = v1.Time{Time: created}
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
 }
 
 // push writes img to host/repo:tag over the V2 API and returns its digest.
