@@ -249,17 +249,15 @@ type replaced struct {
 	Images []hostImage
 }
 
-// replace swaps the container for a new one running image, keeping downtime to a
-// stop and a start: one command creates the new container (as <name>-next), stops
-// the old one and starts the new one. The old container is removed only once the
-// new one is healthy; otherwise it is started again. repo, if set, is listed in the
-// same last command for pruning.
-func (h *devHost) replace(ctx context.Context, image, repo string, labels map[string]string) (replaced, error) {
+// current is the container that runs now (nil when none does), after clearing up
+// what an interrupted deploy left: a lone <name>-next is adopted as <name>, one beside
+// <name> is removed.
+func (h *devHost) current(ctx context.Context) (*devContainer, error) {
 	name := h.cfg.Container
 	next := name + "-next"
 	found, err := h.inspect(ctx, name, next)
 	if err != nil {
-		return replaced{}, err
+		return nil, err
 	}
 	old, stale := found[name], found[next]
 	if stale != nil {
@@ -267,13 +265,13 @@ func (h *devHost) replace(ctx context.Context, image, repo string, labels map[st
 			// An earlier deploy was cut off between starting it and renaming it.
 			h.r.Logf("adopting %s, left by an interrupted deploy, as %s", next, name)
 			if _, err := h.exec(ctx, h.cmd("rename", stale.ID, name), sshhost.RunOptions{}); err != nil {
-				return replaced{}, fmt.Errorf("rename %s to %s on the host: %w", next, name, err)
+				return nil, fmt.Errorf("rename %s to %s on the host: %w", next, name, err)
 			}
 			old = stale
 		} else {
 			h.r.Logf("removing %s, left by an interrupted deploy", next)
 			if _, err := h.exec(ctx, h.cmd("rm", "-f", stale.ID).Stdout2Null(), sshhost.RunOptions{}); err != nil {
-				return replaced{}, fmt.Errorf("remove %s on the host: %w", next, err)
+				return nil, fmt.Errorf("remove %s on the host: %w", next, err)
 			}
 		}
 	}
@@ -282,7 +280,17 @@ func (h *devHost) replace(ctx context.Context, image, repo string, labels map[st
 	} else {
 		h.r.Logf("no %s container yet", name)
 	}
+	return old, nil
+}
 
+// replace swaps old (what current returned; nil for none) for a new container
+// running image, keeping downtime to a stop and a start: one command creates the new
+// container (as <name>-next), stops the old one and starts the new one. The old
+// container is removed only once the new one is healthy; otherwise it is started
+// again. repo, if set, is listed in the same last command for pruning.
+func (h *devHost) replace(ctx context.Context, old *devContainer, image, repo string, labels map[string]string) (replaced, error) {
+	name := h.cfg.Container
+	next := name + "-next"
 	create := []string{"create", "--name", next, "-p", h.cfg.Ports, "--restart", "unless-stopped"}
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		create = append(create, "--label", k+"="+labels[k])
@@ -334,17 +342,12 @@ func (h *devHost) replace(ctx context.Context, image, repo string, labels map[st
 	return done, nil
 }
 
-// serving reports whether the container already runs image, made for the same
+// serving reports whether c, the container that runs now, already runs image, made for the same
 // commit, tag and port map (labels), and answers healthy right now (one probe, no waiting), so
 // a re-run of a deploy that went through leaves it alone. Anything else, including
 // any error finding out, means deploy.
-func (h *devHost) serving(ctx context.Context, image string, labels map[string]string) (string, bool) {
+func (h *devHost) serving(ctx context.Context, c *devContainer, image string, labels map[string]string) (string, bool) {
 	name := h.cfg.Container
-	found, err := h.inspect(ctx, name, name+"-next")
-	if err != nil || found[name+"-next"] != nil {
-		return "", false
-	}
-	c := found[name]
 	if c == nil || !c.State.Running || c.RestartCount > 0 {
 		return "", false
 	}

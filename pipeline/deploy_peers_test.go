@@ -97,7 +97,7 @@ func TestDevHostUptimeCheckOverSSH(t *testing.T) {
 	p := DevParams{Dev: cfg, HealthPoll: 100 * time.Millisecond}
 
 	rep := &devLog{}
-	first, err := newDevHost(host, p, rep).replace(context.Background(), good, repo, map[string]string{"gantry.image_tag": "good"})
+	first, err := replaceCurrent(t, newDevHost(host, p, rep), good, repo, map[string]string{"gantry.image_tag": "good"})
 	if err != nil {
 		t.Fatalf("deploy %s: %v\n%s", good, err, rep.text())
 	}
@@ -106,7 +106,7 @@ func TestDevHostUptimeCheckOverSSH(t *testing.T) {
 	}
 
 	rep = &devLog{}
-	_, err = newDevHost(host, p, rep).replace(context.Background(), crash, repo, map[string]string{"gantry.image_tag": "crash"})
+	_, err = replaceCurrent(t, newDevHost(host, p, rep), crash, repo, map[string]string{"gantry.image_tag": "crash"})
 	if !errors.Is(err, ErrRolledBack) {
 		t.Fatalf("deploying a crashing image: err = %v, want a rollback\n%s", err, rep.text())
 	}
@@ -173,12 +173,17 @@ func TestDevHostServingOverSSH(t *testing.T) {
 	p := DevParams{Dev: cfg, HealthPoll: 100 * time.Millisecond}
 	labels := map[string]string{"gantry.image_tag": "one", "gantry.sha": "1111111", "gantry.ports": cfg.Ports}
 	rep := &devLog{}
-	if _, err := newDevHost(host, p, rep).replace(context.Background(), one, "", labels); err != nil {
+	if _, err := replaceCurrent(t, newDevHost(host, p, rep), one, "", labels); err != nil {
 		t.Fatalf("deploy %s: %v\n%s", one, err, rep.text())
 	}
 
 	serving := func(image string, labels map[string]string) (string, bool) {
-		return newDevHost(host, p, &devLog{}).serving(context.Background(), image, labels)
+		h := newDevHost(host, p, &devLog{})
+		cur, err := h.current(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.serving(context.Background(), cur, image, labels)
 	}
 	if why, ok := serving(one, labels); !ok || !strings.Contains(why, container+" already runs one") {
 		t.Errorf("serving(%s) = %q, %v; want the running healthy container", one, why, ok)

@@ -120,6 +120,16 @@ func healthServer(t *testing.T, status int) string {
 	return port
 }
 
+// replaceCurrent replaces what runs now, as a deploy does: current, then replace.
+func replaceCurrent(t *testing.T, h *devHost, image, repo string, labels map[string]string) (replaced, error) {
+	t.Helper()
+	old, err := h.current(context.Background())
+	if err != nil {
+		t.Fatalf("the current container: %v", err)
+	}
+	return h.replace(context.Background(), old, image, repo, labels)
+}
+
 func testDevConfig(docker, port string) config.Dev {
 	return config.Dev{
 		Container: "dev-app", Ports: port + ":8000", HealthPath: "/healthz",
@@ -147,7 +157,7 @@ func TestDevHostQuotesEveryValue(t *testing.T) {
 	if err := h.pull(context.Background(), image, creds, ""); err != nil {
 		t.Fatalf("pull: %v\n%s", err, rep.text())
 	}
-	done, err := h.replace(context.Background(), image, "registry.example:5000/book-shop", map[string]string{"gantry.version": evil, "gantry.sha": "abc"})
+	done, err := replaceCurrent(t, h, image, "registry.example:5000/book-shop", map[string]string{"gantry.version": evil, "gantry.sha": "abc"})
 	if err != nil {
 		t.Fatalf("replace: %v\n%s", err, rep.text())
 	}
@@ -238,7 +248,7 @@ func TestDevReplaceRestoresPreviousOnFailedHealth(t *testing.T) {
 	p := DevParams{Dev: testDevConfig("docker", "18080"), HealthPoll: time.Millisecond}
 	p.Dev.HealthTimeout.Duration = 20 * time.Millisecond
 	rep := &devLog{}
-	_, err := newDevHost(host, p, rep).replace(context.Background(), "repo:2.0.0-SNAPSHOT-2222222", "repo", nil)
+	_, err := replaceCurrent(t, newDevHost(host, p, rep), "repo:2.0.0-SNAPSHOT-2222222", "repo", nil)
 	if !errors.Is(err, ErrRolledBack) {
 		t.Fatalf("err = %v, want a rollback\n%s", err, rep.text())
 	}
@@ -271,7 +281,7 @@ func TestDevReplaceAdoptsInterruptedNext(t *testing.T) {
 		return sshhost.Result{}, nil
 	}}
 	p := DevParams{Dev: testDevConfig("docker", "18080"), HealthPoll: time.Millisecond}
-	done, err := newDevHost(host, p, &devLog{}).replace(context.Background(), "repo:2", "", nil)
+	done, err := replaceCurrent(t, newDevHost(host, p, &devLog{}), "repo:2", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -428,14 +428,18 @@ func (d *DevRun) Deploy() Step {
 				// A changed port map (dev.ports) must not pass for "already running".
 				"gantry.ports": d.p.Dev.Ports,
 			}
-			if why, ok := h.serving(ctx, d.image, labels); ok {
+			old, err := h.current(ctx)
+			if err != nil {
+				return entry, err
+			}
+			if why, ok := h.serving(ctx, old, d.image, labels); ok {
 				// A re-run after a deploy that went through: nothing changes on the
 				// host, so no audit line either.
 				entry.Version = ""
 				r.Set("url", d.p.url())
 				return entry, Skip("%s", why)
 			}
-			done, err := h.replace(ctx, d.image, d.reg.Repository(), labels)
+			done, err := h.replace(ctx, old, d.image, d.reg.Repository(), labels)
 			if err != nil {
 				return entry, err
 			}

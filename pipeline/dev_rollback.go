@@ -52,7 +52,11 @@ func DevRollback(p DevParams, repository func(ctx context.Context) (string, erro
 			entry.Version = prev.Tag
 			entry.SHA = labels[LabelRevision]
 			r.Logf("rolling back to %s", prev.ref())
-			_, err = h.replace(ctx, prev.ref(), "", map[string]string{
+			old, err := h.current(ctx)
+			if err != nil {
+				return entry, err
+			}
+			_, err = h.replace(ctx, old, prev.ref(), "", map[string]string{
 				"gantry.version":   labels[LabelVersion],
 				"gantry.sha":       labels[LabelRevision],
 				"gantry.image_tag": prev.Tag,
