@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/docker"
@@ -41,7 +43,7 @@ type App struct {
 	reg     registry.Registry
 	engine  *docker.Engine
 	gh      *github.Client
-	hosts   map[string]sshhost.Runner
+	hosts   map[string]hostexec.Runner
 	closers []io.Closer
 }
 
@@ -56,7 +58,7 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	return &App{Cfg: cfg, opts: opts, hosts: map[string]sshhost.Runner{}}, nil
+	return &App{Cfg: cfg, opts: opts, hosts: map[string]hostexec.Runner{}}, nil
 }
 
 // Close closes every client the app opened.
@@ -71,7 +73,7 @@ func (a *App) Close() error {
 	}
 	a.closers = nil
 	a.reg, a.engine, a.gh = nil, nil, nil
-	a.hosts = map[string]sshhost.Runner{}
+	a.hosts = map[string]hostexec.Runner{}
 	return errors.Join(errs...)
 }
 
@@ -156,7 +158,7 @@ func (a *App) sshConfig(field string, s config.SSH) sshhost.Config {
 
 // Host returns (once per environment) the command runner of "dev" or "prod":
 // one SSH connection reused by every command, or this machine for dev.target = local.
-func (a *App) Host(ctx context.Context, env string) (sshhost.Runner, error) {
+func (a *App) Host(ctx context.Context, env string) (hostexec.Runner, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if h, ok := a.hosts[env]; ok {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/registry"
@@ -62,7 +64,7 @@ func (a *App) devParams(forceUnlock bool) pipeline.DevParams {
 			}
 			return e, nil
 		},
-		Host: func(ctx context.Context) (sshhost.Runner, error) { return a.Host(ctx, "dev") },
+		Host: func(ctx context.Context) (hostexec.Runner, error) { return a.Host(ctx, "dev") },
 		RemoteURL: func(ctx context.Context) string {
 			repo, err := a.Repo(ctx)
 			if err != nil {
@@ -123,7 +125,7 @@ func (a *App) devHostCheck() pipeline.Check {
 	if len(docker) == 0 {
 		docker = []string{"docker"}
 	}
-	version := sshhost.Command(append(docker, "version", "--format", "{{.Server.Version}}")...)
+	version := hostexec.Command(append(docker, "version", "--format", "{{.Server.Version}}")...)
 	if d.Target == config.TargetLocal {
 		return pipeline.Check{Name: "local docker CLI", Run: func(ctx context.Context) error {
 			if _, err := exec.LookPath(docker[0]); err != nil {
@@ -133,7 +135,7 @@ func (a *App) devHostCheck() pipeline.Check {
 			if err != nil {
 				return err
 			}
-			if _, err := h.Run(ctx, version, sshhost.RunOptions{}); err != nil {
+			if _, err := h.Run(ctx, version, hostexec.RunOptions{}); err != nil {
 				return fmt.Errorf("%s cannot reach its Docker engine (%v): start dockerd or set DOCKER_HOST", strings.Join(docker, " "), err)
 			}
 			return nil
@@ -149,7 +151,7 @@ func (a *App) devHostCheck() pipeline.Check {
 			}
 			return fmt.Errorf("%w; check dev.host, dev.port, dev.user and the key (dev.key, GANTRY_SSH_KEY or ssh-agent)", err)
 		}
-		if _, err := h.Run(ctx, version, sshhost.RunOptions{}); err != nil {
+		if _, err := h.Run(ctx, version, hostexec.RunOptions{}); err != nil {
 			return fmt.Errorf("`%s version` fails on the host (%v): install Docker there and let %s use it (the docker group), or set dev.docker = \"sudo docker\"", strings.Join(docker, " "), err, d.User)
 		}
 		return nil

@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bookshop-ops/gantry/internal/testbed"
 	"github.com/bookshop-ops/gantry/pipeline"
-	"github.com/bookshop-ops/gantry/remote/sshhost"
 )
 
 // sshEnv sets what a CI job would: the SSH key from a secret, no agent, who runs it.
@@ -200,8 +201,8 @@ func TestDevFailedHealthCheckKeepsPreviousVersion(t *testing.T) {
 	}
 	// The login went to gantry's own docker config and was undone after the pull.
 	// State paths are relative to $HOME, which the test bed's sshd sets apart from the passwd home.
-	cat := sshhost.And(sshhost.Raw(`cd "$HOME"`), sshhost.Command("cat", pipeline.DockerConfigDir+"/config.json"))
-	res, err := hostClient(t).Run(context.Background(), cat, sshhost.RunOptions{})
+	cat := hostexec.And(hostexec.Raw(`cd "$HOME"`), hostexec.Command("cat", pipeline.DockerConfigDir+"/config.json"))
+	res, err := hostClient(t).Run(context.Background(), cat, hostexec.RunOptions{})
 	if err != nil {
 		t.Fatalf("read gantry's docker config on the host: %v", err)
 	}

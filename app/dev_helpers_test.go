@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bookshop-ops/gantry/cli"
@@ -178,7 +180,7 @@ func hostClient(t testing.TB) *sshhost.Client {
 }
 
 // auditFor returns the host's audit entries for sha, newest first.
-func auditFor(t testing.TB, host sshhost.Runner, sha string) []pipeline.AuditEntry {
+func auditFor(t testing.TB, host hostexec.Runner, sha string) []pipeline.AuditEntry {
 	t.Helper()
 	all, err := pipeline.ReadAudit(context.Background(), host, 0)
 	if err != nil {

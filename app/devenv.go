@@ -8,8 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"github.com/bookshop-ops/gantry/pipeline"
-	"github.com/bookshop-ops/gantry/remote/sshhost"
 )
 
 // DevStatus is what runs on the dev target now.
@@ -38,7 +39,7 @@ func (a *App) DevStatus(ctx context.Context) (DevStatus, error) {
 	if err != nil {
 		return st, err
 	}
-	res, err := host.Run(ctx, sshhost.Command(d.DockerCommand, "inspect", "--type", "container", d.Container), sshhost.RunOptions{})
+	res, err := host.Run(ctx, hostexec.Command(d.DockerCommand, "inspect", "--type", "container", d.Container), hostexec.RunOptions{})
 	if err != nil {
 		if strings.Contains(res.Stderr, "No such") || strings.Contains(res.Stdout, "[]") {
 			st.State = "absent"
@@ -67,11 +68,11 @@ func (a *App) DevStatus(ctx context.Context) (DevStatus, error) {
 	if d.HealthPath != "" && st.Running {
 		hostPort, _, _ := strings.Cut(d.Ports, ":")
 		url := "http://127.0.0.1:" + hostPort + d.HealthPath
-		probe := sshhost.Or(
-			sshhost.Command("curl", "-s", "-o", "/dev/null", "-m", "5", "-w", "%{http_code}", url),
-			sshhost.Command("echo", "unreachable"),
+		probe := hostexec.Or(
+			hostexec.Command("curl", "-s", "-o", "/dev/null", "-m", "5", "-w", "%{http_code}", url),
+			hostexec.Command("echo", "unreachable"),
 		)
-		if r, err := host.Run(ctx, probe, sshhost.RunOptions{}); err == nil {
+		if r, err := host.Run(ctx, probe, hostexec.RunOptions{}); err == nil {
 			st.Health = strings.TrimSpace(r.Stdout)
 			// curl prints 000 for "no answer" before failing over to the echo.
 			if strings.HasPrefix(st.Health, "000") {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookshop-ops/gantry/remote/sshhost"
+	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
 
 // TestProdStatusReadsTheCluster reads what the TUI shows for prod (image, ready and
@@ -20,7 +20,7 @@ func TestProdStatusReadsTheCluster(t *testing.T) {
 	}
 	kubectl := func(args ...string) {
 		t.Helper()
-		if _, err := p.kube.Run(ctx, sshhost.RunOptions{}, args...); err != nil {
+		if _, err := p.kube.Run(ctx, hostexec.RunOptions{}, args...); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,12 +7,13 @@ import (
 	"os"
 	"strings"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/github"
 	"github.com/bookshop-ops/gantry/remote/registry"
-	"github.com/bookshop-ops/gantry/remote/sshhost"
 )
 
 // PromoteOptions are the choices of one `gantry promote`.
@@ -53,7 +54,7 @@ func (a *App) promoteOptions(opts PromoteOptions) pipeline.PromoteOptions {
 		Repo: func(ctx context.Context) (pipeline.GitHistory, error) {
 			return a.Repo(ctx)
 		},
-		Host: func(ctx context.Context) (sshhost.Runner, error) {
+		Host: func(ctx context.Context) (hostexec.Runner, error) {
 			return a.Host(ctx, "prod")
 		},
 		Prod: a.prodTarget(opts.ForceUnlock),
@@ -155,7 +156,7 @@ func (a *App) sshCheck() pipeline.Check {
 			if err != nil {
 				return err
 			}
-			if _, err := h.Run(ctx, sshhost.Command("true"), sshhost.RunOptions{}); err != nil {
+			if _, err := h.Run(ctx, hostexec.Command("true"), hostexec.RunOptions{}); err != nil {
 				return fmt.Errorf("run a command on the prod host: %w", err)
 			}
 			return nil
@@ -181,10 +182,10 @@ func (a *App) kubectlCheck() pipeline.Check {
 			if err != nil {
 				return err
 			}
-			if _, err := k.Run(ctx, sshhost.RunOptions{}, "get", "deployments", "--output", "name"); err != nil {
+			if _, err := k.Run(ctx, hostexec.RunOptions{}, "get", "deployments", "--output", "name"); err != nil {
 				return fmt.Errorf("%w; check prod.kubectl (%q) and that the cluster is up", err, p.Kubectl)
 			}
-			res, err := k.Run(ctx, sshhost.RunOptions{}, "auth", "can-i", "patch", "deployments")
+			res, err := k.Run(ctx, hostexec.RunOptions{}, "auth", "can-i", "patch", "deployments")
 			if err != nil && strings.TrimSpace(res.Stdout) == "no" {
 				return fmt.Errorf("kubectl on the prod host may not patch deployments%s; grant its user that permission", inNS(p.Namespace))
 			}
@@ -195,7 +196,7 @@ func (a *App) kubectlCheck() pipeline.Check {
 				if objs, merr := a.prodManifest(); merr == nil && createsNamespace(objs, p.Namespace) {
 					return nil
 				}
-				res, err := k.Run(ctx, sshhost.RunOptions{}, "get", "namespace", p.Namespace, "--output", "name")
+				res, err := k.Run(ctx, hostexec.RunOptions{}, "get", "namespace", p.Namespace, "--output", "name")
 				if err != nil {
 					if strings.Contains(res.Stderr, "(NotFound)") {
 						return fmt.Errorf("namespace %s does not exist: create it (%s create namespace %s) or fix prod.namespace", p.Namespace, p.Kubectl, p.Namespace)
@@ -246,7 +247,7 @@ func (a *App) prodManifest() ([]pipeline.ManifestObject, error) {
 func (a *App) rollbackProd(forceUnlock bool) []pipeline.Step {
 	return pipeline.RollbackProd(pipeline.RollbackProdOptions{
 		Checks: []pipeline.Check{a.sshCheck(), a.kubectlCheck()},
-		Host: func(ctx context.Context) (sshhost.Runner, error) {
+		Host: func(ctx context.Context) (hostexec.Runner, error) {
 			return a.Host(ctx, "prod")
 		},
 		Prod: a.prodTarget(forceUnlock),

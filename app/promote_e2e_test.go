@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -20,7 +22,6 @@ import (
 	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/github/githubtest"
-	"github.com/bookshop-ops/gantry/remote/sshhost"
 )
 
 const prodGHRepo = "acme/book-shop"
@@ -53,12 +54,12 @@ func newProdApp(t *testing.T, registrySection func(repo string) string) *prodApp
 	host := hostClient(t)
 	ns := "gantry-e2e-" + testbed.Suffix()
 	p.kube = pipeline.Kubectl{Host: host, Command: []string{"microk8s", "kubectl"}}
-	if _, err := p.kube.Run(context.Background(), sshhost.RunOptions{}, "create", "namespace", ns); err != nil {
+	if _, err := p.kube.Run(context.Background(), hostexec.RunOptions{}, "create", "namespace", ns); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		p.kube.Run(context.Background(), sshhost.RunOptions{}, "--namespace", ns, "delete", "deployment", "django-app", "--wait=false")
-		pipeline.Kubectl{Host: host, Command: p.kube.Command}.Run(context.Background(), sshhost.RunOptions{}, "delete", "namespace", ns, "--wait=false")
+		p.kube.Run(context.Background(), hostexec.RunOptions{}, "--namespace", ns, "delete", "deployment", "django-app", "--wait=false")
+		pipeline.Kubectl{Host: host, Command: p.kube.Command}.Run(context.Background(), hostexec.RunOptions{}, "delete", "namespace", ns, "--wait=false")
 	})
 	p.kube.Namespace = ns
 

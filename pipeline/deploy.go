@@ -13,9 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/remote/registry"
-	"github.com/bookshop-ops/gantry/remote/sshhost"
 )
 
 // DockerConfigDir is the docker CLI config folder gantry logs in with on the dev host,
@@ -57,7 +58,7 @@ func (e *RolledBackError) Is(t error) bool { return t == ErrRolledBack }
 // devHost drives the dev container through the docker CLI of the dev host. Every
 // command goes over the one Runner; every value is a quoted word.
 type devHost struct {
-	run    sshhost.Runner
+	run    hostexec.Runner
 	docker []string
 	cfg    config.Dev
 	r      Reporter
@@ -65,7 +66,7 @@ type devHost struct {
 	now    func() time.Time
 }
 
-func newDevHost(run sshhost.Runner, p DevParams, r Reporter) *devHost {
+func newDevHost(run hostexec.Runner, p DevParams, r Reporter) *devHost {
 	words := strings.Fields(p.Dev.DockerCommand)
 	if len(words) == 0 {
 		words = []string{"docker"}
@@ -78,12 +79,12 @@ func newDevHost(run sshhost.Runner, p DevParams, r Reporter) *devHost {
 }
 
 // cmd is the docker CLI with args, each quoted.
-func (h *devHost) cmd(args ...string) sshhost.Cmd {
-	return sshhost.Command(append(slices.Clone(h.docker), args...)...)
+func (h *devHost) cmd(args ...string) hostexec.Cmd {
+	return hostexec.Command(append(slices.Clone(h.docker), args...)...)
 }
 
 // exec runs c from the login user's home (where gantry's state folder lives).
-func (h *devHost) exec(ctx context.Context, c sshhost.Cmd, opts sshhost.RunOptions) (sshhost.Result, error) {
+func (h *devHost) exec(ctx context.Context, c hostexec.Cmd, opts hostexec.RunOptions) (hostexec.Result, error) {
 	return h.run.Run(ctx, inHome(c), opts)
 }
 
@@ -92,13 +93,13 @@ func (h *devHost) exec(ctx context.Context, c sshhost.Cmd, opts sshhost.RunOptio
 var loginNoise = regexp.MustCompile(`^(WARNING! Your (password|credentials) (will be|are) stored unencrypted|Configure a credential helper to remove this warning|https://docs\.docker\.com/.*credential)`)
 
 // logLines returns RunOptions that show the command's output as log lines.
-func (h *devHost) logLines(prefix string) sshhost.RunOptions {
+func (h *devHost) logLines(prefix string) hostexec.RunOptions {
 	show := func(line string) {
 		if strings.TrimSpace(line) != "" && !loginNoise.MatchString(line) {
 			h.r.Logf("%s%s", prefix, line)
 		}
 	}
-	return sshhost.RunOptions{OnStdout: show, OnStderr: show}
+	return hostexec.RunOptions{OnStdout: show, OnStderr: show}
 }
 
 // locked runs fn holding the dev lock, releases the lock on every exit path and
@@ -150,16 +151,16 @@ func (h *devHost) pull(ctx context.Context, image string, c registry.Credentials
 	opts := h.logLines("")
 	if !c.Anonymous() {
 		logout := h.cmd("--config", DockerConfigDir, "logout", c.Host).Silence()
-		cmd = sshhost.Seq(
-			sshhost.And(
-				sshhost.Command("mkdir", "-p", DockerConfigDir),
-				sshhost.Command("chmod", "700", DockerConfigDir),
+		cmd = hostexec.Seq(
+			hostexec.And(
+				hostexec.Command("mkdir", "-p", DockerConfigDir),
+				hostexec.Command("chmod", "700", DockerConfigDir),
 				h.cmd("--config", DockerConfigDir, "login", c.Host, "--username", c.Username, "--password-stdin"),
 				pull,
 			),
-			sshhost.Raw(`status=$?`),
+			hostexec.Raw(`status=$?`),
 			logout,
-			sshhost.Raw(`exit "$status"`),
+			hostexec.Raw(`exit "$status"`),
 		)
 		opts.Stdin = strings.NewReader(c.Password)
 		h.r.Logf("logging in to %s and pulling %s on the host", c.Host, image)
@@ -168,12 +169,12 @@ func (h *devHost) pull(ctx context.Context, image string, c registry.Credentials
 	}
 	res, err := h.exec(ctx, cmd, opts)
 	if err != nil {
-		var ee *sshhost.ExitError
+		var ee *hostexec.ExitError
 		if !c.Anonymous() && !errors.As(err, &ee) {
 			// Cut off before the logout ran: log out on the side.
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
-			_, _ = h.exec(lctx, h.cmd("--config", DockerConfigDir, "logout", c.Host).Silence(), sshhost.RunOptions{})
+			_, _ = h.exec(lctx, h.cmd("--config", DockerConfigDir, "logout", c.Host).Silence(), hostexec.RunOptions{})
 		}
 		return fmt.Errorf("docker pull %s on the host: %w", image, err)
 	}
@@ -203,9 +204,9 @@ type devContainer struct {
 // inspect describes the named containers (or IDs) in one command; absent ones are
 // missing from the map.
 func (h *devHost) inspect(ctx context.Context, names ...string) (map[string]*devContainer, error) {
-	res, err := h.exec(ctx, h.cmd(append([]string{"container", "inspect"}, names...)...), sshhost.RunOptions{})
+	res, err := h.exec(ctx, h.cmd(append([]string{"container", "inspect"}, names...)...), hostexec.RunOptions{})
 	if err != nil {
-		var ee *sshhost.ExitError
+		var ee *hostexec.ExitError
 		if !errors.As(err, &ee) {
 			return nil, fmt.Errorf("inspect containers on the host: %w", err)
 		}
@@ -264,13 +265,13 @@ func (h *devHost) current(ctx context.Context) (*devContainer, error) {
 		if old == nil {
 			// An earlier deploy was cut off between starting it and renaming it.
 			h.r.Logf("adopting %s, left by an interrupted deploy, as %s", next, name)
-			if _, err := h.exec(ctx, h.cmd("rename", stale.ID, name), sshhost.RunOptions{}); err != nil {
+			if _, err := h.exec(ctx, h.cmd("rename", stale.ID, name), hostexec.RunOptions{}); err != nil {
 				return nil, fmt.Errorf("rename %s to %s on the host: %w", next, name, err)
 			}
 			old = stale
 		} else {
 			h.r.Logf("removing %s, left by an interrupted deploy", next)
-			if _, err := h.exec(ctx, h.cmd("rm", "-f", stale.ID).Stdout2Null(), sshhost.RunOptions{}); err != nil {
+			if _, err := h.exec(ctx, h.cmd("rm", "-f", stale.ID).Stdout2Null(), hostexec.RunOptions{}); err != nil {
 				return nil, fmt.Errorf("remove %s on the host: %w", next, err)
 			}
 		}
@@ -296,13 +297,13 @@ func (h *devHost) replace(ctx context.Context, old *devContainer, image, repo st
 		create = append(create, "--label", k+"="+labels[k])
 	}
 	create = append(create, image)
-	sw := []sshhost.Cmd{h.cmd(create...)}
+	sw := []hostexec.Cmd{h.cmd(create...)}
 	if old != nil && old.State.Running {
 		sw = append(sw, h.cmd("stop", "--time", stopTimeout, old.ID).Stdout2Null())
 	}
 	sw = append(sw, h.cmd("start", next).Stdout2Null())
 	t0 := h.now()
-	res, err := h.exec(ctx, sshhost.And(sw...), sshhost.RunOptions{})
+	res, err := h.exec(ctx, hostexec.And(sw...), hostexec.RunOptions{})
 	if err != nil {
 		return replaced{}, h.restore(ctx, old, next, fmt.Errorf("replace the container on the host: %w", err))
 	}
@@ -318,7 +319,7 @@ func (h *devHost) replace(ctx context.Context, old *devContainer, image, repo st
 	if err := h.healthy(ctx, newID); err != nil {
 		return replaced{}, h.restore(ctx, old, next, err)
 	}
-	var fin []sshhost.Cmd
+	var fin []hostexec.Cmd
 	if old != nil {
 		fin = append(fin, h.cmd("rm", "-f", old.ID).Stdout2Null())
 	}
@@ -326,7 +327,7 @@ func (h *devHost) replace(ctx context.Context, old *devContainer, image, repo st
 	if repo != "" {
 		fin = append(fin, h.cmd("image", "ls", "--no-trunc", "--format", "{{json .}}", repo))
 	}
-	res, err = h.exec(ctx, sshhost.And(fin...), sshhost.RunOptions{})
+	res, err = h.exec(ctx, hostexec.And(fin...), hostexec.RunOptions{})
 	if err != nil {
 		return replaced{}, fmt.Errorf("the new container is healthy but finishing the switch failed: %w", err)
 	}
@@ -356,7 +357,7 @@ func (h *devHost) serving(ctx context.Context, c *devContainer, image string, la
 			return "", false
 		}
 	}
-	res, err := h.exec(ctx, h.cmd("image", "inspect", "--format", "{{.Id}}", image), sshhost.RunOptions{})
+	res, err := h.exec(ctx, h.cmd("image", "inspect", "--format", "{{.Id}}", image), hostexec.RunOptions{})
 	if err != nil || !sameImage(tailLine(res.Stdout), c.Image) {
 		return "", false
 	}
@@ -377,12 +378,12 @@ func (h *devHost) serving(ctx context.Context, c *devContainer, image string, la
 func (h *devHost) restore(ctx context.Context, old *devContainer, next string, cause error) error {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	back := []sshhost.Cmd{h.cmd("rm", "-f", next).Silence()}
+	back := []hostexec.Cmd{h.cmd("rm", "-f", next).Silence()}
 	if old != nil && old.State.Running {
 		back = append(back, h.cmd("start", old.ID).Stdout2Null())
 	}
 	h.r.Logf("last log lines of the new container:")
-	cmd := sshhost.Seq(h.cmd("logs", "--tail", "50", next), sshhost.And(back...))
+	cmd := hostexec.Seq(h.cmd("logs", "--tail", "50", next), hostexec.And(back...))
 	if _, err := h.exec(bctx, cmd, h.logLines("  │ ")); err != nil {
 		return fmt.Errorf("%w; putting the previous container back failed too: %v", cause, err)
 	}
@@ -502,10 +503,10 @@ printf '%s\n' "$code"`
 
 // probe makes one health request from the host.
 func (h *devHost) probe(ctx context.Context, url string) (ok bool, detail string, err error) {
-	c := sshhost.Command("sh", "-c", probeScript, "gantry-health", url, h.hostPort(), h.cfg.HealthPath, bashGet)
-	res, rerr := h.run.Run(ctx, c, sshhost.RunOptions{})
+	c := hostexec.Command("sh", "-c", probeScript, "gantry-health", url, h.hostPort(), h.cfg.HealthPath, bashGet)
+	res, rerr := h.run.Run(ctx, c, hostexec.RunOptions{})
 	if rerr != nil {
-		var ee *sshhost.ExitError
+		var ee *hostexec.ExitError
 		if !errors.As(rerr, &ee) {
 			if ctx.Err() != nil {
 				return false, "", ctx.Err()
@@ -544,7 +545,7 @@ func (i hostImage) ref() string {
 
 // images lists the host's images of repo, newest first.
 func (h *devHost) images(ctx context.Context, repo string) ([]hostImage, error) {
-	res, err := h.exec(ctx, h.cmd("image", "ls", "--no-trunc", "--format", "{{json .}}", repo), sshhost.RunOptions{})
+	res, err := h.exec(ctx, h.cmd("image", "ls", "--no-trunc", "--format", "{{json .}}", repo), hostexec.RunOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list images of %s on the host: %w", repo, err)
 	}
@@ -604,7 +605,7 @@ func (h *devHost) prune(ctx context.Context, imgs []hostImage, running string) {
 			remove = append(remove, im.ref())
 		}
 	}
-	var cmds []sshhost.Cmd
+	var cmds []hostexec.Cmd
 	if len(remove) > 0 {
 		h.r.Logf("pruning %d old image tag(s), keeping %d image(s) for rollback", len(remove), len(keep))
 		// --no-prune: an old image's untagged parents may be what a build on the same
@@ -612,7 +613,7 @@ func (h *devHost) prune(ctx context.Context, imgs []hostImage, running string) {
 		cmds = append(cmds, h.cmd(append([]string{"rmi", "--no-prune"}, remove...)...).Stdout2Null())
 	}
 	cmds = append(cmds, h.cmd("image", "prune", "--force", "--filter", "until="+danglingMinAge))
-	res, err := h.exec(ctx, sshhost.Seq(cmds...), sshhost.RunOptions{})
+	res, err := h.exec(ctx, hostexec.Seq(cmds...), hostexec.RunOptions{})
 	if err != nil {
 		h.r.Logf("warning: prune: %v", err)
 		return

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/internal/testbed"
 	"github.com/bookshop-ops/gantry/remote/docker"
@@ -71,7 +73,7 @@ func peerDevConfig(t *testing.T, host *sshhost.Client, prefix string) config.Dev
 	cfg := testDevConfig("docker", strconv.Itoa(testbed.FreePort(t)))
 	cfg.Container = randomName(prefix)
 	t.Cleanup(func() {
-		_, _ = host.Run(context.Background(), sshhost.Command("docker", "rm", "-f", cfg.Container, cfg.Container+"-next"), sshhost.RunOptions{})
+		_, _ = host.Run(context.Background(), hostexec.Command("docker", "rm", "-f", cfg.Container, cfg.Container+"-next"), hostexec.RunOptions{})
 	})
 	return cfg
 }
@@ -142,9 +144,9 @@ func TestDevHostPruneSparesFreshDangling(t *testing.T) {
 	old := info.ID
 	bookshopImage(t, repo, "x", "LABEL round=2") // takes the tag: the first image is now dangling
 	t.Cleanup(func() {
-		_, _ = host.Run(context.Background(), sshhost.Command("docker", "rmi", "-f", repo+":x", old), sshhost.RunOptions{})
+		_, _ = host.Run(context.Background(), hostexec.Command("docker", "rmi", "-f", repo+":x", old), hostexec.RunOptions{})
 	})
-	dangling, err := host.Run(context.Background(), sshhost.Command("docker", "images", "--quiet", "--no-trunc", "--filter", "dangling=true"), sshhost.RunOptions{})
+	dangling, err := host.Run(context.Background(), hostexec.Command("docker", "images", "--quiet", "--no-trunc", "--filter", "dangling=true"), hostexec.RunOptions{})
 	if err != nil || !strings.Contains(dangling.Stdout, old) {
 		t.Fatalf("the first image %s is not dangling after the rebuild (err %v):\n%s", old, err, dangling.Stdout)
 	}
@@ -197,7 +199,7 @@ func TestDevHostServingOverSSH(t *testing.T) {
 	if _, ok := serving(two, labels); ok {
 		t.Error("serving says yes for another image with the same labels")
 	}
-	if _, err := host.Run(context.Background(), sshhost.Command("docker", "stop", container), sshhost.RunOptions{}); err != nil {
+	if _, err := host.Run(context.Background(), hostexec.Command("docker", "stop", container), hostexec.RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := serving(one, labels); ok {

@@ -18,10 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/remote/localhost"
 	"github.com/bookshop-ops/gantry/remote/registry"
-	"github.com/bookshop-ops/gantry/remote/sshhost"
 )
 
 // devLog is a Reporter for calling the deploy helpers directly.
@@ -209,10 +210,10 @@ func TestDevHostQuotesEveryValue(t *testing.T) {
 type scriptedHost struct {
 	mu    sync.Mutex
 	cmds  []string
-	reply func(cmd string) (sshhost.Result, error)
+	reply func(cmd string) (hostexec.Result, error)
 }
 
-func (s *scriptedHost) Run(ctx context.Context, c sshhost.Cmd, _ sshhost.RunOptions) (sshhost.Result, error) {
+func (s *scriptedHost) Run(ctx context.Context, c hostexec.Cmd, _ hostexec.RunOptions) (hostexec.Result, error) {
 	s.mu.Lock()
 	s.cmds = append(s.cmds, c.String())
 	s.mu.Unlock()
@@ -226,24 +227,24 @@ func (s *scriptedHost) ran(sub string) bool {
 }
 
 func exitErr(cmd string, code int, stderr string) error {
-	return sshhost.NewExitError(sshhost.Raw(cmd), code, "", stderr)
+	return hostexec.NewExitError(hostexec.Raw(cmd), code, "", stderr)
 }
 
 const oldContainerJSON = `[{"Id":"0ldc0ntainer0000","Name":"/dev-app","Image":"sha256:aaaa","State":{"Status":"running","Running":true},"Config":{"Image":"repo:1.0.0-SNAPSHOT-1111111","Labels":{"gantry.image_tag":"1.0.0-SNAPSHOT-1111111"}}}]`
 
 func TestDevReplaceRestoresPreviousOnFailedHealth(t *testing.T) {
-	host := &scriptedHost{reply: func(cmd string) (sshhost.Result, error) {
+	host := &scriptedHost{reply: func(cmd string) (hostexec.Result, error) {
 		switch {
 		case strings.Contains(cmd, "'container' 'inspect' 'dev-app' 'dev-app-next'") || strings.Contains(cmd, "container inspect dev-app dev-app-next"):
-			return sshhost.Result{Stdout: oldContainerJSON}, exitErr(cmd, 1, "Error: No such container: dev-app-next")
+			return hostexec.Result{Stdout: oldContainerJSON}, exitErr(cmd, 1, "Error: No such container: dev-app-next")
 		case strings.Contains(cmd, "create"):
-			return sshhost.Result{Stdout: "newc0ntainer\n"}, nil
+			return hostexec.Result{Stdout: "newc0ntainer\n"}, nil
 		case strings.Contains(cmd, "gantry-health"):
-			return sshhost.Result{Stdout: "503\n"}, nil
+			return hostexec.Result{Stdout: "503\n"}, nil
 		case strings.Contains(cmd, "container inspect newc0ntainer"):
-			return sshhost.Result{Stdout: `[{"Id":"newc0ntainer","Name":"/dev-app-next","State":{"Status":"running","Running":true}}]`}, nil
+			return hostexec.Result{Stdout: `[{"Id":"newc0ntainer","Name":"/dev-app-next","State":{"Status":"running","Running":true}}]`}, nil
 		}
-		return sshhost.Result{}, nil
+		return hostexec.Result{}, nil
 	}}
 	p := DevParams{Dev: testDevConfig("docker", "18080"), HealthPoll: time.Millisecond}
 	p.Dev.HealthTimeout.Duration = 20 * time.Millisecond
@@ -266,19 +267,19 @@ func TestDevReplaceRestoresPreviousOnFailedHealth(t *testing.T) {
 }
 
 func TestDevReplaceAdoptsInterruptedNext(t *testing.T) {
-	host := &scriptedHost{reply: func(cmd string) (sshhost.Result, error) {
+	host := &scriptedHost{reply: func(cmd string) (hostexec.Result, error) {
 		switch {
 		case strings.Contains(cmd, "container inspect dev-app dev-app-next"):
-			return sshhost.Result{Stdout: `[{"Id":"interrupted0","Name":"/dev-app-next","State":{"Status":"running","Running":true},"Config":{"Image":"repo:1"}}]`},
+			return hostexec.Result{Stdout: `[{"Id":"interrupted0","Name":"/dev-app-next","State":{"Status":"running","Running":true},"Config":{"Image":"repo:1"}}]`},
 				exitErr(cmd, 1, "Error: No such container: dev-app")
 		case strings.Contains(cmd, "create"):
-			return sshhost.Result{Stdout: "newc0ntainer\n"}, nil
+			return hostexec.Result{Stdout: "newc0ntainer\n"}, nil
 		case strings.Contains(cmd, "gantry-health"):
-			return sshhost.Result{Stdout: "200\n"}, nil
+			return hostexec.Result{Stdout: "200\n"}, nil
 		case strings.Contains(cmd, "--format '{{.Image}}'"):
-			return sshhost.Result{Stdout: "sha256:bbbb\n"}, nil
+			return hostexec.Result{Stdout: "sha256:bbbb\n"}, nil
 		}
-		return sshhost.Result{}, nil
+		return hostexec.Result{}, nil
 	}}
 	p := DevParams{Dev: testDevConfig("docker", "18080"), HealthPoll: time.Millisecond}
 	done, err := replaceCurrent(t, newDevHost(host, p, &devLog{}), "repo:2", "", nil)
@@ -296,7 +297,7 @@ func TestDevReplaceAdoptsInterruptedNext(t *testing.T) {
 }
 
 func TestDevPruneKeepsNewestAndRunning(t *testing.T) {
-	host := &scriptedHost{reply: func(string) (sshhost.Result, error) { return sshhost.Result{}, nil }}
+	host := &scriptedHost{reply: func(string) (hostexec.Result, error) { return hostexec.Result{}, nil }}
 	p := DevParams{Dev: testDevConfig("docker", "18080")}
 	p.Dev.KeepImages = 2
 	imgs, err := parseImages(strings.Join([]string{

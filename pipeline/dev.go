@@ -13,11 +13,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/remote/docker"
 	"github.com/bookshop-ops/gantry/remote/registry"
-	"github.com/bookshop-ops/gantry/remote/sshhost"
 )
 
 // OCI image labels the build sets.
@@ -53,7 +54,7 @@ type DevParams struct {
 	Registry func(ctx context.Context) (registry.Registry, error)
 	Engine   func() (DevEngine, error)
 	// Host is the dev host's command runner: one SSH connection, or this machine.
-	Host func(ctx context.Context) (sshhost.Runner, error)
+	Host func(ctx context.Context) (hostexec.Runner, error)
 	// RemoteURL returns the git remote's URL, the default image source label ("" if none).
 	RemoteURL func(ctx context.Context) string
 
@@ -450,7 +451,7 @@ func (d *DevRun) Deploy() Step {
 	})
 }
 
-func (p *DevParams) lock(host sshhost.Runner, version string) *HostLock {
+func (p *DevParams) lock(host hostexec.Runner, version string) *HostLock {
 	return &HostLock{
 		Host: host, Env: "dev", Who: p.Who, Version: version,
 		Timeout: p.Dev.LockTimeout.Duration, Stale: p.Dev.LockStale.Duration,

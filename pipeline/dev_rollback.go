@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/bookshop-ops/gantry/remote/sshhost"
+	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
 
 // DevRollback is the step of `gantry rollback dev`: under the dev lock, start the
@@ -118,7 +118,7 @@ func repositoryOf(ref string) string {
 
 // imageLabels reads an image's labels on the host.
 func (h *devHost) imageLabels(ctx context.Context, ref string) (map[string]string, error) {
-	res, err := h.exec(ctx, h.cmd("image", "inspect", "--format", "{{json .Config.Labels}}", ref), sshhost.RunOptions{})
+	res, err := h.exec(ctx, h.cmd("image", "inspect", "--format", "{{json .Config.Labels}}", ref), hostexec.RunOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("inspect image %s on the host: %w", ref, err)
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bookshop-ops/gantry/remote/sshhost"
+	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
 
 // StateDir is gantry's folder on a deploy host, relative to the login user's home.
@@ -56,7 +56,7 @@ func orUnknown(s string) string {
 // HostLock is a deploy lock on a host: a directory made atomically with mkdir,
 // holding a file that says who took it, when, and for which version.
 type HostLock struct {
-	Host    sshhost.Runner
+	Host    hostexec.Runner
 	Env     string // "dev" or "prod": one lock per environment
 	Who     string
 	Version string
@@ -76,8 +76,8 @@ func (l *HostLock) dir() string { return StateDir + "/locks/" + l.Env + ".lock" 
 
 // inHome runs a command from the login user's home directory, so relative
 // state paths work whatever the remote shell's start directory is.
-func inHome(c sshhost.Cmd) sshhost.Cmd {
-	return sshhost.And(sshhost.Raw(`cd "$HOME"`), c)
+func inHome(c hostexec.Cmd) hostexec.Cmd {
+	return hostexec.And(hostexec.Raw(`cd "$HOME"`), c)
 }
 
 // Acquire takes the lock, waiting up to Timeout while someone else holds it.
@@ -94,16 +94,16 @@ func (l *HostLock) Acquire(ctx context.Context, logf func(string, ...any)) error
 	announced := false
 	for {
 		info := fmt.Sprintf("who=%s\nversion=%s\nsince=%d\n", l.Who, l.Version, now().Unix())
-		take := inHome(sshhost.And(
-			sshhost.Command("mkdir", "-p", StateDir+"/locks"),
-			sshhost.Command("mkdir", l.dir()),
-			sshhost.Pipe(sshhost.Command("printf", "%s", info), sshhost.Command("tee", l.dir()+"/info").Stdout2Null()),
+		take := inHome(hostexec.And(
+			hostexec.Command("mkdir", "-p", StateDir+"/locks"),
+			hostexec.Command("mkdir", l.dir()),
+			hostexec.Pipe(hostexec.Command("printf", "%s", info), hostexec.Command("tee", l.dir()+"/info").Stdout2Null()),
 		))
-		_, err := l.Host.Run(ctx, take, sshhost.RunOptions{})
+		_, err := l.Host.Run(ctx, take, hostexec.RunOptions{})
 		if err == nil {
 			return nil
 		}
-		var exit *sshhost.ExitError
+		var exit *hostexec.ExitError
 		if !errors.As(err, &exit) {
 			return fmt.Errorf("take %s lock: %w", l.Env, err)
 		}
@@ -114,7 +114,7 @@ func (l *HostLock) Acquire(ctx context.Context, logf func(string, ...any)) error
 		stale := l.Stale > 0 && !holder.Since.IsZero() && now().Sub(holder.Since) > l.Stale
 		if stale && l.Force {
 			logf("breaking stale %s lock held by %s since %s", l.Env, orUnknown(holder.Who), holder.Since.UTC().Format(time.RFC3339))
-			if _, err := l.Host.Run(ctx, inHome(sshhost.Command("rm", "-rf", l.dir())), sshhost.RunOptions{}); err != nil {
+			if _, err := l.Host.Run(ctx, inHome(hostexec.Command("rm", "-rf", l.dir())), hostexec.RunOptions{}); err != nil {
 				return fmt.Errorf("break %s lock: %w", l.Env, err)
 			}
 			continue
@@ -136,7 +136,7 @@ func (l *HostLock) Acquire(ctx context.Context, logf func(string, ...any)) error
 }
 
 func (l *HostLock) holder(ctx context.Context) (LockHolder, error) {
-	res, err := l.Host.Run(ctx, inHome(sshhost.Or(sshhost.Command("cat", l.dir()+"/info"), sshhost.Command("true"))), sshhost.RunOptions{})
+	res, err := l.Host.Run(ctx, inHome(hostexec.Or(hostexec.Command("cat", l.dir()+"/info"), hostexec.Command("true"))), hostexec.RunOptions{})
 	if err != nil {
 		return LockHolder{}, fmt.Errorf("read %s lock: %w", l.Env, err)
 	}
@@ -165,7 +165,7 @@ func (l *HostLock) holder(ctx context.Context) (LockHolder, error) {
 func (l *HostLock) Release(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	_, err := l.Host.Run(rctx, inHome(sshhost.Command("rm", "-rf", l.dir())), sshhost.RunOptions{})
+	_, err := l.Host.Run(rctx, inHome(hostexec.Command("rm", "-rf", l.dir())), hostexec.RunOptions{})
 	if err != nil {
 		return fmt.Errorf("release %s lock: %w", l.Env, err)
 	}
@@ -191,23 +191,23 @@ func auditField(s string) string {
 }
 
 // AppendAudit appends one tab-separated line to the host's audit log.
-func AppendAudit(ctx context.Context, host sshhost.Runner, e AuditEntry) error {
+func AppendAudit(ctx context.Context, host hostexec.Runner, e AuditEntry) error {
 	line := strings.Join([]string{e.When.UTC().Format(time.RFC3339), auditField(e.Env), auditField(e.Who), auditField(e.Version), auditField(e.SHA), auditField(e.Result)}, "\t") + "\n"
-	cmd := inHome(sshhost.And(
-		sshhost.Command("mkdir", "-p", StateDir),
-		sshhost.Pipe(sshhost.Command("printf", "%s", line), sshhost.Command("tee", "-a", AuditFile).Stdout2Null()),
+	cmd := inHome(hostexec.And(
+		hostexec.Command("mkdir", "-p", StateDir),
+		hostexec.Pipe(hostexec.Command("printf", "%s", line), hostexec.Command("tee", "-a", AuditFile).Stdout2Null()),
 	))
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if _, err := host.Run(rctx, cmd, sshhost.RunOptions{}); err != nil {
+	if _, err := host.Run(rctx, cmd, hostexec.RunOptions{}); err != nil {
 		return fmt.Errorf("append audit log: %w", err)
 	}
 	return nil
 }
 
 // ReadAudit returns the host's audit entries, newest first, at most limit (0: all).
-func ReadAudit(ctx context.Context, host sshhost.Runner, limit int) ([]AuditEntry, error) {
-	res, err := host.Run(ctx, inHome(sshhost.Or(sshhost.Command("cat", AuditFile), sshhost.Command("true"))), sshhost.RunOptions{})
+func ReadAudit(ctx context.Context, host hostexec.Runner, limit int) ([]AuditEntry, error) {
+	res, err := host.Run(ctx, inHome(hostexec.Or(hostexec.Command("cat", AuditFile), hostexec.Command("true"))), hostexec.RunOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("read audit log: %w", err)
 	}

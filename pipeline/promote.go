@@ -7,10 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/remote/github"
 	"github.com/bookshop-ops/gantry/remote/registry"
-	"github.com/bookshop-ops/gantry/remote/sshhost"
 )
 
 // PromoteRegistry is what the prod workflow needs from the image registry;
@@ -60,7 +61,7 @@ type ProdTarget struct {
 
 // locked runs fn with the configured kubectl on host while holding the prod lock,
 // which it releases on every exit path (a failed release only warns).
-func (t ProdTarget) locked(ctx context.Context, r Reporter, host sshhost.Runner, who, version string, now func() time.Time, fn func(k Kubectl) error) error {
+func (t ProdTarget) locked(ctx context.Context, r Reporter, host hostexec.Runner, who, version string, now func() time.Time, fn func(k Kubectl) error) error {
 	lock := &HostLock{Host: host, Env: "prod", Who: who, Version: version,
 		Timeout: t.Lock.Timeout, Stale: t.Lock.Stale, Force: t.Lock.Force, Poll: t.Lock.Poll, Now: now}
 	if err := lock.Acquire(ctx, r.Logf); err != nil {
@@ -94,7 +95,7 @@ type PromoteOptions struct {
 	Registry  func(ctx context.Context) (PromoteRegistry, error)
 	GitHub    func(ctx context.Context) (ReleaseAPI, error)
 	Repo      func(ctx context.Context) (GitHistory, error)
-	Host      func(ctx context.Context) (sshhost.Runner, error)
+	Host      func(ctx context.Context) (hostexec.Runner, error)
 	Prod      ProdTarget
 	// Who names the person or job, for the lock and the audit log.
 	Who string

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"github.com/bookshop-ops/gantry/internal/testbed"
 	"github.com/bookshop-ops/gantry/remote/registry"
 	"github.com/bookshop-ops/gantry/remote/sshhost"
@@ -174,16 +176,16 @@ func prodHost(t testing.TB) *sshhost.Client {
 
 // kubeNamespace creates a namespace of its own for a test on the real cluster and
 // deletes it afterwards.
-func kubeNamespace(t testing.TB, host sshhost.Runner) Kubectl {
+func kubeNamespace(t testing.TB, host hostexec.Runner) Kubectl {
 	t.Helper()
 	testbed.Kubeconfig(t)
 	ns := uniq("gantry-prod")
 	k := Kubectl{Host: host, Command: []string{"microk8s", "kubectl"}}
-	if _, err := k.Run(context.Background(), sshhost.RunOptions{}, "create", "namespace", ns); err != nil {
+	if _, err := k.Run(context.Background(), hostexec.RunOptions{}, "create", "namespace", ns); err != nil {
 		t.Fatalf("create namespace: %v", err)
 	}
 	t.Cleanup(func() {
-		k.Run(context.Background(), sshhost.RunOptions{}, "delete", "namespace", ns, "--wait=false")
+		k.Run(context.Background(), hostexec.RunOptions{}, "delete", "namespace", ns, "--wait=false")
 	})
 	k.Namespace = ns
 	return k

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -79,7 +81,7 @@ func newPromoteBed(t *testing.T, repoName string) *promoteBed {
 		Registry:  func(context.Context) (PromoteRegistry, error) { return b.reg, nil },
 		GitHub:    func(context.Context) (ReleaseAPI, error) { return b.ghc, nil },
 		Repo:      func(ctx context.Context) (GitHistory, error) { return git.Open(ctx, b.repo.dir) },
-		Host:      func(context.Context) (sshhost.Runner, error) { return b.host, nil },
+		Host:      func(context.Context) (hostexec.Runner, error) { return b.host, nil },
 		Prod:      testTarget(b.kube, filepath.Join(b.repo.dir, "k8s/app-prod.yaml")),
 		Who:       "tester",
 		Secrets:   []string{b.gh.Token},

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bookshop-ops/gantry/remote/sshhost"
+	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
 
 // RevisionAnnotation is where the deployment controller numbers a deployment's revisions.
@@ -20,7 +20,7 @@ const RevisionAnnotation = "deployment.kubernetes.io/revision"
 // (e.g. "microk8s", "kubectl"); every word and argument is quoted on its way into the
 // remote shell.
 type Kubectl struct {
-	Host      sshhost.Runner
+	Host      hostexec.Runner
 	Command   []string
 	Namespace string
 }
@@ -35,7 +35,7 @@ func KubectlWords(command string) []string {
 }
 
 // Cmd builds `<kubectl> [--namespace NS] args...`.
-func (k Kubectl) Cmd(args ...string) sshhost.Cmd {
+func (k Kubectl) Cmd(args ...string) hostexec.Cmd {
 	words := append([]string{}, k.Command...)
 	if len(words) == 0 {
 		words = []string{"kubectl"}
@@ -43,7 +43,7 @@ func (k Kubectl) Cmd(args ...string) sshhost.Cmd {
 	if k.Namespace != "" {
 		words = append(words, "--namespace", k.Namespace)
 	}
-	return sshhost.Command(append(words, args...)...)
+	return hostexec.Command(append(words, args...)...)
 }
 
 // KubectlError is a kubectl call that failed, with kubectl's own message.
@@ -69,10 +69,10 @@ var ErrDeploymentNotFound = errors.New("deployment not found")
 
 // Run runs kubectl with args. Output lines go to opts' callbacks as they arrive; a
 // failure becomes a *KubectlError holding kubectl's last error line.
-func (k Kubectl) Run(ctx context.Context, opts sshhost.RunOptions, args ...string) (sshhost.Result, error) {
+func (k Kubectl) Run(ctx context.Context, opts hostexec.RunOptions, args ...string) (hostexec.Result, error) {
 	res, err := k.Host.Run(ctx, k.Cmd(args...), opts)
 	if err != nil {
-		var exit *sshhost.ExitError
+		var exit *hostexec.ExitError
 		if errors.As(err, &exit) {
 			return res, &KubectlError{Args: args, Code: exit.Code, Message: kubectlMessage(res.Stderr, res.Stdout), Err: err}
 		}
@@ -88,7 +88,7 @@ func kubectlMessage(stderr, stdout string) string {
 		lines := strings.Split(strings.TrimSpace(s), "\n")
 		for i := len(lines) - 1; i >= 0; i-- {
 			if l := strings.TrimSpace(lines[i]); l != "" {
-				return sshhost.Summary(l)
+				return hostexec.Summary(l)
 			}
 		}
 	}
@@ -202,7 +202,7 @@ func labelSelector(m map[string]string) string {
 
 // Deployment reads a deployment; ErrDeploymentNotFound when it does not exist.
 func (k Kubectl) Deployment(ctx context.Context, name string) (DeploymentState, error) {
-	res, err := k.Run(ctx, sshhost.RunOptions{}, "get", "deployment", name, "--output", "json")
+	res, err := k.Run(ctx, hostexec.RunOptions{}, "get", "deployment", name, "--output", "json")
 	if err != nil {
 		if strings.Contains(res.Stderr, "(NotFound)") {
 			return DeploymentState{}, fmt.Errorf("deployment %s%s: %w", name, k.inNamespace(), ErrDeploymentNotFound)
@@ -311,7 +311,7 @@ func (k Kubectl) list(ctx context.Context, kind, selector string) ([]byte, error
 	if selector != "" {
 		args = append(args, "--selector", selector)
 	}
-	res, err := k.Run(ctx, sshhost.RunOptions{}, args...)
+	res, err := k.Run(ctx, hostexec.RunOptions{}, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +464,7 @@ func (k Kubectl) WatchRollout(ctx context.Context, w Watch) error {
 			logf("%s", s)
 		}
 	}
-	_, err := k.Run(wctx, sshhost.RunOptions{OnStdout: line, OnStderr: line}, args...)
+	_, err := k.Run(wctx, hostexec.RunOptions{OnStdout: line, OnStderr: line}, args...)
 	close(done)
 	<-pollerDone
 	var stuck *StuckPodsError
@@ -604,7 +604,7 @@ func (k Kubectl) markRevision(ctx context.Context, deployment, selector, revisio
 		if value != "" {
 			arg = FailedAnnotation + "=" + value
 		}
-		_, err := k.Run(ctx, sshhost.RunOptions{}, "annotate", "replicaset/"+rs.Name, arg, "--overwrite")
+		_, err := k.Run(ctx, hostexec.RunOptions{}, "annotate", "replicaset/"+rs.Name, arg, "--overwrite")
 		return err
 	}
 	return nil

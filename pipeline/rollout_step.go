@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bookshop-ops/gantry/remote/sshhost"
+	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
 
 // rolloutOutcome is what a rollout did, for the summary and the audit log.
@@ -97,17 +97,17 @@ func deployImage(ctx context.Context, r Reporter, k Kubectl, t ProdTarget, image
 			r.Logf("%s has no container %s in deployment %s: only `set image` changes it", name, t.Container, d)
 		}
 		r.Logf("$ kubectl apply -f - < %s", name)
-		if _, err := k.Run(ctx, sshhost.RunOptions{Stdin: bytes.NewReader(manifest), OnStdout: lineLogger(r), OnStderr: lineLogger(r)}, "apply", "--filename", "-"); err != nil {
+		if _, err := k.Run(ctx, hostexec.RunOptions{Stdin: bytes.NewReader(manifest), OnStdout: lineLogger(r), OnStderr: lineLogger(r)}, "apply", "--filename", "-"); err != nil {
 			out.short = "apply failed"
 			return out, err
 		}
 	}
 	r.Logf("$ kubectl set image deployment/%s %s=%s", d, t.Container, image)
-	if _, err := k.Run(ctx, sshhost.RunOptions{OnStdout: lineLogger(r), OnStderr: lineLogger(r)}, "set", "image", "deployment/"+d, t.Container+"="+image); err != nil {
+	if _, err := k.Run(ctx, hostexec.RunOptions{OnStdout: lineLogger(r), OnStderr: lineLogger(r)}, "set", "image", "deployment/"+d, t.Container+"="+image); err != nil {
 		out.short = "set image failed"
 		return out, err
 	}
-	if _, err := k.Run(ctx, sshhost.RunOptions{OnStderr: lineLogger(r)}, "annotate", "deployment/"+d, ChangeCauseAnnotation+"="+cause, "--overwrite"); err != nil {
+	if _, err := k.Run(ctx, hostexec.RunOptions{OnStderr: lineLogger(r)}, "annotate", "deployment/"+d, ChangeCauseAnnotation+"="+cause, "--overwrite"); err != nil {
 		out.short = "annotate failed"
 		return out, err
 	}
@@ -188,7 +188,7 @@ func undoRollout(ctx context.Context, r Reporter, k Kubectl, t ProdTarget, revis
 		args = append(args, "--to-revision", revision)
 	}
 	r.Logf("$ kubectl %s", strings.Join(args, " "))
-	if _, err := k.Run(ctx, sshhost.RunOptions{OnStdout: lineLogger(r), OnStderr: lineLogger(r)}, args...); err != nil {
+	if _, err := k.Run(ctx, hostexec.RunOptions{OnStdout: lineLogger(r), OnStderr: lineLogger(r)}, args...); err != nil {
 		return DeploymentState{}, err
 	}
 	r.Logf("$ kubectl rollout status deployment/%s --timeout %s", d, t.RolloutTimeout)
@@ -237,7 +237,7 @@ func ImageVersion(image string) string {
 // RollbackProdOptions are the inputs of `gantry rollback prod`.
 type RollbackProdOptions struct {
 	Checks []Check
-	Host   func(ctx context.Context) (sshhost.Runner, error)
+	Host   func(ctx context.Context) (hostexec.Runner, error)
 	Prod   ProdTarget
 	Who    string
 	Now    func() time.Time

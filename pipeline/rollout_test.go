@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookshop-ops/gantry/remote/sshhost"
+	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
 
 const fakeDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -122,7 +122,7 @@ func TestRolloutOnRealCluster(t *testing.T) {
 	rollback := func() (map[string]string, string, error) {
 		rec := &recorder{}
 		steps := RollbackProd(RollbackProdOptions{
-			Host: func(context.Context) (sshhost.Runner, error) { return host, nil },
+			Host: func(context.Context) (hostexec.Runner, error) { return host, nil },
 			Prod: tgt, Who: "tester",
 		})
 		sum, err := Run(ctx, "rollback prod", steps, rec)

@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -58,4 +59,77 @@ func Git(t testing.TB, dir string, args ...string) string {
 		t.Fatalf("git %v: %v\n%s", args, err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// HostileValues are inputs that would run commands, split words or break
+// quoting if they reached a shell unquoted.
+var HostileValues = []string{
+	"1.0;rm -rf /",
+	"$(id)",
+	"`id`",
+	"${HOME}",
+	"$HOME",
+	"'",
+	`"`,
+	`'"'"'`,
+	`it's "quoted"`,
+	"a\nb",
+	"line1\nrm -rf /\n",
+	"\r\n",
+	"tab\there",
+	"",
+	" ",
+	"  leading and trailing  ",
+	"*",
+	"?",
+	"[a-z]",
+	"~",
+	"~root",
+	"a|b",
+	"a&&b",
+	"a&",
+	"a>b",
+	"<x",
+	"#comment",
+	"{a,b}",
+	"!",
+	"!!",
+	"\\",
+	"\\n",
+	"-n",
+	"--help",
+	"A=b",
+	"=",
+	"%s%s",
+	"héllo wörld",
+	"\xff\xfe invalid utf-8",
+	"\x1b[31mred\x1b[0m",
+	"😀",
+}
+
+// Shells returns the POSIX shells on PATH to check command rendering against: sh is
+// what localhost uses, bash a common remote login shell. It skips when there is none.
+func Shells(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	for _, s := range []string{"sh", "bash", "dash"} {
+		if p, err := exec.LookPath(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		t.Skip("no POSIX shell on PATH")
+	}
+	return out
+}
+
+// RunShell runs script with shell -c in a fresh temp folder.
+func RunShell(t testing.TB, shell, script string) (stdout, stderr string, err error) {
+	t.Helper()
+	var o, e bytes.Buffer
+	cmd := exec.Command(shell, "-c", script)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	cmd.Dir = t.TempDir()
+	err = cmd.Run()
+	return o.String(), e.String(), err
 }

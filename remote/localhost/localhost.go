@@ -11,9 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/bookshop-ops/gantry/remote/hostexec"
 
-	"github.com/bookshop-ops/gantry/remote/sshhost"
+	"golang.org/x/sys/unix"
 )
 
 // waitDelay bounds how long Run waits, after the shell exits or is signalled,
@@ -27,21 +27,21 @@ type Host struct {
 	Dir string
 }
 
-var _ sshhost.Runner = Host{}
+var _ hostexec.Runner = Host{}
 
 // Run runs cmd with sh -c, streaming and capturing output like
-// (*sshhost.Client).Run: a non-zero exit returns an *sshhost.ExitError, and
+// (*sshhost.Client).Run: a non-zero exit returns an *hostexec.ExitError, and
 // when ctx ends the command's process group gets SIGTERM (SIGKILL after
 // waitDelay) and Run returns an error wrapping ctx.Err().
-func (h Host) Run(ctx context.Context, cmd sshhost.Cmd, opts sshhost.RunOptions) (sshhost.Result, error) {
+func (h Host) Run(ctx context.Context, cmd hostexec.Cmd, opts hostexec.RunOptions) (hostexec.Result, error) {
 	text := cmd.String()
 	if err := cmd.Err(); err != nil {
-		return sshhost.Result{ExitCode: -1}, fmt.Errorf("local: %w", err)
+		return hostexec.Result{ExitCode: -1}, fmt.Errorf("local: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return sshhost.Result{ExitCode: -1}, fmt.Errorf("local: %s: %w", sshhost.Summary(text), err)
+		return hostexec.Result{ExitCode: -1}, fmt.Errorf("local: %s: %w", hostexec.Summary(text), err)
 	}
-	out := sshhost.NewOutput(opts)
+	out := hostexec.NewOutput(opts)
 	c := exec.CommandContext(ctx, "sh", "-c", text)
 	c.Dir = h.Dir
 	c.Stdin = opts.Stdin // nil reads /dev/null, like an SSH session's empty input
@@ -55,7 +55,7 @@ func (h Host) Run(ctx context.Context, cmd sshhost.Cmd, opts sshhost.RunOptions)
 	res := out.Finish()
 	if ctx.Err() != nil && c.ProcessState != nil && !c.ProcessState.Success() {
 		res.ExitCode = -1
-		return res, fmt.Errorf("local: %s: %w", sshhost.Summary(text), ctx.Err())
+		return res, fmt.Errorf("local: %s: %w", hostexec.Summary(text), ctx.Err())
 	}
 	var exit *exec.ExitError
 	switch {
@@ -70,9 +70,9 @@ func (h Host) Run(ctx context.Context, cmd sshhost.Cmd, opts sshhost.RunOptions)
 			res.ExitCode = 128 + int(ws.Signal())
 			signal = strings.TrimPrefix(unix.SignalName(ws.Signal()), "SIG")
 		}
-		return res, sshhost.NewExitError(cmd, res.ExitCode, signal, res.Stderr)
+		return res, hostexec.NewExitError(cmd, res.ExitCode, signal, res.Stderr)
 	default:
 		res.ExitCode = -1
-		return res, fmt.Errorf("local: %s: %w", sshhost.Summary(text), err)
+		return res, fmt.Errorf("local: %s: %w", hostexec.Summary(text), err)
 	}
 }

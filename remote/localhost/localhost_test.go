@@ -14,14 +14,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookshop-ops/gantry/remote/sshhost"
+	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
 
 func TestRunStreamsAndCaptures(t *testing.T) {
 	var outs, errs []string
 	res, err := Host{}.Run(context.Background(),
-		sshhost.Command("sh", "-c", "echo one; echo warn >&2; printf 'two\\nthree'"),
-		sshhost.RunOptions{
+		hostexec.Command("sh", "-c", "echo one; echo warn >&2; printf 'two\\nthree'"),
+		hostexec.RunOptions{
 			OnStdout: func(l string) { outs = append(outs, l) },
 			OnStderr: func(l string) { errs = append(errs, l) },
 		})
@@ -40,26 +40,26 @@ func TestRunStreamsAndCaptures(t *testing.T) {
 }
 
 func TestRunExitError(t *testing.T) {
-	cmd := sshhost.Command("sh", "-c", "echo 'bad thing' >&2; exit 4")
-	res, err := Host{}.Run(context.Background(), cmd, sshhost.RunOptions{})
-	var ee *sshhost.ExitError
+	cmd := hostexec.Command("sh", "-c", "echo 'bad thing' >&2; exit 4")
+	res, err := Host{}.Run(context.Background(), cmd, hostexec.RunOptions{})
+	var ee *hostexec.ExitError
 	if !errors.As(err, &ee) || ee.Code != 4 || res.ExitCode != 4 || ee.Stderr != "bad thing\n" || ee.Cmd != cmd.String() {
 		t.Fatalf("want ExitError code 4, got %#v (result %+v)", err, res)
 	}
 	// The shell itself must die of the signal: a child's death would only
 	// give status 143.
-	_, err = Host{}.Run(context.Background(), sshhost.Raw("kill -TERM $$"), sshhost.RunOptions{})
+	_, err = Host{}.Run(context.Background(), hostexec.Raw("kill -TERM $$"), hostexec.RunOptions{})
 	if !errors.As(err, &ee) || ee.Signal != "TERM" || ee.Code != 128+int(syscall.SIGTERM) {
 		t.Fatalf("want ExitError for SIGTERM, got %#v", err)
 	}
 }
 
 func TestRunStdin(t *testing.T) {
-	res, err := Host{}.Run(context.Background(), sshhost.Command("cat"), sshhost.RunOptions{Stdin: strings.NewReader("pass\nword")})
+	res, err := Host{}.Run(context.Background(), hostexec.Command("cat"), hostexec.RunOptions{Stdin: strings.NewReader("pass\nword")})
 	if err != nil || res.Stdout != "pass\nword" {
 		t.Fatalf("%q, %v", res.Stdout, err)
 	}
-	res, err = Host{}.Run(context.Background(), sshhost.Command("wc", "-c"), sshhost.RunOptions{})
+	res, err = Host{}.Run(context.Background(), hostexec.Command("wc", "-c"), hostexec.RunOptions{})
 	if err != nil || strings.TrimSpace(res.Stdout) != "0" {
 		t.Fatalf("no stdin: %q, %v", res.Stdout, err)
 	}
@@ -72,7 +72,7 @@ func TestRunCancelKillsProcessGroup(t *testing.T) {
 	defer cancel()
 	// The child sleep is not exec'd, so the shell and it are two processes.
 	script := `sleep 30 & echo $! > "$1"; echo started; wait`
-	_, err := Host{}.Run(ctx, sshhost.Command("sh", "-c", script, "sh", pidFile), sshhost.RunOptions{
+	_, err := Host{}.Run(ctx, hostexec.Command("sh", "-c", script, "sh", pidFile), hostexec.RunOptions{
 		OnStdout: func(l string) {
 			if l == "started" {
 				cancel()
@@ -111,7 +111,7 @@ func alive(pid int) bool {
 
 func TestRunHostileValues(t *testing.T) {
 	for _, v := range []string{"1.0;rm -rf /", "$(id)", "`id`", "'", `"`, "a\nb", "", "*", "A=b"} {
-		res, err := Host{}.Run(context.Background(), sshhost.Command("printf", "%s", v), sshhost.RunOptions{})
+		res, err := Host{}.Run(context.Background(), hostexec.Command("printf", "%s", v), hostexec.RunOptions{})
 		if err != nil || res.Stdout != v {
 			t.Errorf("printf %q: got %q, %v", v, res.Stdout, err)
 		}
@@ -119,14 +119,14 @@ func TestRunHostileValues(t *testing.T) {
 }
 
 func TestRunRejectsBrokenCommand(t *testing.T) {
-	if _, err := (Host{}).Run(context.Background(), sshhost.Cmd{}, sshhost.RunOptions{}); !errors.Is(err, sshhost.ErrEmptyCommand) {
+	if _, err := (Host{}).Run(context.Background(), hostexec.Cmd{}, hostexec.RunOptions{}); !errors.Is(err, hostexec.ErrEmptyCommand) {
 		t.Fatalf("want ErrEmptyCommand, got %v", err)
 	}
 }
 
 func TestRunDir(t *testing.T) {
 	dir := t.TempDir()
-	res, err := Host{Dir: dir}.Run(context.Background(), sshhost.Command("pwd"), sshhost.RunOptions{})
+	res, err := Host{Dir: dir}.Run(context.Background(), hostexec.Command("pwd"), hostexec.RunOptions{})
 	want, _ := filepath.EvalSymlinks(dir)
 	if err != nil || strings.TrimSpace(res.Stdout) != want {
 		t.Fatalf("pwd: %q, %v; want %s", res.Stdout, err, want)

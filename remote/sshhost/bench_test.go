@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"github.com/bookshop-ops/gantry/internal/testbed"
 )
 
@@ -13,13 +15,13 @@ func BenchmarkRunReuse(b *testing.B) {
 	p := testbed.SSH(b)
 	cfg := peerConfig(p)
 	ctx := context.Background()
-	cmd := Command("true")
+	cmd := hostexec.Command("true")
 
 	b.Run("shared-connection", func(b *testing.B) {
 		c := dialPeer(b, cfg)
 		b.ResetTimer()
 		for b.Loop() {
-			if _, err := c.Run(ctx, cmd, RunOptions{}); err != nil {
+			if _, err := c.Run(ctx, cmd, hostexec.RunOptions{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -30,7 +32,7 @@ func BenchmarkRunReuse(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := c.Run(ctx, cmd, RunOptions{}); err != nil {
+			if _, err := c.Run(ctx, cmd, hostexec.RunOptions{}); err != nil {
 				b.Fatal(err)
 			}
 			c.Close()

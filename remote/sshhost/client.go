@@ -1,5 +1,5 @@
 // Package sshhost runs shell commands on a remote host over one verified SSH
-// connection. Commands are built from quoted words (Command) joined by a few
+// connection. Commands are built from quoted words (hostexec.Command) joined by a few
 // shell operators, so no value can change a command's structure.
 package sshhost
 
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -75,7 +77,7 @@ type Client struct {
 	closeOnce   sync.Once
 }
 
-var _ Runner = (*Client)(nil)
+var _ hostexec.Runner = (*Client)(nil)
 
 // Dial connects to cfg.Host, verifies its host key against known_hosts and
 // authenticates. ctx bounds the connect and handshake only.
@@ -216,14 +218,14 @@ func (c *Client) Close() error {
 	return err
 }
 
-// Run runs cmd in its own session on the shared connection. See Runner.
-func (c *Client) Run(ctx context.Context, cmd Cmd, opts RunOptions) (Result, error) {
+// Run runs cmd in its own session on the shared connection. See hostexec.Runner.
+func (c *Client) Run(ctx context.Context, cmd hostexec.Cmd, opts hostexec.RunOptions) (hostexec.Result, error) {
 	text := cmd.String()
 	if err := cmd.Err(); err != nil {
-		return Result{ExitCode: -1}, fmt.Errorf("ssh %s: %w", c.name, err)
+		return hostexec.Result{ExitCode: -1}, fmt.Errorf("ssh %s: %w", c.name, err)
 	}
-	fail := func(err error) (Result, error) {
-		return Result{ExitCode: -1}, fmt.Errorf("ssh %s: %s: %w", c.name, Summary(text), err)
+	fail := func(err error) (hostexec.Result, error) {
+		return hostexec.Result{ExitCode: -1}, fmt.Errorf("ssh %s: %s: %w", c.name, hostexec.Summary(text), err)
 	}
 	select {
 	case c.sessions <- struct{}{}:
@@ -247,7 +249,7 @@ func (c *Client) Run(ctx context.Context, cmd Cmd, opts RunOptions) (Result, err
 	}
 	defer sess.Close()
 
-	out := NewOutput(opts)
+	out := hostexec.NewOutput(opts)
 	stdout := &pidSniffer{next: out.Stdout()}
 	sess.Stdout, sess.Stderr = stdout, out.Stderr()
 	stdin, err := sess.StdinPipe()
@@ -283,7 +285,7 @@ func (c *Client) Run(ctx context.Context, cmd Cmd, opts RunOptions) (Result, err
 		stdout.flush()
 		res := out.Finish()
 		res.ExitCode = -1
-		return res, fmt.Errorf("ssh %s: %s: %w", c.name, Summary(text), ctx.Err())
+		return res, fmt.Errorf("ssh %s: %s: %w", c.name, hostexec.Summary(text), ctx.Err())
 	}
 
 	stdout.flush()
@@ -295,13 +297,13 @@ func (c *Client) Run(ctx context.Context, cmd Cmd, opts RunOptions) (Result, err
 		return res, nil
 	case errors.As(err, &exit):
 		res.ExitCode = exit.ExitStatus()
-		return res, NewExitError(cmd, res.ExitCode, exit.Signal(), res.Stderr)
+		return res, hostexec.NewExitError(cmd, res.ExitCode, exit.Signal(), res.Stderr)
 	case errors.As(err, &missing):
 		res.ExitCode = -1
-		return res, fmt.Errorf("ssh %s: %s: connection ended before the command reported its exit status: %w", c.name, Summary(text), err)
+		return res, fmt.Errorf("ssh %s: %s: connection ended before the command reported its exit status: %w", c.name, hostexec.Summary(text), err)
 	default:
 		res.ExitCode = -1
-		return res, fmt.Errorf("ssh %s: %s: %w", c.name, Summary(text), err)
+		return res, fmt.Errorf("ssh %s: %s: %w", c.name, hostexec.Summary(text), err)
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hostexec"
+
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
@@ -67,8 +69,8 @@ func TestRunStreamsOutputAndExitStatus(t *testing.T) {
 	var outs, errs []string
 	var mu sync.Mutex
 	res, err := c.Run(context.Background(),
-		Command("sh", "-c", "echo one; echo warn >&2; printf 'two\\nthree'"),
-		RunOptions{
+		hostexec.Command("sh", "-c", "echo one; echo warn >&2; printf 'two\\nthree'"),
+		hostexec.RunOptions{
 			OnStdout: func(l string) { mu.Lock(); outs = append(outs, l); mu.Unlock() },
 			OnStderr: func(l string) { mu.Lock(); errs = append(errs, l); mu.Unlock() },
 		})
@@ -91,11 +93,11 @@ func TestRunStreamsOutputAndExitStatus(t *testing.T) {
 
 func TestRunFailingCommand(t *testing.T) {
 	c := dialPeer(t, peerConfig(testbed.SSH(t)))
-	cmd := Command("sh", "-c", "echo partial; echo 'no such image' >&2; exit 3")
-	res, err := c.Run(context.Background(), cmd, RunOptions{})
-	var ee *ExitError
+	cmd := hostexec.Command("sh", "-c", "echo partial; echo 'no such image' >&2; exit 3")
+	res, err := c.Run(context.Background(), cmd, hostexec.RunOptions{})
+	var ee *hostexec.ExitError
 	if !errors.As(err, &ee) {
-		t.Fatalf("want *ExitError, got %T %v", err, err)
+		t.Fatalf("want *hostexec.ExitError, got %T %v", err, err)
 	}
 	if ee.Code != 3 || res.ExitCode != 3 || ee.Cmd != cmd.String() || ee.Stderr != "no such image\n" {
 		t.Errorf("exit error %+v, result %+v", ee, res)
@@ -110,28 +112,28 @@ func TestRunFailingCommand(t *testing.T) {
 
 func TestRunKilledBySignal(t *testing.T) {
 	c := dialPeer(t, peerConfig(testbed.SSH(t)))
-	_, err := c.Run(context.Background(), Raw("kill -TERM $$"), RunOptions{})
-	var ee *ExitError
+	_, err := c.Run(context.Background(), hostexec.Raw("kill -TERM $$"), hostexec.RunOptions{})
+	var ee *hostexec.ExitError
 	if !errors.As(err, &ee) || ee.Signal != "TERM" || ee.Code != 128+15 {
-		t.Fatalf("want ExitError for SIGTERM, got %#v", err)
+		t.Fatalf("want hostexec.ExitError for SIGTERM, got %#v", err)
 	}
 }
 
 func TestRunDeliversStdin(t *testing.T) {
 	c := dialPeer(t, peerConfig(testbed.SSH(t)))
-	res, err := c.Run(context.Background(), Command("cat"), RunOptions{Stdin: strings.NewReader("secret-password\nline two")})
+	res, err := c.Run(context.Background(), hostexec.Command("cat"), hostexec.RunOptions{Stdin: strings.NewReader("secret-password\nline two")})
 	if err != nil || res.Stdout != "secret-password\nline two" {
 		t.Fatalf("cat: %q, %v", res.Stdout, err)
 	}
 	// Large input arrives whole and the command sees its end.
 	big := bytes.Repeat([]byte("0123456789abcdef"), 256<<10) // 4 MiB
 	sum := sha256.Sum256(big)
-	res, err = c.Run(context.Background(), Command("sha256sum"), RunOptions{Stdin: bytes.NewReader(big)})
+	res, err = c.Run(context.Background(), hostexec.Command("sha256sum"), hostexec.RunOptions{Stdin: bytes.NewReader(big)})
 	if err != nil || !strings.HasPrefix(res.Stdout, hex.EncodeToString(sum[:])) {
 		t.Fatalf("sha256sum of 4 MiB: %q, %v", res.Stdout, err)
 	}
 	// No Stdin: the command reads EOF instead of hanging.
-	res, err = c.Run(context.Background(), Command("wc", "-c"), RunOptions{})
+	res, err = c.Run(context.Background(), hostexec.Command("wc", "-c"), hostexec.RunOptions{})
 	if err != nil || strings.TrimSpace(res.Stdout) != "0" {
 		t.Fatalf("wc -c with no stdin: %q, %v", res.Stdout, err)
 	}
@@ -141,15 +143,15 @@ func TestRunCapturesTailOfLargeOutput(t *testing.T) {
 	c := dialPeer(t, peerConfig(testbed.SSH(t)))
 	lines := 0
 	res, err := c.Run(context.Background(),
-		Command("sh", "-c", "seq 1 400000; echo END"),
-		RunOptions{OnStdout: func(string) { lines++ }})
+		hostexec.Command("sh", "-c", "seq 1 400000; echo END"),
+		hostexec.RunOptions{OnStdout: func(string) { lines++ }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if lines != 400001 {
 		t.Errorf("streamed %d lines, want 400001", lines)
 	}
-	if len(res.Stdout) > MaxCapture || !strings.HasSuffix(res.Stdout, "400000\nEND\n") {
+	if len(res.Stdout) > hostexec.MaxCapture || !strings.HasSuffix(res.Stdout, "400000\nEND\n") {
 		t.Errorf("captured %d bytes ending %q", len(res.Stdout), res.Stdout[max(0, len(res.Stdout)-20):])
 	}
 }
@@ -160,7 +162,7 @@ func TestRunCancelStopsRemoteCommand(t *testing.T) {
 	marker := fmt.Sprintf("30.%d", time.Now().UnixNano()%1000000)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	res, err := c.Run(ctx, Command("sh", "-c", `echo started; exec sleep "$1"`, "sh", marker), RunOptions{
+	res, err := c.Run(ctx, hostexec.Command("sh", "-c", `echo started; exec sleep "$1"`, "sh", marker), hostexec.RunOptions{
 		OnStdout: func(l string) {
 			if l == "started" {
 				cancel()
@@ -177,8 +179,8 @@ func TestRunCancelStopsRemoteCommand(t *testing.T) {
 	// gone (signal delivery is asynchronous).
 	var last string
 	for range 100 {
-		r, err := c.Run(context.Background(), Command("pgrep", "-f", "sleep "+marker), RunOptions{})
-		var ee *ExitError
+		r, err := c.Run(context.Background(), hostexec.Command("pgrep", "-f", "sleep "+marker), hostexec.RunOptions{})
+		var ee *hostexec.ExitError
 		if errors.As(err, &ee) && ee.Code == 1 {
 			return
 		}
@@ -192,7 +194,7 @@ func TestRunWithDoneContext(t *testing.T) {
 	c := dialPeer(t, peerConfig(testbed.SSH(t)))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := c.Run(ctx, Command("true"), RunOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := c.Run(ctx, hostexec.Command("true"), hostexec.RunOptions{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("want context.Canceled, got %v", err)
 	}
 }
@@ -201,15 +203,15 @@ func TestHostileValuesArriveIntactRemotely(t *testing.T) {
 	c := dialPeer(t, peerConfig(testbed.SSH(t)))
 	// Concurrent Runs keep this quick; Client limits the sessions in flight.
 	var wg sync.WaitGroup
-	for _, v := range hostileValues {
+	for _, v := range testbed.HostileValues {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := c.Run(context.Background(), Command("printf", "%s", v), RunOptions{})
+			res, err := c.Run(context.Background(), hostexec.Command("printf", "%s", v), hostexec.RunOptions{})
 			if err != nil || res.Stdout != v {
 				t.Errorf("printf %q: got %q, %v", v, res.Stdout, err)
 			}
-			res, err = c.Run(context.Background(), And(Command("true"), Command("sh", "-c", `printf %s "$V"`).Env("V", v)), RunOptions{})
+			res, err = c.Run(context.Background(), hostexec.And(hostexec.Command("true"), hostexec.Command("sh", "-c", `printf %s "$V"`).Env("V", v)), hostexec.RunOptions{})
 			if err != nil || res.Stdout != v {
 				t.Errorf("env %q: got %q, %v", v, res.Stdout, err)
 			}
@@ -234,7 +236,7 @@ func TestRunsShareOneConnection(t *testing.T) {
 	// SSH_CONNECTION names the client's source port: one value, one TCP connection.
 	conns := map[string]bool{}
 	for i := range 20 {
-		res, err := c.Run(context.Background(), Command("sh", "-c", `printf %s "$SSH_CONNECTION"`), RunOptions{})
+		res, err := c.Run(context.Background(), hostexec.Command("sh", "-c", `printf %s "$SSH_CONNECTION"`), hostexec.RunOptions{})
 		if err != nil || res.Stdout == "" {
 			t.Fatalf("run %d: %q, %v", i, res.Stdout, err)
 		}
@@ -256,8 +258,8 @@ func TestConcurrentRuns(t *testing.T) {
 			defer wg.Done()
 			want := fmt.Sprintf("run-%d", i)
 			var streamed []string
-			res, err := c.Run(context.Background(), Command("sh", "-c", `sleep 0.2; echo "$1"`, "sh", want),
-				RunOptions{OnStdout: func(l string) { streamed = append(streamed, l) }})
+			res, err := c.Run(context.Background(), hostexec.Command("sh", "-c", `sleep 0.2; echo "$1"`, "sh", want),
+				hostexec.RunOptions{OnStdout: func(l string) { streamed = append(streamed, l) }})
 			if err != nil || res.Stdout != want+"\n" || len(streamed) != 1 || streamed[0] != want {
 				errs <- fmt.Errorf("%s: %q %q %v", want, res.Stdout, streamed, err)
 			}
@@ -275,14 +277,14 @@ func TestRunAfterClose(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Run(context.Background(), Command("true"), RunOptions{}); !errors.Is(err, ErrClosed) {
+	if _, err := c.Run(context.Background(), hostexec.Command("true"), hostexec.RunOptions{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("want ErrClosed, got %v", err)
 	}
 }
 
 func TestCommandErrorIsNotSent(t *testing.T) {
 	c := dialPeer(t, peerConfig(testbed.SSH(t)))
-	if _, err := c.Run(context.Background(), Command("x").Env("BAD NAME", "v"), RunOptions{}); err == nil {
+	if _, err := c.Run(context.Background(), hostexec.Command("x").Env("BAD NAME", "v"), hostexec.RunOptions{}); err == nil {
 		t.Fatal("a command with an error ran")
 	}
 }
@@ -405,7 +407,7 @@ func TestInsecureIgnoreHostKeyWarns(t *testing.T) {
 	cfg.InsecureIgnoreHostKey = true
 	cfg.Warn = func(s string) { warnings = append(warnings, s) }
 	c := dialPeer(t, cfg)
-	if _, err := c.Run(context.Background(), Command("true"), RunOptions{}); err != nil {
+	if _, err := c.Run(context.Background(), hostexec.Command("true"), hostexec.RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "DISABLED") || !strings.Contains(warnings[0], c.HostKeyFingerprint()) {
@@ -432,7 +434,7 @@ func TestKeyPEMAuthenticates(t *testing.T) {
 	}
 	cfg.KeyFile, cfg.KeyPEM = "", pem
 	c := dialPeer(t, cfg)
-	if res, err := c.Run(context.Background(), Command("echo", "ok"), RunOptions{}); err != nil || res.Stdout != "ok\n" {
+	if res, err := c.Run(context.Background(), hostexec.Command("echo", "ok"), hostexec.RunOptions{}); err != nil || res.Stdout != "ok\n" {
 		t.Fatalf("%q, %v", res.Stdout, err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/bookshop-ops/gantry/internal/testbed"
 )
 
 func TestPIDSniffer(t *testing.T) {
@@ -37,8 +39,8 @@ func TestPIDSniffer(t *testing.T) {
 }
 
 func TestPIDReportAndKillRender(t *testing.T) {
-	for _, shell := range shells(t) {
-		got, _, err := runShell(t, shell, Raw(withPIDReport("printf %s done")))
+	for _, shell := range testbed.Shells(t) {
+		got, _, err := testbed.RunShell(t, shell, withPIDReport("printf %s done"))
 		if err != nil || !strings.HasPrefix(got, pidMarker) || !strings.HasSuffix(got, "\ndone") {
 			t.Errorf("%s: %q, %v", shell, got, err)
 		}

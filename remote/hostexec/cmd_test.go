@@ -1,93 +1,27 @@
-package sshhost
+package hostexec
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bookshop-ops/gantry/internal/testbed"
 )
-
-// hostileValues are inputs that would run commands, split words or break
-// quoting if they reached a shell unquoted.
-var hostileValues = []string{
-	"1.0;rm -rf /",
-	"$(id)",
-	"`id`",
-	"${HOME}",
-	"$HOME",
-	"'",
-	`"`,
-	`'"'"'`,
-	`it's "quoted"`,
-	"a\nb",
-	"line1\nrm -rf /\n",
-	"\r\n",
-	"tab\there",
-	"",
-	" ",
-	"  leading and trailing  ",
-	"*",
-	"?",
-	"[a-z]",
-	"~",
-	"~root",
-	"a|b",
-	"a&&b",
-	"a&",
-	"a>b",
-	"<x",
-	"#comment",
-	"{a,b}",
-	"!",
-	"!!",
-	"\\",
-	"\\n",
-	"-n",
-	"--help",
-	"A=b",
-	"=",
-	"%s%s",
-	"héllo wörld",
-	"\xff\xfe invalid utf-8",
-	"\x1b[31mred\x1b[0m",
-	"😀",
-}
-
-// shells returns the shells available to check rendering against: sh is what
-// localhost uses, bash is a common remote login shell.
-func shells(t *testing.T) []string {
-	t.Helper()
-	var out []string
-	for _, s := range []string{"sh", "bash", "dash"} {
-		if p, err := exec.LookPath(s); err == nil {
-			out = append(out, p)
-		}
-	}
-	if len(out) == 0 {
-		t.Skip("no POSIX shell on PATH")
-	}
-	return out
-}
 
 func runShell(t *testing.T, shell string, c Cmd) (stdout, stderr string, err error) {
 	t.Helper()
 	if e := c.Err(); e != nil {
 		t.Fatalf("command has error: %v", e)
 	}
-	var o, e bytes.Buffer
-	cmd := exec.Command(shell, "-c", c.String())
-	cmd.Stdout, cmd.Stderr = &o, &e
-	cmd.Dir = t.TempDir()
-	err = cmd.Run()
-	return o.String(), e.String(), err
+	return testbed.RunShell(t, shell, c.String())
 }
 
 func TestCommandValuesArriveIntact(t *testing.T) {
-	for _, shell := range shells(t) {
-		for _, v := range hostileValues {
+	for _, shell := range testbed.Shells(t) {
+		for _, v := range testbed.HostileValues {
 			cases := map[string]Cmd{
 				"word":        Command("printf", "%s", v),
 				"and":         And(Command("true"), Command("printf", "%s", v)),
@@ -110,7 +44,7 @@ func TestCommandValuesArriveIntact(t *testing.T) {
 }
 
 func TestCommandArgumentCountIsPreserved(t *testing.T) {
-	for _, shell := range shells(t) {
+	for _, shell := range testbed.Shells(t) {
 		c := Command("sh", "-c", `printf '%s\n' "$#"`, "sh", "a b", "", "$(id)", "*", "x\ny")
 		got, _, err := runShell(t, shell, c)
 		if err != nil || got != "5\n" {
@@ -120,7 +54,7 @@ func TestCommandArgumentCountIsPreserved(t *testing.T) {
 }
 
 func TestHostileCommandNameRunsNothing(t *testing.T) {
-	for _, shell := range shells(t) {
+	for _, shell := range testbed.Shells(t) {
 		dir := t.TempDir()
 		canary := filepath.Join(dir, "canary")
 		for _, name := range []string{
@@ -206,7 +140,7 @@ func TestCombinatorSemantics(t *testing.T) {
 		), "inunset"},
 		{"seq ignores failure", Seq(Command("false"), echo("after")), "after"},
 	}
-	for _, shell := range shells(t) {
+	for _, shell := range testbed.Shells(t) {
 		for _, tt := range tests {
 			got, _, _ := runShell(t, shell, tt.cmd)
 			if got != tt.want {

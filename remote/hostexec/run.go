@@ -1,4 +1,4 @@
-package sshhost
+package hostexec
 
 import (
 	"context"
