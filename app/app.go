@@ -10,10 +10,11 @@ import (
 	"os"
 	"sync"
 
+	"github.com/bookshop-ops/gantry/workflow"
+
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"github.com/bookshop-ops/gantry/config"
-	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/docker"
 	"github.com/bookshop-ops/gantry/remote/git"
 	"github.com/bookshop-ops/gantry/remote/github"
@@ -200,7 +201,7 @@ func expandHome(p string) string {
 }
 
 // Checks returns the preflight checks of a workflow ("dev" or "promote").
-func (a *App) Checks(workflow string) []pipeline.Check {
+func (a *App) Checks(workflow string) []workflow.Check {
 	switch workflow {
 	case "dev":
 		return a.devChecks()

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bookshop-ops/gantry/workflow"
+
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"github.com/bookshop-ops/gantry/config"
@@ -27,14 +29,14 @@ type DevOptions struct {
 
 // Dev returns the dev workflow's steps: preflight, metadata, login, build, push, deploy.
 func (a *App) Dev(opts DevOptions) []pipeline.Step {
-	run := pipeline.NewDevRun(a.devParams(opts.ForceUnlock))
+	run := workflow.NewDevRun(a.devParams(opts.ForceUnlock))
 	checks := a.devChecks()
 	if opts.NoDeploy {
 		checks = a.buildChecks()
 	}
 	steps := []pipeline.Step{
-		pipeline.WithSecrets(pipeline.Preflight(checks), envSecrets()...),
-		pipeline.Metadata(pipeline.MetaOptions{Dir: a.Cfg.Dir, RefuseDirty: !a.opts.AllowDirty}, &run.Meta),
+		workflow.WithSecrets(workflow.Preflight(checks), envSecrets()...),
+		workflow.Metadata(workflow.MetaOptions{Dir: a.Cfg.Dir, RefuseDirty: !a.opts.AllowDirty}, &run.Meta),
 		run.Login(),
 		run.Build(),
 		run.Push(),
@@ -46,18 +48,18 @@ func (a *App) Dev(opts DevOptions) []pipeline.Step {
 }
 
 // devParams wires the configuration and the app's clients into the dev pipeline.
-func (a *App) devParams(forceUnlock bool) pipeline.DevParams {
+func (a *App) devParams(forceUnlock bool) workflow.DevParams {
 	cfg := a.Cfg
 	urlHost := cfg.Dev.Host
 	if cfg.Dev.Target == config.TargetLocal {
 		urlHost = "127.0.0.1"
 	}
-	return pipeline.DevParams{
+	return workflow.DevParams{
 		Dir:      cfg.Dir,
 		Build:    cfg.Build,
 		Dev:      cfg.Dev,
 		Registry: a.Registry,
-		Engine: func() (pipeline.DevEngine, error) {
+		Engine: func() (workflow.DevEngine, error) {
 			e, err := a.Engine()
 			if err != nil {
 				return nil, err
@@ -72,20 +74,20 @@ func (a *App) devParams(forceUnlock bool) pipeline.DevParams {
 			}
 			return repo.RemoteURL(ctx, "origin")
 		},
-		Who:         pipeline.Who(os.Getenv),
+		Who:         workflow.Who(os.Getenv),
 		ForceUnlock: forceUnlock,
 		URLHost:     urlHost,
 	}
 }
 
 // devChecks are the dev workflow's preflight checks: nothing is built until all pass.
-func (a *App) devChecks() []pipeline.Check {
+func (a *App) devChecks() []workflow.Check {
 	return append(a.buildChecks(), a.devHostCheck())
 }
 
 // buildChecks are the checks of a build and push without a deploy.
-func (a *App) buildChecks() []pipeline.Check {
-	return []pipeline.Check{
+func (a *App) buildChecks() []workflow.Check {
+	return []workflow.Check{
 		{Name: "registry " + a.Cfg.Registry.Kind + " " + a.Cfg.Registry.Repository, Run: func(ctx context.Context) error {
 			reg, err := a.Registry(ctx)
 			if err != nil {
@@ -119,7 +121,7 @@ func (a *App) buildChecks() []pipeline.Check {
 
 // devHostCheck checks the dev target: over SSH, a trusted host key and a docker CLI
 // that reaches its engine; locally, the docker CLI and the engine it talks to.
-func (a *App) devHostCheck() pipeline.Check {
+func (a *App) devHostCheck() workflow.Check {
 	d := a.Cfg.Dev
 	docker := strings.Fields(d.DockerCommand)
 	if len(docker) == 0 {
@@ -127,7 +129,7 @@ func (a *App) devHostCheck() pipeline.Check {
 	}
 	version := hostexec.Command(append(docker, "version", "--format", "{{.Server.Version}}")...)
 	if d.Target == config.TargetLocal {
-		return pipeline.Check{Name: "local docker CLI", Run: func(ctx context.Context) error {
+		return workflow.Check{Name: "local docker CLI", Run: func(ctx context.Context) error {
 			if _, err := exec.LookPath(docker[0]); err != nil {
 				return fmt.Errorf("%s not found on PATH: install the Docker CLI, or set dev.docker in gantry.toml", docker[0])
 			}
@@ -142,7 +144,7 @@ func (a *App) devHostCheck() pipeline.Check {
 		}}
 	}
 	name := fmt.Sprintf("dev host %s@%s:%d", d.User, d.Host, d.Port)
-	return pipeline.Check{Name: name, Run: func(ctx context.Context) error {
+	return workflow.Check{Name: name, Run: func(ctx context.Context) error {
 		h, err := a.Host(ctx, "dev")
 		if err != nil {
 			var hk *sshhost.HostKeyError

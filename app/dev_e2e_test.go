@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/workflow"
+
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bookshop-ops/gantry/internal/testbed"
-	"github.com/bookshop-ops/gantry/pipeline"
 )
 
 // sshEnv sets what a CI job would: the SSH key from a secret, no agent, who runs it.
@@ -103,7 +104,7 @@ func TestDevECROverSSH(t *testing.T) {
 		t.Errorf("%s:%s is not in the registry", repoName, tag1)
 	}
 	wantServing(t, appPort, sha1)
-	wantAudit(t, sha1, pipeline.ResultOK)
+	wantAudit(t, sha1, workflow.ResultOK)
 	for _, want := range []string{"url: http://127.0.0.1:", "digest: sha256:", "healthy after"} {
 		if !strings.Contains(r.Out, want) {
 			t.Errorf("output lacks %q", want)
@@ -127,7 +128,7 @@ func TestDevECROverSSH(t *testing.T) {
 	r = gantry(t, app.Dir, "dev", "--ci")
 	wantCode(t, r, 0, "second deploy")
 	wantServing(t, appPort, sha2)
-	wantAudit(t, sha2, pipeline.ResultOK)
+	wantAudit(t, sha2, workflow.ResultOK)
 	if want := "using " + tag1 + " as build cache"; !strings.Contains(r.Out, want) {
 		t.Errorf("the second build does not say %q:\n%s", want, r.Out)
 	}
@@ -171,7 +172,7 @@ func TestDevECROverSSH(t *testing.T) {
 	r = gantry(t, app.Dir, "rollback", "dev", "--ci")
 	wantCode(t, r, 0, "rollback")
 	wantServing(t, appPort, sha1)
-	wantAudit(t, sha1, pipeline.ResultRollback)
+	wantAudit(t, sha1, workflow.ResultRollback)
 	if n := proxy.dials.Load(); n != 5 {
 		t.Errorf("five runs opened %d SSH connections, want 5", n)
 	}
@@ -201,7 +202,7 @@ func TestDevFailedHealthCheckKeepsPreviousVersion(t *testing.T) {
 	}
 	// The login went to gantry's own docker config and was undone after the pull.
 	// State paths are relative to $HOME, which the test bed's sshd sets apart from the passwd home.
-	cat := hostexec.And(hostexec.Raw(`cd "$HOME"`), hostexec.Command("cat", pipeline.DockerConfigDir+"/config.json"))
+	cat := hostexec.And(hostexec.Raw(`cd "$HOME"`), hostexec.Command("cat", workflow.DockerConfigDir+"/config.json"))
 	res, err := hostClient(t).Run(context.Background(), cat, hostexec.RunOptions{})
 	if err != nil {
 		t.Fatalf("read gantry's docker config on the host: %v", err)
@@ -225,7 +226,7 @@ func TestDevFailedHealthCheckKeepsPreviousVersion(t *testing.T) {
 		}
 	}
 	wantServing(t, appPort, good)
-	wantAudit(t, broken, pipeline.ResultRolledBack)
+	wantAudit(t, broken, workflow.ResultRolledBack)
 	noSecrets(t, r.Out, plantedRegPassword, key)
 
 	// The failed commit's image is in the registry: a re-run goes straight to deploy.
@@ -253,7 +254,7 @@ func TestDevHeldLockBlocksDeploy(t *testing.T) {
 	sha := app.commit("locked")
 
 	host := hostClient(t)
-	lock := &pipeline.HostLock{Host: host, Env: "dev", Who: "someone-else (actions run 42)", Version: "9.9.9-SNAPSHOT-abcdef0", Timeout: time.Second}
+	lock := &workflow.HostLock{Host: host, Env: "dev", Who: "someone-else (actions run 42)", Version: "9.9.9-SNAPSHOT-abcdef0", Timeout: time.Second}
 	if err := lock.Acquire(context.Background(), t.Logf); err != nil {
 		t.Fatalf("take the lock: %v", err)
 	}
@@ -360,13 +361,13 @@ func TestDevLocalEmbedded(t *testing.T) {
 	wantCode(t, r, 0, "rollback")
 	wantServing(t, appPort, first)
 
-	audit, err := os.ReadFile(filepath.Join(home, pipeline.AuditFile))
+	audit, err := os.ReadFile(filepath.Join(home, workflow.AuditFile))
 	if err != nil {
 		t.Fatalf("audit log: %v", err)
 	}
-	entries := pipeline.ParseAudit(string(audit), 0)
-	if len(entries) != 3 || entries[0].Result != pipeline.ResultRollback || entries[0].SHA != first ||
-		entries[1].Result != pipeline.ResultOK || entries[1].SHA != second || entries[0].Who != "local-tester" {
+	entries := workflow.ParseAudit(string(audit), 0)
+	if len(entries) != 3 || entries[0].Result != workflow.ResultRollback || entries[0].SHA != first ||
+		entries[1].Result != workflow.ResultOK || entries[1].SHA != second || entries[0].Who != "local-tester" {
 		t.Errorf("audit log:\n%s", audit)
 	}
 }

@@ -18,13 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/workflow"
+
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bookshop-ops/gantry/cli"
 	"github.com/bookshop-ops/gantry/internal/testbed"
-	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/sshhost"
 )
 
@@ -180,13 +181,13 @@ func hostClient(t testing.TB) *sshhost.Client {
 }
 
 // auditFor returns the host's audit entries for sha, newest first.
-func auditFor(t testing.TB, host hostexec.Runner, sha string) []pipeline.AuditEntry {
+func auditFor(t testing.TB, host hostexec.Runner, sha string) []workflow.AuditEntry {
 	t.Helper()
-	all, err := pipeline.ReadAudit(context.Background(), host, 0)
+	all, err := workflow.ReadAudit(context.Background(), host, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []pipeline.AuditEntry
+	var out []workflow.AuditEntry
 	for _, e := range all {
 		if e.SHA == sha {
 			out = append(out, e)

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/workflow"
 )
 
 // ProdStatus is what the prod deployment runs, read from the cluster.
@@ -36,7 +36,7 @@ func (a *App) ProdStatus(ctx context.Context) (ProdStatus, error) {
 		return st, err
 	}
 	d, err := k.Deployment(ctx, p.Deployment)
-	if errors.Is(err, pipeline.ErrDeploymentNotFound) {
+	if errors.Is(err, workflow.ErrDeploymentNotFound) {
 		st.State = "absent"
 		return st, nil
 	}
@@ -46,9 +46,9 @@ func (a *App) ProdStatus(ctx context.Context) (ProdStatus, error) {
 	return prodStatusOf(st, d), nil
 }
 
-func prodStatusOf(st ProdStatus, d pipeline.DeploymentState) ProdStatus {
+func prodStatusOf(st ProdStatus, d workflow.DeploymentState) ProdStatus {
 	st.Image = d.Images[st.Container]
-	st.Version = pipeline.ImageVersion(st.Image)
+	st.Version = workflow.ImageVersion(st.Image)
 	st.Desired, st.Ready, st.Updated, st.Available = d.Desired, d.Ready, d.Updated, d.Available
 	st.Revision, st.ChangeCause = d.Revision, d.ChangeCause
 	switch {

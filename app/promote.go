@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/bookshop-ops/gantry/workflow"
+
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"github.com/bookshop-ops/gantry/config"
@@ -33,11 +35,11 @@ func (a *App) snapshotLineages() []string {
 // Promote returns the prod workflow's steps: preflight, metadata, find snapshot,
 // release, promote, rollout.
 func (a *App) Promote(opts PromoteOptions) []pipeline.Step {
-	return pipeline.Promote(a.promoteOptions(opts))
+	return workflow.Promote(a.promoteOptions(opts))
 }
 
-func (a *App) promoteOptions(opts PromoteOptions) pipeline.PromoteOptions {
-	return pipeline.PromoteOptions{
+func (a *App) promoteOptions(opts PromoteOptions) workflow.PromoteOptions {
+	return workflow.PromoteOptions{
 		Dir:         a.Cfg.Dir,
 		RefuseDirty: a.opts.Headless && !a.opts.AllowDirty,
 		Checks:      a.promoteChecks(),
@@ -45,28 +47,28 @@ func (a *App) promoteOptions(opts PromoteOptions) pipeline.PromoteOptions {
 		Snapshot:    opts.Snapshot,
 		Lineages:    a.snapshotLineages(),
 		TagFormat:   a.Cfg.GitHub.TagFormat,
-		Registry: func(ctx context.Context) (pipeline.PromoteRegistry, error) {
+		Registry: func(ctx context.Context) (workflow.PromoteRegistry, error) {
 			return a.Registry(ctx)
 		},
-		GitHub: func(context.Context) (pipeline.ReleaseAPI, error) {
+		GitHub: func(context.Context) (workflow.ReleaseAPI, error) {
 			return a.GitHub()
 		},
-		Repo: func(ctx context.Context) (pipeline.GitHistory, error) {
+		Repo: func(ctx context.Context) (workflow.GitHistory, error) {
 			return a.Repo(ctx)
 		},
 		Host: func(ctx context.Context) (hostexec.Runner, error) {
 			return a.Host(ctx, "prod")
 		},
 		Prod: a.prodTarget(opts.ForceUnlock),
-		Who:  pipeline.Who(os.Getenv),
+		Who:  workflow.Who(os.Getenv),
 	}
 }
 
 // prodTarget turns the [prod] section into the rollout's target.
-func (a *App) prodTarget(forceUnlock bool) pipeline.ProdTarget {
+func (a *App) prodTarget(forceUnlock bool) workflow.ProdTarget {
 	p := a.Cfg.Prod
-	return pipeline.ProdTarget{
-		Kubectl:        pipeline.KubectlWords(p.Kubectl),
+	return workflow.ProdTarget{
+		Kubectl:        workflow.KubectlWords(p.Kubectl),
 		Namespace:      p.Namespace,
 		Deployment:     p.Deployment,
 		Container:      p.Container,
@@ -74,7 +76,7 @@ func (a *App) prodTarget(forceUnlock bool) pipeline.ProdTarget {
 		PinDigest:      config.Enabled(p.PinDigest, true),
 		UndoOnFailure:  config.Enabled(p.UndoOnFailure, true),
 		RolloutTimeout: p.RolloutTimeout.Duration,
-		Lock:           pipeline.LockOptions{Timeout: p.LockTimeout.Duration, Stale: p.LockStale.Duration, Force: forceUnlock},
+		Lock:           workflow.LockOptions{Timeout: p.LockTimeout.Duration, Stale: p.LockStale.Duration, Force: forceUnlock},
 	}
 }
 
@@ -88,17 +90,17 @@ func promoteSecrets(ghHost string) []string {
 }
 
 // prodKubectl returns kubectl on the prod host.
-func (a *App) prodKubectl(ctx context.Context) (pipeline.Kubectl, error) {
+func (a *App) prodKubectl(ctx context.Context) (workflow.Kubectl, error) {
 	h, err := a.Host(ctx, "prod")
 	if err != nil {
-		return pipeline.Kubectl{}, err
+		return workflow.Kubectl{}, err
 	}
-	return pipeline.Kubectl{Host: h, Command: pipeline.KubectlWords(a.Cfg.Prod.Kubectl), Namespace: a.Cfg.Prod.Namespace}, nil
+	return workflow.Kubectl{Host: h, Command: workflow.KubectlWords(a.Cfg.Prod.Kubectl), Namespace: a.Cfg.Prod.Namespace}, nil
 }
 
 // promoteChecks are the prod workflow's preflight checks; none of them changes anything.
-func (a *App) promoteChecks() []pipeline.Check {
-	return []pipeline.Check{
+func (a *App) promoteChecks() []workflow.Check {
+	return []workflow.Check{
 		a.registryCheck(),
 		{
 			Name: "GitHub token may create releases in " + orUnset(a.Cfg.GitHub.Repo),
@@ -129,9 +131,9 @@ func orUnset(s string) string {
 	return s
 }
 
-func (a *App) registryCheck() pipeline.Check {
+func (a *App) registryCheck() workflow.Check {
 	r := a.Cfg.Registry
-	return pipeline.Check{
+	return workflow.Check{
 		Name: fmt.Sprintf("registry access (%s %s)", r.Kind, r.Repository),
 		Run: func(ctx context.Context) error {
 			reg, err := a.Registry(ctx)
@@ -143,13 +145,13 @@ func (a *App) registryCheck() pipeline.Check {
 	}
 }
 
-func (a *App) sshCheck() pipeline.Check {
+func (a *App) sshCheck() workflow.Check {
 	p := a.Cfg.Prod
 	name := "SSH to the prod host (prod.host unset)"
 	if p.Host != "" {
 		name = fmt.Sprintf("SSH to prod %s@%s:%d with a known host key", p.User, p.Host, p.Port)
 	}
-	return pipeline.Check{
+	return workflow.Check{
 		Name: name,
 		Run: func(ctx context.Context) error {
 			h, err := a.Host(ctx, "prod")
@@ -173,9 +175,9 @@ func orDash(s string) string {
 
 // kubectlCheck asks the cluster, through the configured kubectl, whether it may
 // update the deployment, and that the namespace exists unless the manifest creates it.
-func (a *App) kubectlCheck() pipeline.Check {
+func (a *App) kubectlCheck() workflow.Check {
 	p := a.Cfg.Prod
-	return pipeline.Check{
+	return workflow.Check{
 		Name: fmt.Sprintf("%s answers on the prod host and may update deployments", p.Kubectl),
 		Run: func(ctx context.Context) error {
 			k, err := a.prodKubectl(ctx)
@@ -216,7 +218,7 @@ func inNS(ns string) string {
 	return " in namespace " + ns
 }
 
-func createsNamespace(objs []pipeline.ManifestObject, ns string) bool {
+func createsNamespace(objs []workflow.ManifestObject, ns string) bool {
 	for _, o := range objs {
 		if o.Kind == "Namespace" && o.Name == ns {
 			return true
@@ -226,17 +228,17 @@ func createsNamespace(objs []pipeline.ManifestObject, ns string) bool {
 }
 
 // prodManifest parses the manifest and checks it fits the configured deployment.
-func (a *App) prodManifest() ([]pipeline.ManifestObject, error) {
+func (a *App) prodManifest() ([]workflow.ManifestObject, error) {
 	p := a.Cfg.Prod
 	data, err := os.ReadFile(a.Cfg.Path(p.Manifest))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w; set prod.manifest to the app's Kubernetes manifest", p.Manifest, err)
 	}
-	objs, err := pipeline.ParseManifest(p.Manifest, data)
+	objs, err := workflow.ParseManifest(p.Manifest, data)
 	if err != nil {
 		return nil, err
 	}
-	if err := pipeline.CheckManifestTarget(p.Manifest, objs, p.Deployment, p.Container, p.Namespace); err != nil {
+	if err := workflow.CheckManifestTarget(p.Manifest, objs, p.Deployment, p.Container, p.Namespace); err != nil {
 		return nil, err
 	}
 	return objs, nil
@@ -245,13 +247,13 @@ func (a *App) prodManifest() ([]pipeline.ManifestObject, error) {
 // rollbackProd returns the steps of `gantry rollback prod`: `rollout undo` watched to
 // the end, under the prod lock, with an audit line.
 func (a *App) rollbackProd(forceUnlock bool) []pipeline.Step {
-	return pipeline.RollbackProd(pipeline.RollbackProdOptions{
-		Checks: []pipeline.Check{a.sshCheck(), a.kubectlCheck()},
+	return workflow.RollbackProd(workflow.RollbackProdOptions{
+		Checks: []workflow.Check{a.sshCheck(), a.kubectlCheck()},
 		Host: func(ctx context.Context) (hostexec.Runner, error) {
 			return a.Host(ctx, "prod")
 		},
 		Prod: a.prodTarget(forceUnlock),
-		Who:  pipeline.Who(os.Getenv),
+		Who:  workflow.Who(os.Getenv),
 	})
 }
 
@@ -300,13 +302,13 @@ func (a *App) PlanPromote(ctx context.Context, snapshot string) (PromotePlan, er
 	if err != nil {
 		return plan, err
 	}
-	snap, err := pipeline.FindSnapshot(ctx, g, reg, pipeline.SnapshotSearch{Version: m.Version, Head: m.Commit, Explicit: snapshot, Lineages: a.snapshotLineages()})
+	snap, err := workflow.FindSnapshot(ctx, g, reg, workflow.SnapshotSearch{Version: m.Version, Head: m.Commit, Explicit: snapshot, Lineages: a.snapshotLineages()})
 	if err != nil {
 		return plan, err
 	}
 	plan.Snapshot, plan.Digest, plan.Why = snap.Tag, snap.Digest, snap.Why
 	plan.Warnings = append(plan.Warnings, snap.Warnings...)
-	plan.Image = pipeline.ImageRef(reg.Repository(), plan.PromotedTag, snap.Digest, config.Enabled(p.PinDigest, true))
+	plan.Image = workflow.ImageRef(reg.Repository(), plan.PromotedTag, snap.Digest, config.Enabled(p.PinDigest, true))
 	switch have, err := reg.Resolve(ctx, plan.PromotedTag); {
 	case err == nil && have == snap.Digest:
 		plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s already names this image: the promote step will be skipped", plan.PromotedTag))

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/workflow"
+
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,7 +22,6 @@ import (
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/internal/testbed"
 	"github.com/bookshop-ops/gantry/meta"
-	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/github/githubtest"
 )
 
@@ -32,7 +33,7 @@ type prodApp struct {
 	*appRepo
 	t        *testing.T
 	gh       *githubtest.Server
-	kube     pipeline.Kubectl
+	kube     workflow.Kubectl
 	repoName string
 	sshKey   string
 	ghSeen   map[string]bool
@@ -53,13 +54,13 @@ func newProdApp(t *testing.T, registrySection func(repo string) string) *prodApp
 
 	host := hostClient(t)
 	ns := "gantry-e2e-" + testbed.Suffix()
-	p.kube = pipeline.Kubectl{Host: host, Command: []string{"microk8s", "kubectl"}}
+	p.kube = workflow.Kubectl{Host: host, Command: []string{"microk8s", "kubectl"}}
 	if _, err := p.kube.Run(context.Background(), hostexec.RunOptions{}, "create", "namespace", ns); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		p.kube.Run(context.Background(), hostexec.RunOptions{}, "--namespace", ns, "delete", "deployment", "django-app", "--wait=false")
-		pipeline.Kubectl{Host: host, Command: p.kube.Command}.Run(context.Background(), hostexec.RunOptions{}, "delete", "namespace", ns, "--wait=false")
+		workflow.Kubectl{Host: host, Command: p.kube.Command}.Run(context.Background(), hostexec.RunOptions{}, "delete", "namespace", ns, "--wait=false")
 	})
 	p.kube.Namespace = ns
 
@@ -135,7 +136,7 @@ func (p *prodApp) pushSnapshot(repo, version, commit string) (string, string) {
 		repo = p.repoName
 	}
 	tag := meta.SnapshotTag(version, commit)
-	img := testbed.RandomImage(p.t, 4096, 2, map[string]string{pipeline.RevisionLabel: commit}, time.Time{})
+	img := testbed.RandomImage(p.t, 4096, 2, map[string]string{workflow.RevisionLabel: commit}, time.Time{})
 	ref, err := name.ParseReference(testbed.Registry(p.t) + "/" + repo + ":" + tag)
 	if err != nil {
 		p.t.Fatal(err)
@@ -147,7 +148,7 @@ func (p *prodApp) pushSnapshot(repo, version, commit string) (string, string) {
 	return tag, d.String()
 }
 
-func (p *prodApp) deployment() pipeline.DeploymentState {
+func (p *prodApp) deployment() workflow.DeploymentState {
 	p.t.Helper()
 	d, err := p.kube.Deployment(context.Background(), "django-app")
 	if err != nil {
@@ -366,7 +367,7 @@ func TestPromoteE2EECR(t *testing.T) {
 	p.git("checkout", "-q", "-b", "main")
 	head := p.git("rev-parse", "HEAD")
 	tag := meta.SnapshotTag("1.4.2", head)
-	img := testbed.RandomImage(t, 4096, 2, map[string]string{pipeline.RevisionLabel: head}, time.Time{})
+	img := testbed.RandomImage(t, 4096, 2, map[string]string{workflow.RevisionLabel: head}, time.Time{})
 	ref, _ := name.ParseReference(testbed.Registry(t) + "/" + repo + ":" + tag)
 	if err := remote.Write(ref, img); err != nil {
 		t.Fatal(err)

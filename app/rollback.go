@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/bookshop-ops/gantry/workflow"
+
 	"github.com/bookshop-ops/gantry/pipeline"
 )
 
@@ -34,7 +36,7 @@ func (a *App) rollbackDev(forceUnlock bool) []pipeline.Step {
 		return reg.Repository(), nil
 	}
 	return []pipeline.Step{
-		pipeline.WithSecrets(pipeline.Preflight([]pipeline.Check{a.devHostCheck()}), envSecrets()...),
-		pipeline.DevRollback(a.devParams(forceUnlock), repository),
+		workflow.WithSecrets(workflow.Preflight([]workflow.Check{a.devHostCheck()}), envSecrets()...),
+		workflow.DevRollback(a.devParams(forceUnlock), repository),
 	}
 }

@@ -5,9 +5,10 @@ package cli
 import (
 	"errors"
 
+	"github.com/bookshop-ops/gantry/workflow"
+
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/meta"
-	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/git"
 )
 
@@ -41,7 +42,7 @@ func ExitCode(err error) int {
 	case err == nil:
 		return ExitOK
 	case errors.Is(err, ErrBadInput), errors.Is(err, config.ErrInvalid), errors.Is(err, meta.ErrBadVersion),
-		errors.Is(err, git.ErrNotRepo), errors.Is(err, git.ErrNoCommits), errors.Is(err, pipeline.ErrPreflight), errors.Is(err, pipeline.ErrDirty):
+		errors.Is(err, git.ErrNotRepo), errors.Is(err, git.ErrNoCommits), errors.Is(err, workflow.ErrPreflight), errors.Is(err, workflow.ErrDirty):
 		return ExitBadInput
 	default:
 		return ExitFailed

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bookshop-ops/gantry/workflow"
+
 	"github.com/spf13/cobra"
 
 	"github.com/bookshop-ops/gantry/app"
@@ -27,7 +29,7 @@ func (g *globals) prepare(ctx context.Context, needMeta bool) (*app.App, meta.Me
 		}
 		if m.Dirty && g.headless() && !g.allowDirty {
 			return nil, m, badInput(fmt.Errorf("%w in %s (%s): a headless run refuses them so the image matches commit %s; commit or stash them, or pass --allow-dirty",
-				pipeline.ErrDirty, cfg.Dir, strings.Join(firstN(m.Changes, 5), ", "), m.ShortSHA))
+				workflow.ErrDirty, cfg.Dir, strings.Join(firstN(m.Changes, 5), ", "), m.ShortSHA))
 		}
 	}
 	a, err := app.New(cfg, app.Options{Headless: g.headless(), AllowDirty: g.allowDirty || !g.headless(), Warn: g.warn})
@@ -179,7 +181,7 @@ func newDoctorCmd(g *globals) *cobra.Command {
 			failed := 0
 			for _, wf := range []string{"dev", "promote"} {
 				fmt.Fprintf(g.stdout, "%s\n", wf)
-				for _, res := range pipeline.RunChecks(cmd.Context(), a.Checks(wf)) {
+				for _, res := range workflow.RunChecks(cmd.Context(), a.Checks(wf)) {
 					if res.Err != nil {
 						failed++
 						fmt.Fprintf(g.stdout, "  ✗ %s: %v\n", res.Name, res.Err)

@@ -1,4 +1,4 @@
-package pipeline
+package pipeline_test
 
 import (
 	"context"
@@ -8,68 +8,41 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/pipeline/pipelinetest"
 )
-
-// recorder is a Sink that keeps every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []Event
-}
-
-func (r *recorder) Emit(e Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recorder) finished() []StepFinished {
-	var out []StepFinished
-	for _, e := range r.events {
-		if f, ok := e.(StepFinished); ok {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-func (r *recorder) text() string {
-	var b strings.Builder
-	for _, e := range r.events {
-		fmt.Fprintf(&b, "%#v\n", e)
-	}
-	return b.String()
-}
 
 func TestRunOrderAndStatuses(t *testing.T) {
 	var order []string
-	step := func(name string, err error) Step {
-		return StepFunc(name, func(ctx context.Context, r Reporter) error {
+	step := func(name string, err error) pipeline.Step {
+		return pipeline.StepFunc(name, func(ctx context.Context, r pipeline.Reporter) error {
 			order = append(order, name)
 			r.Logf("hello from %s", name)
 			return err
 		})
 	}
-	rec := &recorder{}
-	summary, err := Run(context.Background(), "dev", []Step{
+	rec := &pipelinetest.Recorder{}
+	summary, err := pipeline.Run(context.Background(), "dev", []pipeline.Step{
 		step("a", nil),
-		StepFunc("b", func(ctx context.Context, r Reporter) error {
+		pipeline.StepFunc("b", func(ctx context.Context, r pipeline.Reporter) error {
 			order = append(order, "b")
 			r.Set("image_tag", "1.0.0-SNAPSHOT-abcdef0")
-			return Skip("already in registry")
+			return pipeline.Skip("already in registry")
 		}),
 		step("c", errors.New("boom")),
 		step("d", nil),
 	}, rec)
-	if err == nil || !errors.Is(err, ErrStepFailed) || !strings.Contains(err.Error(), "c: boom") {
+	if err == nil || !errors.Is(err, pipeline.ErrStepFailed) || !strings.Contains(err.Error(), "c: boom") {
 		t.Fatalf("err = %v", err)
 	}
 	if strings.Join(order, ",") != "a,b,c" {
 		t.Fatalf("ran %v; d must not run after c failed", order)
 	}
-	fin := rec.finished()
-	want := []Status{Succeeded, Skipped, Failed}
+	fin := rec.Finished()
+	want := []pipeline.Status{pipeline.Succeeded, pipeline.Skipped, pipeline.Failed}
 	if len(fin) != len(want) {
-		t.Fatalf("finished events: %d\n%s", len(fin), rec.text())
+		t.Fatalf("finished events: %d\n%s", len(fin), rec.Text())
 	}
 	for i, f := range fin {
 		if f.Status != want[i] {
@@ -82,52 +55,52 @@ func TestRunOrderAndStatuses(t *testing.T) {
 	if summary["image_tag"] != "1.0.0-SNAPSHOT-abcdef0" {
 		t.Errorf("summary = %v", summary)
 	}
-	if _, ok := rec.events[0].(RunStarted); !ok {
-		t.Errorf("first event %T", rec.events[0])
+	if _, ok := rec.Events()[0].(pipeline.RunStarted); !ok {
+		t.Errorf("first event %T", rec.Events()[0])
 	}
-	last, ok := rec.events[len(rec.events)-1].(RunFinished)
+	last, ok := rec.Events()[len(rec.Events())-1].(pipeline.RunFinished)
 	if !ok || last.Err == nil || last.Keys[0] != "image_tag" {
-		t.Errorf("last event %#v", rec.events[len(rec.events)-1])
+		t.Errorf("last event %#v", rec.Events()[len(rec.Events())-1])
 	}
 }
 
 func TestCancelStopsAtCurrentStep(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
-	rec := &recorder{}
+	rec := &pipelinetest.Recorder{}
 	ranAfter := false
 	done := make(chan error)
 	go func() {
-		_, err := Run(ctx, "promote", []Step{
-			StepFunc("wait", func(ctx context.Context, r Reporter) error {
+		_, err := pipeline.Run(ctx, "promote", []pipeline.Step{
+			pipeline.StepFunc("wait", func(ctx context.Context, r pipeline.Reporter) error {
 				close(started)
 				<-ctx.Done()
 				return fmt.Errorf("rollout status: %w", ctx.Err())
 			}),
-			StepFunc("after", func(ctx context.Context, r Reporter) error { ranAfter = true; return nil }),
+			pipeline.StepFunc("after", func(ctx context.Context, r pipeline.Reporter) error { ranAfter = true; return nil }),
 		}, rec)
 		done <- err
 	}()
 	<-started
 	cancel()
 	err := <-done
-	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrStepFailed) {
+	if !errors.Is(err, context.Canceled) || errors.Is(err, pipeline.ErrStepFailed) {
 		t.Fatalf("err = %v", err)
 	}
 	if ranAfter {
 		t.Fatal("a step ran after cancellation")
 	}
-	fin := rec.finished()
-	if len(fin) != 1 || fin[0].Status != Cancelled || fin[0].Name != "wait" {
+	fin := rec.Finished()
+	if len(fin) != 1 || fin[0].Status != pipeline.Cancelled || fin[0].Name != "wait" {
 		t.Fatalf("finished = %#v", fin)
 	}
 }
 
 func TestSecretsMaskedEverywhere(t *testing.T) {
 	const secret = "s3cr3t-ECR-password-value"
-	rec := &recorder{}
-	_, err := Run(context.Background(), "dev", []Step{
-		StepFunc("login", func(ctx context.Context, r Reporter) error {
+	rec := &pipelinetest.Recorder{}
+	_, err := pipeline.Run(context.Background(), "dev", []pipeline.Step{
+		pipeline.StepFunc("login", func(ctx context.Context, r pipeline.Reporter) error {
 			r.Secret(secret)
 			r.Logf("token is %s", secret)
 			fmt.Fprintf(r.Writer(), "line one %s\npartial %s", secret, secret)
@@ -139,41 +112,41 @@ func TestSecretsMaskedEverywhere(t *testing.T) {
 		t.Fatalf("returned error leaks: %v", err)
 	}
 	var sawSecretEvent bool
-	for _, e := range rec.events {
+	for _, e := range rec.Events() {
 		switch e := e.(type) {
-		case Secret:
+		case pipeline.Secret:
 			sawSecretEvent = e.Value == secret
-		case StepLog:
-			if strings.Contains(e.Line, secret) || !strings.Contains(e.Line, Mask) {
+		case pipeline.StepLog:
+			if strings.Contains(e.Line, secret) || !strings.Contains(e.Line, pipeline.Mask) {
 				t.Errorf("log line %q", e.Line)
 			}
-		case StepFinished:
+		case pipeline.StepFinished:
 			if strings.Contains(e.Err.Error(), secret) {
 				t.Errorf("step error leaks: %v", e.Err)
 			}
-		case RunFinished:
+		case pipeline.RunFinished:
 			if strings.Contains(e.Summary["note"], secret) || strings.Contains(e.Err.Error(), secret) {
 				t.Errorf("run finished leaks: %#v", e)
 			}
 		}
 	}
 	if !sawSecretEvent {
-		t.Error("no Secret event for printers")
+		t.Error("no pipeline.Secret event for printers")
 	}
 	logs := 0
-	for _, e := range rec.events {
-		if _, ok := e.(StepLog); ok {
+	for _, e := range rec.Events() {
+		if _, ok := e.(pipeline.StepLog); ok {
 			logs++
 		}
 	}
 	if logs != 3 {
-		t.Errorf("want 3 log lines (Logf, full line, flushed partial), got %d\n%s", logs, rec.text())
+		t.Errorf("want 3 log lines (Logf, full line, flushed partial), got %d\n%s", logs, rec.Text())
 	}
 }
 
 func TestPanicBecomesFailure(t *testing.T) {
-	rec := &recorder{}
-	_, err := Run(context.Background(), "dev", []Step{StepFunc("bad", func(ctx context.Context, r Reporter) error {
+	rec := &pipelinetest.Recorder{}
+	_, err := pipeline.Run(context.Background(), "dev", []pipeline.Step{pipeline.StepFunc("bad", func(ctx context.Context, r pipeline.Reporter) error {
 		var m map[string]int
 		m["x"] = 1
 		return nil
@@ -181,24 +154,24 @@ func TestPanicBecomesFailure(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "panic") {
 		t.Fatalf("err = %v", err)
 	}
-	if f := rec.finished(); len(f) != 1 || f[0].Status != Failed {
+	if f := rec.Finished(); len(f) != 1 || f[0].Status != pipeline.Failed {
 		t.Fatalf("finished = %#v", f)
 	}
 }
 
 // slowSink stands for a consumer that lags; nothing may be dropped.
-type slowSink struct{ recorder }
+type slowSink struct{ pipelinetest.Recorder }
 
-func (s *slowSink) Emit(e Event) {
-	if _, ok := e.(StepLog); ok {
+func (s *slowSink) Emit(e pipeline.Event) {
+	if _, ok := e.(pipeline.StepLog); ok {
 		time.Sleep(time.Microsecond)
 	}
-	s.recorder.Emit(e)
+	s.Recorder.Emit(e)
 }
 
 func TestConcurrentReportersDropNothing(t *testing.T) {
 	sink := &slowSink{}
-	_, err := Run(context.Background(), "dev", []Step{StepFunc("push", func(ctx context.Context, r Reporter) error {
+	_, err := pipeline.Run(context.Background(), "dev", []pipeline.Step{pipeline.StepFunc("push", func(ctx context.Context, r pipeline.Reporter) error {
 		var wg sync.WaitGroup
 		for g := 0; g < 8; g++ {
 			wg.Add(1)
@@ -217,24 +190,24 @@ func TestConcurrentReportersDropNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs, progress := 0, 0
-	for _, e := range sink.events {
+	for _, e := range sink.Events() {
 		switch e.(type) {
-		case StepLog:
+		case pipeline.StepLog:
 			logs++
-		case StepProgress:
+		case pipeline.StepProgress:
 			progress++
 		}
 	}
 	if logs != 400 || progress != 400 {
 		t.Fatalf("logs %d progress %d, want 400 each", logs, progress)
 	}
-	if _, ok := sink.events[len(sink.events)-1].(RunFinished); !ok {
+	if _, ok := sink.Events()[len(sink.Events())-1].(pipeline.RunFinished); !ok {
 		t.Fatal("run not finished last")
 	}
 }
 
 func TestMaskerBase64AndLongestFirst(t *testing.T) {
-	m := NewMasker()
+	m := pipeline.NewMasker()
 	m.Add("abcd1234")
 	m.Add("abcd1234-longer")
 	if got := m.Mask("x abcd1234-longer y abcd1234"); got != "x *** y ***" {
@@ -249,10 +222,10 @@ func TestMaskerBase64AndLongestFirst(t *testing.T) {
 }
 
 func BenchmarkRunnerLogLines(b *testing.B) {
-	m := NewMasker()
+	m := pipeline.NewMasker()
 	m.Add("super-secret-token-value")
-	rn := &Runner{Sink: SinkFunc(func(Event) {}), Masker: m}
-	step := StepFunc("build", func(ctx context.Context, r Reporter) error {
+	rn := &pipeline.Runner{Sink: pipeline.SinkFunc(func(pipeline.Event) {}), Masker: m}
+	step := pipeline.StepFunc("build", func(ctx context.Context, r pipeline.Reporter) error {
 		w := r.Writer()
 		for i := 0; i < 1000; i++ {
 			fmt.Fprintf(w, "Step %d/12 : RUN something with a fairly long line of build output\n", i)
@@ -261,7 +234,7 @@ func BenchmarkRunnerLogLines(b *testing.B) {
 	})
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, err := rn.Run(context.Background(), "dev", []Step{step}); err != nil {
+		if _, err := rn.Run(context.Background(), "dev", []pipeline.Step{step}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -55,6 +55,3 @@ type funcStep struct {
 
 func (s funcStep) Name() string                              { return s.name }
 func (s funcStep) Run(ctx context.Context, r Reporter) error { return s.run(ctx, r) }
-
-// ErrPreflight marks a run stopped by a failed preflight check: nothing was changed.
-var ErrPreflight = errors.New("preflight failed")

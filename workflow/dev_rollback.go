@@ -1,10 +1,12 @@
-package pipeline
+package workflow
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/bookshop-ops/gantry/pipeline"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
@@ -13,8 +15,8 @@ import (
 // newest image of the repository kept on the host that is older than the one the
 // container runs, with the same health check (and restore on failure) as a deploy.
 // repository names the image repository when no container runs to tell it.
-func DevRollback(p DevParams, repository func(ctx context.Context) (string, error)) Step {
-	return StepFunc("rollback", func(ctx context.Context, r Reporter) error {
+func DevRollback(p DevParams, repository func(ctx context.Context) (string, error)) pipeline.Step {
+	return pipeline.StepFunc("rollback", func(ctx context.Context, r pipeline.Reporter) error {
 		runner, err := p.Host(ctx)
 		if err != nil {
 			return err

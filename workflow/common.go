@@ -1,10 +1,12 @@
-package pipeline
+package workflow
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/bookshop-ops/gantry/pipeline"
 
 	"github.com/bookshop-ops/gantry/meta"
 )
@@ -47,8 +49,8 @@ func (e *PreflightError) Error() string {
 func (e *PreflightError) Is(target error) bool { return target == ErrPreflight }
 
 // Preflight is the first step of both workflows: every check, before any side effect.
-func Preflight(checks []Check) Step {
-	return StepFunc("preflight", func(ctx context.Context, r Reporter) error {
+func Preflight(checks []Check) pipeline.Step {
+	return pipeline.StepFunc("preflight", func(ctx context.Context, r pipeline.Reporter) error {
 		var failed []CheckResult
 		for _, res := range RunChecks(ctx, checks) {
 			if res.Err != nil {
@@ -79,8 +81,8 @@ type MetaOptions struct {
 }
 
 // Metadata reads version and commit into *m and reports them.
-func Metadata(opts MetaOptions, m *meta.Meta) Step {
-	return StepFunc("metadata", func(ctx context.Context, r Reporter) error {
+func Metadata(opts MetaOptions, m *meta.Meta) pipeline.Step {
+	return pipeline.StepFunc("metadata", func(ctx context.Context, r pipeline.Reporter) error {
 		got, err := meta.Read(ctx, opts.Dir)
 		if err != nil {
 			return err
@@ -104,3 +106,6 @@ func Metadata(opts MetaOptions, m *meta.Meta) Step {
 		return nil
 	})
 }
+
+// ErrPreflight marks a run stopped by a failed preflight check: nothing was changed.
+var ErrPreflight = errors.New("preflight failed")

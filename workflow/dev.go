@@ -1,4 +1,4 @@
-package pipeline
+package workflow
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bookshop-ops/gantry/pipeline"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
@@ -113,7 +115,7 @@ func (d *DevRun) registry(ctx context.Context) (registry.Registry, error) {
 
 // credentials logs in (the registry caches a token until it is about to expire, so a
 // later call refreshes an expired one) and registers the password as a secret.
-func (d *DevRun) credentials(ctx context.Context, r Reporter) (registry.Credentials, error) {
+func (d *DevRun) credentials(ctx context.Context, r pipeline.Reporter) (registry.Credentials, error) {
 	reg, err := d.registry(ctx)
 	if err != nil {
 		return registry.Credentials{}, err
@@ -137,8 +139,8 @@ func engineAuth(c registry.Credentials) docker.Auth {
 }
 
 // Login is the registry login step.
-func (d *DevRun) Login() Step {
-	return StepFunc("login", func(ctx context.Context, r Reporter) error {
+func (d *DevRun) Login() pipeline.Step {
+	return pipeline.StepFunc("login", func(ctx context.Context, r pipeline.Reporter) error {
 		c, err := d.credentials(ctx, r)
 		if err != nil {
 			return err
@@ -170,7 +172,7 @@ var ErrTagTaken = errors.New("image tag already taken")
 
 // inRegistry reports whether IMAGE_TAG is already in the registry, built from HEAD.
 // That is how a re-run picks up where an earlier run stopped.
-func (d *DevRun) inRegistry(ctx context.Context, r Reporter) (bool, error) {
+func (d *DevRun) inRegistry(ctx context.Context, r pipeline.Reporter) (bool, error) {
 	labels, err := d.reg.Labels(ctx, d.Meta.ImageTag)
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
@@ -198,8 +200,8 @@ func (d *DevRun) inRegistry(ctx context.Context, r Reporter) (bool, error) {
 
 // Build is the image build step: build.prepare, then the engine's build with
 // cache from the newest earlier snapshot.
-func (d *DevRun) Build() Step {
-	return StepFunc("build", func(ctx context.Context, r Reporter) error {
+func (d *DevRun) Build() pipeline.Step {
+	return pipeline.StepFunc("build", func(ctx context.Context, r pipeline.Reporter) error {
 		done, err := d.inRegistry(ctx, r)
 		if err != nil {
 			return err
@@ -207,7 +209,7 @@ func (d *DevRun) Build() Step {
 		if done {
 			d.resumed = true
 			r.Set("digest", d.digest)
-			return Skip("already in registry: %s (%s) was built from %s", d.Meta.ImageTag, d.digest, short7(d.Meta.Commit))
+			return pipeline.Skip("already in registry: %s (%s) was built from %s", d.Meta.ImageTag, d.digest, short7(d.Meta.Commit))
 		}
 		eng, err := d.p.Engine()
 		if err != nil {
@@ -251,7 +253,7 @@ func (d *DevRun) Build() Step {
 	})
 }
 
-func (d *DevRun) buildArgs(r Reporter) map[string]string {
+func (d *DevRun) buildArgs(r pipeline.Reporter) map[string]string {
 	args := maps.Clone(d.p.Build.Args)
 	if args == nil {
 		args = map[string]string{}
@@ -317,7 +319,7 @@ func SourceURL(remote string) string {
 var errListDone = errors.New("found")
 
 // previousSnapshot is the newest snapshot tag in the registry other than this run's.
-func (d *DevRun) previousSnapshot(ctx context.Context, r Reporter) string {
+func (d *DevRun) previousSnapshot(ctx context.Context, r pipeline.Reporter) string {
 	var prev string
 	err := d.reg.List(ctx, func(page []registry.Image) error {
 		for _, img := range page {
@@ -340,7 +342,7 @@ func (d *DevRun) previousSnapshot(ctx context.Context, r Reporter) string {
 }
 
 // prepare runs build.prepare with sh -c in the app folder, streaming its output.
-func (d *DevRun) prepare(ctx context.Context, r Reporter) error {
+func (d *DevRun) prepare(ctx context.Context, r pipeline.Reporter) error {
 	script := strings.TrimSpace(d.p.Build.Prepare)
 	if script == "" {
 		return nil
@@ -365,10 +367,10 @@ func (d *DevRun) prepare(ctx context.Context, r Reporter) error {
 }
 
 // Push is the image push step; the digest is read back from the registry and checked.
-func (d *DevRun) Push() Step {
-	return StepFunc("push", func(ctx context.Context, r Reporter) error {
+func (d *DevRun) Push() pipeline.Step {
+	return pipeline.StepFunc("push", func(ctx context.Context, r pipeline.Reporter) error {
 		if d.resumed {
-			return Skip("already in registry: %s", d.digest)
+			return pipeline.Skip("already in registry: %s", d.digest)
 		}
 		eng, err := d.p.Engine()
 		if err != nil {
@@ -405,8 +407,8 @@ func (d *DevRun) Push() Step {
 
 // Deploy is the deploy step: on the dev host, under the dev lock, pull the image,
 // replace the container, check its health, prune old images and write the audit log.
-func (d *DevRun) Deploy() Step {
-	return StepFunc("deploy", func(ctx context.Context, r Reporter) error {
+func (d *DevRun) Deploy() pipeline.Step {
+	return pipeline.StepFunc("deploy", func(ctx context.Context, r pipeline.Reporter) error {
 		runner, err := d.p.Host(ctx)
 		if err != nil {
 			return err
@@ -438,7 +440,7 @@ func (d *DevRun) Deploy() Step {
 				// host, so no audit line either.
 				entry.Version = ""
 				r.Set("url", d.p.url())
-				return entry, Skip("%s", why)
+				return entry, pipeline.Skip("%s", why)
 			}
 			done, err := h.replace(ctx, old, d.image, d.reg.Repository(), labels)
 			if err != nil {
@@ -485,8 +487,8 @@ func shortImageID(id string) string {
 
 // WithSecrets registers values as secrets before step runs, so that nothing the
 // run prints can show them (and GitHub's printer masks them in the log).
-func WithSecrets(step Step, values ...string) Step {
-	return StepFunc(step.Name(), func(ctx context.Context, r Reporter) error {
+func WithSecrets(step pipeline.Step, values ...string) pipeline.Step {
+	return pipeline.StepFunc(step.Name(), func(ctx context.Context, r pipeline.Reporter) error {
 		for _, v := range values {
 			r.Secret(v)
 		}

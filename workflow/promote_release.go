@@ -1,4 +1,4 @@
-package pipeline
+package workflow
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/bookshop-ops/gantry/pipeline"
 
 	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/remote/git"
@@ -43,8 +45,8 @@ func (e *ReleaseConflictError) Is(t error) bool { return t == ErrReleaseConflict
 // ReleaseStep creates the GitHub release for HEAD: tag from the version, notes from
 // GitHub's generator plus gantry's own section. An existing release for HEAD is skipped
 // as done; one for another commit stops the run.
-func ReleaseStep(o PromoteOptions, p *Promotion) Step {
-	return StepFunc("release", func(ctx context.Context, r Reporter) error {
+func ReleaseStep(o PromoteOptions, p *Promotion) pipeline.Step {
+	return pipeline.StepFunc("release", func(ctx context.Context, r pipeline.Reporter) error {
 		if p.Snapshot.Tag == "" {
 			return errors.New("release: no snapshot: the find snapshot step did not run")
 		}
@@ -105,7 +107,7 @@ func ReleaseStep(o PromoteOptions, p *Promotion) Step {
 
 // existingRelease reports whether tag's release already exists for head (done), and
 // refuses one for another commit.
-func existingRelease(ctx context.Context, gh ReleaseAPI, tag, head string, p *Promotion, r Reporter) (bool, error) {
+func existingRelease(ctx context.Context, gh ReleaseAPI, tag, head string, p *Promotion, r pipeline.Reporter) (bool, error) {
 	rel, err := gh.ReleaseByTag(ctx, tag)
 	if errors.Is(err, github.ErrNotFound) {
 		return false, nil
@@ -125,7 +127,7 @@ func existingRelease(ctx context.Context, gh ReleaseAPI, tag, head string, p *Pr
 	}
 	p.ReleaseURL = rel.HTMLURL
 	r.Set("release_url", rel.HTMLURL)
-	return true, Skip("release %s already exists for %s: %s", tag, git.ShortSHA(head), rel.HTMLURL)
+	return true, pipeline.Skip("release %s already exists for %s: %s", tag, git.ShortSHA(head), rel.HTMLURL)
 }
 
 // previousRelease is the newest published release other than tag; a full release skips
@@ -146,7 +148,7 @@ func previousRelease(ctx context.Context, gh ReleaseAPI, tag string, prerelease 
 
 // commitsSince lists prev..head from the local history, asking GitHub where prev points
 // when the tag is not fetched. Nil when neither knows.
-func commitsSince(ctx context.Context, g GitHistory, gh ReleaseAPI, prev, head string, r Reporter) []git.Commit {
+func commitsSince(ctx context.Context, g GitHistory, gh ReleaseAPI, prev, head string, r pipeline.Reporter) []git.Commit {
 	rng := head
 	if prev != "" {
 		from := prev

@@ -1,4 +1,4 @@
-package pipeline
+package workflow
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/pipeline/pipelinetest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -71,10 +74,10 @@ func TestPromoteECROnMoto(t *testing.T) {
 				Repo:     func(ctx context.Context) (GitHistory, error) { return git.Open(ctx, h.dir) },
 				Prod:     ProdTarget{PinDigest: true}, TagFormat: "{version}",
 			}
-			run := func() (*recorder, map[string]string, error) {
+			run := func() (*pipelinetest.Recorder, map[string]string, error) {
 				p := &Promotion{Meta: meta.Meta{Version: "1.0.0", Commit: head, ShortSHA: head[:7]}}
-				rec := &recorder{}
-				sum, err := Run(ctx, "promote", []Step{FindSnapshotStep(opts, p), PromoteTagStep(opts, p)}, rec)
+				rec := &pipelinetest.Recorder{}
+				sum, err := pipeline.Run(ctx, "promote", []pipeline.Step{FindSnapshotStep(opts, p), PromoteTagStep(opts, p)}, rec)
 				return rec, sum, err
 			}
 			rec, sum, err := run()

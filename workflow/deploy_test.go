@@ -1,4 +1,4 @@
-package pipeline
+package workflow
 
 import (
 	"bytes"
@@ -53,7 +53,7 @@ func (l *devLog) Set(k, v string) {
 	}
 	l.set[k] = v
 }
-func (l *devLog) text() string {
+func (l *devLog) Text() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.lines, "\n")
@@ -67,7 +67,7 @@ log="$FAKE_DOCKER_LOG"
 for a in "$@"; do printf '%s\0' "$a" >>"$log"; done
 printf '\036' >>"$log"
 case "$*" in
-  *" login "*) cat >"$log.stdin"; echo "Login Succeeded" ;;
+  *" login "*) cat >"$log.stdin"; echo "Login pipeline.Succeeded" ;;
   *" pull "*) echo "Digest: sha256:$(printf '%064d' 1)"; echo "Status: Downloaded newer image" ;;
   "container inspect --format {{.Image}} "*) echo "sha256:$(printf '%064d' 2)" ;;
   "container inspect"*) for n in "$@"; do case "$n" in container|inspect) ;; *) echo "Error response from daemon: No such container: $n" >&2 ;; esac; done; echo '[]'; exit 1 ;;
@@ -156,11 +156,11 @@ func TestDevHostQuotesEveryValue(t *testing.T) {
 	creds := registry.Credentials{Host: "registry.example:5000", Username: "AWS " + evil, Password: "s3cret " + evil}
 	image := "registry.example:5000/book-shop:1.0.0-SNAPSHOT-abcdef0"
 	if err := h.pull(context.Background(), image, creds, ""); err != nil {
-		t.Fatalf("pull: %v\n%s", err, rep.text())
+		t.Fatalf("pull: %v\n%s", err, rep.Text())
 	}
 	done, err := replaceCurrent(t, h, image, "registry.example:5000/book-shop", map[string]string{"gantry.version": evil, "gantry.sha": "abc"})
 	if err != nil {
-		t.Fatalf("replace: %v\n%s", err, rep.text())
+		t.Fatalf("replace: %v\n%s", err, rep.Text())
 	}
 	if done.ImageID != "sha256:"+strings.Repeat("0", 63)+"2" {
 		t.Errorf("image ID = %q", done.ImageID)
@@ -251,7 +251,7 @@ func TestDevReplaceRestoresPreviousOnFailedHealth(t *testing.T) {
 	rep := &devLog{}
 	_, err := replaceCurrent(t, newDevHost(host, p, rep), "repo:2.0.0-SNAPSHOT-2222222", "repo", nil)
 	if !errors.Is(err, ErrRolledBack) {
-		t.Fatalf("err = %v, want a rollback\n%s", err, rep.text())
+		t.Fatalf("err = %v, want a rollback\n%s", err, rep.Text())
 	}
 	if !strings.Contains(err.Error(), "HTTP 503") || !strings.Contains(err.Error(), "repo:1.0.0-SNAPSHOT-1111111") {
 		t.Errorf("error %q should give the last answer and the restored image", err)

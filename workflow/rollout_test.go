@@ -1,4 +1,4 @@
-package pipeline
+package workflow
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/pipeline/pipelinetest"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
@@ -55,14 +58,14 @@ func TestRolloutOnRealCluster(t *testing.T) {
 		r := &logReporter{}
 		out, err := deployImage(ctx, r, k, tgt, good, "gantry promote 1.0.0")
 		if err != nil {
-			t.Fatalf("%v\n%s", err, r.text())
+			t.Fatalf("%v\n%s", err, r.Text())
 		}
 		if out.after.Images["django-container"] != good || out.after.Ready != 2 || out.after.Desired != 2 || out.after.Revision != "1" || out.after.ChangeCause != "gantry promote 1.0.0" {
 			t.Fatalf("after = %+v", out.after)
 		}
 		for _, want := range []string{"does not exist yet", "deployment.apps/django-app created", `successfully rolled out`} {
-			if !strings.Contains(r.text(), want) {
-				t.Errorf("log lacks %q:\n%s", want, r.text())
+			if !strings.Contains(r.Text(), want) {
+				t.Errorf("log lacks %q:\n%s", want, r.Text())
 			}
 		}
 	})
@@ -71,10 +74,10 @@ func TestRolloutOnRealCluster(t *testing.T) {
 		r := &logReporter{}
 		out, err := deployImage(ctx, r, k, tgt, good, "gantry promote 1.0.0")
 		if err != nil || out.after.Revision != "1" {
-			t.Fatalf("re-run: revision %s, %v\n%s", out.after.Revision, err, r.text())
+			t.Fatalf("re-run: revision %s, %v\n%s", out.after.Revision, err, r.Text())
 		}
-		if !strings.Contains(r.text(), "deployment.apps/django-app unchanged") {
-			t.Errorf("apply changed the deployment on a re-run:\n%s", r.text())
+		if !strings.Contains(r.Text(), "deployment.apps/django-app unchanged") {
+			t.Errorf("apply changed the deployment on a re-run:\n%s", r.Text())
 		}
 	})
 
@@ -88,7 +91,7 @@ func TestRolloutOnRealCluster(t *testing.T) {
 			var stuck *StuckPodsError
 			var failed *RolloutFailedError
 			if !errors.As(err, &stuck) || !errors.As(err, &failed) || !errors.Is(err, ErrRolloutFailed) {
-				t.Fatalf("err = %v, want a stuck-pods failure detected before the rollout timeout\n%s", err, r.text())
+				t.Fatalf("err = %v, want a stuck-pods failure detected before the rollout timeout\n%s", err, r.Text())
 			}
 			if stuck.Problems[0].Reason != tc.reason || !strings.Contains(err.Error(), tc.msg) || stuck.Problems[0].Image != tc.image {
 				t.Fatalf("problems = %+v", stuck.Problems)
@@ -112,20 +115,20 @@ func TestRolloutOnRealCluster(t *testing.T) {
 				t.Fatalf("ready pods per image after undo: %v", ready)
 			}
 			for _, want := range []string{"rollout undo deployment/django-app", "restored: django-container=" + good, "✗ pod django-app-"} {
-				if !strings.Contains(r.text(), want) {
-					t.Errorf("log lacks %q:\n%s", want, r.text())
+				if !strings.Contains(r.Text(), want) {
+					t.Errorf("log lacks %q:\n%s", want, r.Text())
 				}
 			}
 		})
 	}
 
 	rollback := func() (map[string]string, string, error) {
-		rec := &recorder{}
+		rec := &pipelinetest.Recorder{}
 		steps := RollbackProd(RollbackProdOptions{
 			Host: func(context.Context) (hostexec.Runner, error) { return host, nil },
 			Prod: tgt, Who: "tester",
 		})
-		sum, err := Run(ctx, "rollback prod", steps, rec)
+		sum, err := pipeline.Run(ctx, "rollback prod", steps, rec)
 		return sum, logText(rec), err
 	}
 
@@ -157,7 +160,7 @@ func TestRolloutOnRealCluster(t *testing.T) {
 		r := &logReporter{}
 		out, err := deployImage(ctx, r, k, tgt, next, "gantry promote 1.1.0")
 		if err != nil || out.after.Images["django-container"] != next || out.after.Ready != 2 {
-			t.Fatalf("%+v %v\n%s", out.after, err, r.text())
+			t.Fatalf("%+v %v\n%s", out.after, err, r.Text())
 		}
 		total, _ := podsOf(t, k)
 		if total[next] != 2 {
@@ -207,7 +210,7 @@ func TestRolloutFailureWithoutUndo(t *testing.T) {
 	_, err := deployImage(ctx, r, k, tgt, "registry.test/book-shop-nopull:v0.1.0", "first")
 	var failed *RolloutFailedError
 	if !errors.As(err, &failed) || !strings.Contains(failed.Note, "nothing to undo") || failed.Restored != "" {
-		t.Fatalf("first rollout: %v\n%s", err, r.text())
+		t.Fatalf("first rollout: %v\n%s", err, r.Text())
 	}
 
 	// With undo off, a failure is left for the user.

@@ -1,4 +1,4 @@
-package pipeline
+package workflow
 
 import (
 	"context"
@@ -156,7 +156,7 @@ func (r *logReporter) Set(k, v string) {
 	r.set[k] = v
 }
 
-func (r *logReporter) text() string {
+func (r *logReporter) Text() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return strings.Join(r.logs, "\n")

@@ -1,4 +1,4 @@
-package pipeline
+package workflow
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/bookshop-ops/gantry/pipeline"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
@@ -61,7 +63,7 @@ type ProdTarget struct {
 
 // locked runs fn with the configured kubectl on host while holding the prod lock,
 // which it releases on every exit path (a failed release only warns).
-func (t ProdTarget) locked(ctx context.Context, r Reporter, host hostexec.Runner, who, version string, now func() time.Time, fn func(k Kubectl) error) error {
+func (t ProdTarget) locked(ctx context.Context, r pipeline.Reporter, host hostexec.Runner, who, version string, now func() time.Time, fn func(k Kubectl) error) error {
 	lock := &HostLock{Host: host, Env: "prod", Who: who, Version: version,
 		Timeout: t.Lock.Timeout, Stale: t.Lock.Stale, Force: t.Lock.Force, Poll: t.Lock.Poll, Now: now}
 	if err := lock.Acquire(ctx, r.Logf); err != nil {
@@ -123,13 +125,13 @@ type Promotion struct {
 
 // Promote returns the prod workflow's steps: preflight, metadata, find snapshot,
 // release, promote, rollout.
-func Promote(o PromoteOptions) []Step {
+func Promote(o PromoteOptions) []pipeline.Step {
 	return PromoteInto(o, &Promotion{})
 }
 
 // PromoteInto is Promote recording what the steps learn in p.
-func PromoteInto(o PromoteOptions, p *Promotion) []Step {
-	return []Step{
+func PromoteInto(o PromoteOptions, p *Promotion) []pipeline.Step {
+	return []pipeline.Step{
 		withSecrets(Preflight(o.Checks), o.Secrets),
 		Metadata(MetaOptions{Dir: o.Dir, RefuseDirty: o.RefuseDirty}, &p.Meta),
 		FindSnapshotStep(o, p),
@@ -141,8 +143,8 @@ func PromoteInto(o PromoteOptions, p *Promotion) []Step {
 
 // withSecrets registers values to mask before a step runs. Multi-line values (private
 // keys) are registered line by line, as logs are.
-func withSecrets(s Step, secrets []string) Step {
-	return StepFunc(s.Name(), func(ctx context.Context, r Reporter) error {
+func withSecrets(s pipeline.Step, secrets []string) pipeline.Step {
+	return pipeline.StepFunc(s.Name(), func(ctx context.Context, r pipeline.Reporter) error {
 		for _, v := range secrets {
 			r.Secret(v)
 			if strings.Contains(v, "\n") {
@@ -167,8 +169,8 @@ func ImageRef(repository, tag, digest string, pin bool) string {
 
 // FindSnapshotStep finds the snapshot image built from HEAD's sources (or checks the
 // one chosen with --snapshot).
-func FindSnapshotStep(o PromoteOptions, p *Promotion) Step {
-	return StepFunc("find snapshot", func(ctx context.Context, r Reporter) error {
+func FindSnapshotStep(o PromoteOptions, p *Promotion) pipeline.Step {
+	return pipeline.StepFunc("find snapshot", func(ctx context.Context, r pipeline.Reporter) error {
 		if p.Meta.Commit == "" {
 			return errors.New("find snapshot: no commit: the metadata step did not run")
 		}
@@ -217,8 +219,8 @@ func FindSnapshotStep(o PromoteOptions, p *Promotion) Step {
 
 // PromoteTagStep gives the snapshot the tag v<version>: a manifest copy, no layer upload.
 // A tag already on the same digest is skipped; one on another digest stops the run.
-func PromoteTagStep(o PromoteOptions, p *Promotion) Step {
-	return StepFunc("promote", func(ctx context.Context, r Reporter) error {
+func PromoteTagStep(o PromoteOptions, p *Promotion) pipeline.Step {
+	return pipeline.StepFunc("promote", func(ctx context.Context, r pipeline.Reporter) error {
 		if p.Snapshot.Tag == "" {
 			return errors.New("promote: no snapshot: the find snapshot step did not run")
 		}
@@ -251,7 +253,7 @@ func PromoteTagStep(o PromoteOptions, p *Promotion) Step {
 		r.Set("tags", p.Snapshot.Tag+", "+p.PromotedTag)
 		r.Set("image", p.Image)
 		if res.AlreadyDone {
-			return Skip("%s already names %s (the same image)", p.PromotedTag, got)
+			return pipeline.Skip("%s already names %s (the same image)", p.PromotedTag, got)
 		}
 		r.Progress(res.BytesMoved, res.BytesMoved, "bytes")
 		r.Logf("%s -> %s: %d bytes moved (the manifest, no layer)", p.Snapshot.Tag, p.PromotedTag, res.BytesMoved)
@@ -267,8 +269,8 @@ func changeCause(p *Promotion) string {
 
 // RolloutStep applies the manifest and sets the promoted image on the deployment over
 // SSH, under the prod lock, watching the rollout and undoing it on failure.
-func RolloutStep(o PromoteOptions, p *Promotion) Step {
-	return StepFunc("rollout", func(ctx context.Context, r Reporter) error {
+func RolloutStep(o PromoteOptions, p *Promotion) pipeline.Step {
+	return pipeline.StepFunc("rollout", func(ctx context.Context, r pipeline.Reporter) error {
 		if p.Image == "" {
 			return errors.New("rollout: no image: the earlier steps did not run")
 		}

@@ -1,4 +1,4 @@
-package pipeline
+package workflow
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bookshop-ops/gantry/pipeline"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
@@ -46,7 +48,7 @@ func (e *RolloutFailedError) Unwrap() error { return e.Err }
 // Is makes RolloutFailedError match ErrRolloutFailed.
 func (e *RolloutFailedError) Is(t error) bool { return t == ErrRolloutFailed }
 
-func lineLogger(r Reporter) func(string) {
+func lineLogger(r pipeline.Reporter) func(string) {
 	return func(s string) {
 		if s = strings.TrimRight(s, " \r"); s != "" {
 			r.Logf("%s", s)
@@ -57,7 +59,7 @@ func lineLogger(r Reporter) func(string) {
 // deployImage applies the manifest (with image and change cause filled in), sets the
 // image, records the change cause and watches the rollout; on failure it undoes it when
 // configured. A re-run with the same image changes nothing and finds the rollout done.
-func deployImage(ctx context.Context, r Reporter, k Kubectl, t ProdTarget, image, cause string) (rolloutOutcome, error) {
+func deployImage(ctx context.Context, r pipeline.Reporter, k Kubectl, t ProdTarget, image, cause string) (rolloutOutcome, error) {
 	var out rolloutOutcome
 	d := t.Deployment
 	before, err := k.Deployment(ctx, d)
@@ -173,7 +175,7 @@ func deployImage(ctx context.Context, r Reporter, k Kubectl, t ProdTarget, image
 
 // undoRollout runs `rollout undo` to revision (the previous one when empty) and waits for
 // it to be ready again.
-func undoRollout(ctx context.Context, r Reporter, k Kubectl, t ProdTarget, revision string) (DeploymentState, error) {
+func undoRollout(ctx context.Context, r pipeline.Reporter, k Kubectl, t ProdTarget, revision string) (DeploymentState, error) {
 	d := t.Deployment
 	now, err := k.Deployment(ctx, d)
 	if err != nil {
@@ -245,10 +247,10 @@ type RollbackProdOptions struct {
 
 // RollbackProd returns the steps of `gantry rollback prod`: preflight, then `rollout
 // undo` watched like a rollout, under the prod lock, with an audit line.
-func RollbackProd(o RollbackProdOptions) []Step {
-	return []Step{
+func RollbackProd(o RollbackProdOptions) []pipeline.Step {
+	return []pipeline.Step{
 		Preflight(o.Checks),
-		StepFunc("rollout undo", func(ctx context.Context, r Reporter) error {
+		pipeline.StepFunc("rollout undo", func(ctx context.Context, r pipeline.Reporter) error {
 			now := o.Now
 			if now == nil {
 				now = time.Now

@@ -1,4 +1,4 @@
-package pipeline
+package workflow
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/pipeline/pipelinetest"
 
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/meta"
@@ -117,10 +120,10 @@ func devTestRun(reg *devFakeRegistry, eng *devFakeEngine, dirty bool) *DevRun {
 	return d
 }
 
-func runDev(t *testing.T, d *DevRun) (*recorder, map[string]string, error) {
+func runDev(t *testing.T, d *DevRun) (*pipelinetest.Recorder, map[string]string, error) {
 	t.Helper()
-	rec := &recorder{}
-	sum, err := Run(context.Background(), "dev", []Step{d.Login(), d.Build(), d.Push()}, rec)
+	rec := &pipelinetest.Recorder{}
+	sum, err := pipeline.Run(context.Background(), "dev", []pipeline.Step{d.Login(), d.Build(), d.Push()}, rec)
 	return rec, sum, err
 }
 
@@ -136,7 +139,7 @@ func TestDevBuildAndPush(t *testing.T) {
 	eng := &devFakeEngine{reg: reg, digest: "sha256:" + strings.Repeat("d", 64)}
 	rec, sum, err := runDev(t, devTestRun(reg, eng, false))
 	if err != nil {
-		t.Fatalf("run: %v\n%s", err, rec.text())
+		t.Fatalf("run: %v\n%s", err, rec.Text())
 	}
 	if len(eng.builds) != 1 {
 		t.Fatalf("%d builds", len(eng.builds))
@@ -171,8 +174,8 @@ func TestDevBuildAndPush(t *testing.T) {
 	}
 	var shown strings.Builder // everything but the Secret events, which carry values on purpose
 	secrets := 0
-	for _, e := range rec.events {
-		if _, ok := e.(Secret); ok {
+	for _, e := range rec.Events() {
+		if _, ok := e.(pipeline.Secret); ok {
 			secrets++
 			continue
 		}
@@ -189,8 +192,8 @@ func TestDevBuildAndPush(t *testing.T) {
 		t.Errorf("the remote's credentials show in the events")
 	}
 	var progress int
-	for _, e := range rec.events {
-		if p, ok := e.(StepProgress); ok && p.Unit == "bytes" && p.Total == 100 {
+	for _, e := range rec.Events() {
+		if p, ok := e.(pipeline.StepProgress); ok && p.Unit == "bytes" && p.Total == 100 {
 			progress++
 		}
 	}
@@ -211,8 +214,8 @@ func TestDevResumeSkipsBuildAndPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fin := rec.finished()
-	if fin[1].Status != Skipped || fin[2].Status != Skipped || !strings.Contains(fin[1].Reason, "already in registry") {
+	fin := rec.Finished()
+	if fin[1].Status != pipeline.Skipped || fin[2].Status != pipeline.Skipped || !strings.Contains(fin[1].Reason, "already in registry") {
 		t.Errorf("build/push: %+v %+v", fin[1], fin[2])
 	}
 	if len(eng.builds)+len(eng.pushes) != 0 {
@@ -271,16 +274,16 @@ func TestSourceURL(t *testing.T) {
 }
 
 func TestWithSecretsMasksBeforeTheStep(t *testing.T) {
-	rec := &recorder{}
-	_, err := Run(context.Background(), "dev", []Step{
-		WithSecrets(StepFunc("preflight", func(ctx context.Context, r Reporter) error {
+	rec := &pipelinetest.Recorder{}
+	_, err := pipeline.Run(context.Background(), "dev", []pipeline.Step{
+		WithSecrets(pipeline.StepFunc("preflight", func(ctx context.Context, r pipeline.Reporter) error {
 			return errors.New("key line AAAAC3NzaC1lZDI1NTE5 leaked")
 		}), "AAAAC3NzaC1lZDI1NTE5"),
 	}, rec)
 	if err == nil || strings.Contains(err.Error(), "AAAAC3NzaC1lZDI1NTE5") {
 		t.Fatalf("err = %v", err)
 	}
-	if fin := rec.finished(); len(fin) != 1 || fin[0].Name != "preflight" {
+	if fin := rec.Finished(); len(fin) != 1 || fin[0].Name != "preflight" {
 		t.Errorf("finished = %+v", fin)
 	}
 }

@@ -1,4 +1,4 @@
-package pipeline
+package workflow
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/pipeline/pipelinetest"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
@@ -135,17 +138,17 @@ func digestOf(t testing.TB, img v1.Image) string {
 	return d.String()
 }
 
-func (b *promoteBed) run() (*recorder, map[string]string, error) {
+func (b *promoteBed) run() (*pipelinetest.Recorder, map[string]string, error) {
 	b.t.Helper()
-	rec := &recorder{}
-	sum, err := Run(context.Background(), "promote", Promote(b.opts), rec)
+	rec := &pipelinetest.Recorder{}
+	sum, err := pipeline.Run(context.Background(), "promote", Promote(b.opts), rec)
 	return rec, sum, err
 }
 
 // statuses lists each step's outcome, e.g. "release=skipped".
-func statuses(rec *recorder) string {
+func statuses(rec *pipelinetest.Recorder) string {
 	var parts []string
-	for _, f := range rec.finished() {
+	for _, f := range rec.Finished() {
 		parts = append(parts, f.Name+"="+f.Status.String())
 	}
 	return strings.Join(parts, " ")
@@ -153,18 +156,18 @@ func statuses(rec *recorder) string {
 
 // logText is every log line and error of a run, without the Secret events that carry
 // raw values on purpose.
-func logText(rec *recorder) string {
+func logText(rec *pipelinetest.Recorder) string {
 	var b strings.Builder
-	for _, e := range rec.events {
+	for _, e := range rec.Events() {
 		switch e := e.(type) {
-		case StepLog:
+		case pipeline.StepLog:
 			b.WriteString(e.Line + "\n")
-		case StepFinished:
+		case pipeline.StepFinished:
 			b.WriteString(e.Reason + "\n")
 			if e.Err != nil {
 				b.WriteString(e.Err.Error() + "\n")
 			}
-		case RunFinished:
+		case pipeline.RunFinished:
 			for _, k := range e.Keys {
 				b.WriteString(k + "=" + e.Summary[k] + "\n")
 			}
@@ -461,18 +464,18 @@ func TestPromotePrereleaseAndSquash(t *testing.T) {
 func TestPromoteMasksSecrets(t *testing.T) {
 	key := "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n"
 	token := "ghp_plantedTOKEN1234567890abcdef"
-	rec := &recorder{}
-	step := withSecrets(StepFunc("x", func(ctx context.Context, r Reporter) error {
+	rec := &pipelinetest.Recorder{}
+	step := withSecrets(pipeline.StepFunc("x", func(ctx context.Context, r pipeline.Reporter) error {
 		r.Logf("token %s", token)
 		r.Logf("key line b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW")
 		return errors.New("failed with " + token)
 	}), []string{token, key})
-	_, err := Run(context.Background(), "t", []Step{step}, rec)
+	_, err := pipeline.Run(context.Background(), "t", []pipeline.Step{step}, rec)
 	out := logText(rec) + err.Error()
 	if strings.Contains(out, token) || strings.Contains(out, "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAE") {
 		t.Fatalf("secret shown:\n%s", out)
 	}
-	if strings.Count(out, Mask) < 3 {
+	if strings.Count(out, pipeline.Mask) < 3 {
 		t.Fatalf("expected masks in:\n%s", out)
 	}
 }

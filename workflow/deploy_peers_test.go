@@ -1,4 +1,4 @@
-package pipeline
+package workflow
 
 import (
 	"context"
@@ -101,7 +101,7 @@ func TestDevHostUptimeCheckOverSSH(t *testing.T) {
 	rep := &devLog{}
 	first, err := replaceCurrent(t, newDevHost(host, p, rep), good, repo, map[string]string{"gantry.image_tag": "good"})
 	if err != nil {
-		t.Fatalf("deploy %s: %v\n%s", good, err, rep.text())
+		t.Fatalf("deploy %s: %v\n%s", good, err, rep.Text())
 	}
 	if first.ImageID == "" || len(first.Images) != 2 {
 		t.Errorf("after the deploy: image %q, repository images %+v", first.ImageID, first.Images)
@@ -110,10 +110,10 @@ func TestDevHostUptimeCheckOverSSH(t *testing.T) {
 	rep = &devLog{}
 	_, err = replaceCurrent(t, newDevHost(host, p, rep), crash, repo, map[string]string{"gantry.image_tag": "crash"})
 	if !errors.Is(err, ErrRolledBack) {
-		t.Fatalf("deploying a crashing image: err = %v, want a rollback\n%s", err, rep.text())
+		t.Fatalf("deploying a crashing image: err = %v, want a rollback\n%s", err, rep.Text())
 	}
-	if !strings.Contains(rep.text(), "not-a-port") {
-		t.Errorf("the crashing container's logs are not shown:\n%s", rep.text())
+	if !strings.Contains(rep.Text(), "not-a-port") {
+		t.Errorf("the crashing container's logs are not shown:\n%s", rep.Text())
 	}
 	found, err := newDevHost(host, p, &devLog{}).inspect(context.Background(), container, container+"-next")
 	if err != nil {
@@ -153,11 +153,11 @@ func TestDevHostPruneSparesFreshDangling(t *testing.T) {
 
 	rep := &devLog{}
 	newDevHost(host, DevParams{Dev: testDevConfig("docker", "8080")}, rep).prune(context.Background(), nil, "")
-	if strings.Contains(rep.text(), "warning") {
-		t.Errorf("prune warned:\n%s", rep.text())
+	if strings.Contains(rep.Text(), "warning") {
+		t.Errorf("prune warned:\n%s", rep.Text())
 	}
 	if _, err := eng.ImageInspect(context.Background(), old); err != nil {
-		t.Errorf("prune removed the fresh dangling image %s: %v\n%s", old, err, rep.text())
+		t.Errorf("prune removed the fresh dangling image %s: %v\n%s", old, err, rep.Text())
 	}
 }
 
@@ -176,7 +176,7 @@ func TestDevHostServingOverSSH(t *testing.T) {
 	labels := map[string]string{"gantry.image_tag": "one", "gantry.sha": "1111111", "gantry.ports": cfg.Ports}
 	rep := &devLog{}
 	if _, err := replaceCurrent(t, newDevHost(host, p, rep), one, "", labels); err != nil {
-		t.Fatalf("deploy %s: %v\n%s", one, err, rep.text())
+		t.Fatalf("deploy %s: %v\n%s", one, err, rep.Text())
 	}
 
 	serving := func(image string, labels map[string]string) (string, bool) {

@@ -1,4 +1,4 @@
-package pipeline
+package workflow
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bookshop-ops/gantry/pipeline"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
@@ -61,12 +63,12 @@ type devHost struct {
 	run    hostexec.Runner
 	docker []string
 	cfg    config.Dev
-	r      Reporter
+	r      pipeline.Reporter
 	poll   time.Duration
 	now    func() time.Time
 }
 
-func newDevHost(run hostexec.Runner, p DevParams, r Reporter) *devHost {
+func newDevHost(run hostexec.Runner, p DevParams, r pipeline.Reporter) *devHost {
 	words := strings.Fields(p.Dev.DockerCommand)
 	if len(words) == 0 {
 		words = []string{"docker"}
