@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/bookshop-ops/gantry/remote/kubectl"
+
 	"github.com/bookshop-ops/gantry/workflow"
 )
 
@@ -36,7 +38,7 @@ func (a *App) ProdStatus(ctx context.Context) (ProdStatus, error) {
 		return st, err
 	}
 	d, err := k.Deployment(ctx, p.Deployment)
-	if errors.Is(err, workflow.ErrDeploymentNotFound) {
+	if errors.Is(err, kubectl.ErrDeploymentNotFound) {
 		st.State = "absent"
 		return st, nil
 	}
@@ -46,7 +48,7 @@ func (a *App) ProdStatus(ctx context.Context) (ProdStatus, error) {
 	return prodStatusOf(st, d), nil
 }
 
-func prodStatusOf(st ProdStatus, d workflow.DeploymentState) ProdStatus {
+func prodStatusOf(st ProdStatus, d kubectl.DeploymentState) ProdStatus {
 	st.Image = d.Images[st.Container]
 	st.Version = workflow.ImageVersion(st.Image)
 	st.Desired, st.Ready, st.Updated, st.Available = d.Desired, d.Ready, d.Updated, d.Available

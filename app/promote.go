@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/bookshop-ops/gantry/remote/kubectl"
+
 	"github.com/bookshop-ops/gantry/workflow"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
@@ -68,7 +70,7 @@ func (a *App) promoteOptions(opts PromoteOptions) workflow.PromoteOptions {
 func (a *App) prodTarget(forceUnlock bool) workflow.ProdTarget {
 	p := a.Cfg.Prod
 	return workflow.ProdTarget{
-		Kubectl:        workflow.KubectlWords(p.Kubectl),
+		Kubectl:        kubectl.Words(p.Kubectl),
 		Namespace:      p.Namespace,
 		Deployment:     p.Deployment,
 		Container:      p.Container,
@@ -90,12 +92,12 @@ func promoteSecrets(ghHost string) []string {
 }
 
 // prodKubectl returns kubectl on the prod host.
-func (a *App) prodKubectl(ctx context.Context) (workflow.Kubectl, error) {
+func (a *App) prodKubectl(ctx context.Context) (kubectl.Client, error) {
 	h, err := a.Host(ctx, "prod")
 	if err != nil {
-		return workflow.Kubectl{}, err
+		return kubectl.Client{}, err
 	}
-	return workflow.Kubectl{Host: h, Command: workflow.KubectlWords(a.Cfg.Prod.Kubectl), Namespace: a.Cfg.Prod.Namespace}, nil
+	return kubectl.Client{Host: h, Command: kubectl.Words(a.Cfg.Prod.Kubectl), Namespace: a.Cfg.Prod.Namespace}, nil
 }
 
 // promoteChecks are the prod workflow's preflight checks; none of them changes anything.
@@ -218,7 +220,7 @@ func inNS(ns string) string {
 	return " in namespace " + ns
 }
 
-func createsNamespace(objs []workflow.ManifestObject, ns string) bool {
+func createsNamespace(objs []kubectl.ManifestObject, ns string) bool {
 	for _, o := range objs {
 		if o.Kind == "Namespace" && o.Name == ns {
 			return true
@@ -228,17 +230,17 @@ func createsNamespace(objs []workflow.ManifestObject, ns string) bool {
 }
 
 // prodManifest parses the manifest and checks it fits the configured deployment.
-func (a *App) prodManifest() ([]workflow.ManifestObject, error) {
+func (a *App) prodManifest() ([]kubectl.ManifestObject, error) {
 	p := a.Cfg.Prod
 	data, err := os.ReadFile(a.Cfg.Path(p.Manifest))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w; set prod.manifest to the app's Kubernetes manifest", p.Manifest, err)
 	}
-	objs, err := workflow.ParseManifest(p.Manifest, data)
+	objs, err := kubectl.ParseManifest(p.Manifest, data)
 	if err != nil {
 		return nil, err
 	}
-	if err := workflow.CheckManifestTarget(p.Manifest, objs, p.Deployment, p.Container, p.Namespace); err != nil {
+	if err := kubectl.CheckManifestTarget(p.Manifest, objs, p.Deployment, p.Container, p.Namespace); err != nil {
 		return nil, err
 	}
 	return objs, nil

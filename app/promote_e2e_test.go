@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/kubectl"
+
 	"github.com/bookshop-ops/gantry/workflow"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
@@ -33,7 +35,7 @@ type prodApp struct {
 	*appRepo
 	t        *testing.T
 	gh       *githubtest.Server
-	kube     workflow.Kubectl
+	kube     kubectl.Client
 	repoName string
 	sshKey   string
 	ghSeen   map[string]bool
@@ -54,13 +56,13 @@ func newProdApp(t *testing.T, registrySection func(repo string) string) *prodApp
 
 	host := hostClient(t)
 	ns := "gantry-e2e-" + testbed.Suffix()
-	p.kube = workflow.Kubectl{Host: host, Command: []string{"microk8s", "kubectl"}}
+	p.kube = kubectl.Client{Host: host, Command: []string{"microk8s", "kubectl"}}
 	if _, err := p.kube.Run(context.Background(), hostexec.RunOptions{}, "create", "namespace", ns); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		p.kube.Run(context.Background(), hostexec.RunOptions{}, "--namespace", ns, "delete", "deployment", "django-app", "--wait=false")
-		workflow.Kubectl{Host: host, Command: p.kube.Command}.Run(context.Background(), hostexec.RunOptions{}, "delete", "namespace", ns, "--wait=false")
+		kubectl.Client{Host: host, Command: p.kube.Command}.Run(context.Background(), hostexec.RunOptions{}, "delete", "namespace", ns, "--wait=false")
 	})
 	p.kube.Namespace = ns
 
@@ -148,7 +150,7 @@ func (p *prodApp) pushSnapshot(repo, version, commit string) (string, string) {
 	return tag, d.String()
 }
 
-func (p *prodApp) deployment() workflow.DeploymentState {
+func (p *prodApp) deployment() kubectl.DeploymentState {
 	p.t.Helper()
 	d, err := p.kube.Deployment(context.Background(), "django-app")
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/kubectl"
+
 	"github.com/bookshop-ops/gantry/pipeline"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
@@ -63,7 +65,7 @@ type ProdTarget struct {
 
 // locked runs fn with the configured kubectl on host while holding the prod lock,
 // which it releases on every exit path (a failed release only warns).
-func (t ProdTarget) locked(ctx context.Context, r pipeline.Reporter, host hostexec.Runner, who, version string, now func() time.Time, fn func(k Kubectl) error) error {
+func (t ProdTarget) locked(ctx context.Context, r pipeline.Reporter, host hostexec.Runner, who, version string, now func() time.Time, fn func(k kubectl.Client) error) error {
 	lock := &HostLock{Host: host, Env: "prod", Who: who, Version: version,
 		Timeout: t.Lock.Timeout, Stale: t.Lock.Stale, Force: t.Lock.Force, Poll: t.Lock.Poll, Now: now}
 	if err := lock.Acquire(ctx, r.Logf); err != nil {
@@ -74,7 +76,7 @@ func (t ProdTarget) locked(ctx context.Context, r pipeline.Reporter, host hostex
 			r.Logf("warning: %v", err)
 		}
 	}()
-	return fn(Kubectl{Host: host, Command: t.Kubectl, Namespace: t.Namespace})
+	return fn(kubectl.Client{Host: host, Command: t.Kubectl, Namespace: t.Namespace})
 }
 
 // PromoteOptions are the inputs of the prod workflow. The client functions are called
@@ -278,7 +280,7 @@ func RolloutStep(o PromoteOptions, p *Promotion) pipeline.Step {
 		if err != nil {
 			return err
 		}
-		return o.Prod.locked(ctx, r, host, o.Who, p.Meta.Version, o.Now, func(k Kubectl) error {
+		return o.Prod.locked(ctx, r, host, o.Who, p.Meta.Version, o.Now, func(k kubectl.Client) error {
 			out, err := deployImage(ctx, r, k, o.Prod, p.Image, changeCause(p))
 			result := "ok: " + p.PromotedTag + " at revision " + out.after.Revision
 			if err != nil {

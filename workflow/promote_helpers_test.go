@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bookshop-ops/gantry/remote/kubectl"
+
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"github.com/bookshop-ops/gantry/internal/testbed"
@@ -176,11 +178,11 @@ func prodHost(t testing.TB) *sshhost.Client {
 
 // kubeNamespace creates a namespace of its own for a test on the real cluster and
 // deletes it afterwards.
-func kubeNamespace(t testing.TB, host hostexec.Runner) Kubectl {
+func kubeNamespace(t testing.TB, host hostexec.Runner) kubectl.Client {
 	t.Helper()
 	testbed.Kubeconfig(t)
 	ns := uniq("gantry-prod")
-	k := Kubectl{Host: host, Command: []string{"microk8s", "kubectl"}}
+	k := kubectl.Client{Host: host, Command: []string{"microk8s", "kubectl"}}
 	if _, err := k.Run(context.Background(), hostexec.RunOptions{}, "create", "namespace", ns); err != nil {
 		t.Fatalf("create namespace: %v", err)
 	}

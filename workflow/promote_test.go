@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/kubectl"
+
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/pipeline/pipelinetest"
 
@@ -46,7 +48,7 @@ type promoteBed struct {
 	gh       *githubtest.Server
 	ghc      *github.Client
 	host     *sshhost.Client
-	kube     Kubectl
+	kube     kubectl.Client
 	opts     PromoteOptions
 }
 
@@ -348,7 +350,7 @@ func TestPromoteRerunAfterFailureAtEachStep(t *testing.T) {
 	b.kube.Namespace = uniq("gantry-missing")
 	b.opts.Prod.Namespace = b.kube.Namespace
 	rec, _, err = b.run()
-	var ke *KubectlError
+	var ke *kubectl.Error
 	if !errors.As(err, &ke) || !strings.Contains(err.Error(), "not found") || !strings.HasSuffix(statuses(rec), "release=skipped promote=succeeded rollout=failed") {
 		t.Fatalf("rollout failure: %v (%s)\n%s", err, statuses(rec), logText(rec))
 	}
@@ -421,7 +423,7 @@ func TestPromoteRefusesToMoveAnything(t *testing.T) {
 		if d, _ := b.reg.Resolve(ctx, "v1.0.0"); d != other {
 			t.Fatalf("v1.0.0 moved to %s", d)
 		}
-		if _, err := b.kube.Deployment(ctx, "django-app"); !errors.Is(err, ErrDeploymentNotFound) {
+		if _, err := b.kube.Deployment(ctx, "django-app"); !errors.Is(err, kubectl.ErrDeploymentNotFound) {
 			t.Fatalf("rolled out although the promotion stopped: %v", err)
 		}
 	})

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/kubectl"
+
 	"github.com/bookshop-ops/gantry/pipeline"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
@@ -18,7 +20,7 @@ import (
 
 // rolloutOutcome is what a rollout did, for the summary and the audit log.
 type rolloutOutcome struct {
-	after DeploymentState
+	after kubectl.DeploymentState
 	// short is a one-line reason for the audit log when the rollout failed.
 	short string
 }
@@ -46,7 +48,7 @@ func (e *RolloutFailedError) Error() string {
 func (e *RolloutFailedError) Unwrap() error { return e.Err }
 
 // Is makes RolloutFailedError match ErrRolloutFailed.
-func (e *RolloutFailedError) Is(t error) bool { return t == ErrRolloutFailed }
+func (e *RolloutFailedError) Is(t error) bool { return t == kubectl.ErrRolloutFailed }
 
 func lineLogger(r pipeline.Reporter) func(string) {
 	return func(s string) {
@@ -59,19 +61,19 @@ func lineLogger(r pipeline.Reporter) func(string) {
 // deployImage applies the manifest (with image and change cause filled in), sets the
 // image, records the change cause and watches the rollout; on failure it undoes it when
 // configured. A re-run with the same image changes nothing and finds the rollout done.
-func deployImage(ctx context.Context, r pipeline.Reporter, k Kubectl, t ProdTarget, image, cause string) (rolloutOutcome, error) {
+func deployImage(ctx context.Context, r pipeline.Reporter, k kubectl.Client, t ProdTarget, image, cause string) (rolloutOutcome, error) {
 	var out rolloutOutcome
 	d := t.Deployment
 	before, err := k.Deployment(ctx, d)
 	hadBefore := err == nil
 	switch {
-	case errors.Is(err, ErrDeploymentNotFound):
+	case errors.Is(err, kubectl.ErrDeploymentNotFound):
 		r.Logf("deployment/%s does not exist yet: the manifest creates it", d)
 	case err != nil:
 		out.short = "cannot read the deployment"
 		return out, err
 	default:
-		r.Logf("running now: %s", before.describe(t.Container))
+		r.Logf("running now: %s", before.Describe(t.Container))
 	}
 	known := map[string]bool{}
 	if hadBefore {
@@ -80,7 +82,7 @@ func deployImage(ctx context.Context, r pipeline.Reporter, k Kubectl, t ProdTarg
 			out.short = "cannot list pods"
 			return out, err
 		}
-		known = PodUIDs(pods)
+		known = kubectl.PodUIDs(pods)
 	}
 
 	if t.Manifest != "" {
@@ -90,7 +92,7 @@ func deployImage(ctx context.Context, r pipeline.Reporter, k Kubectl, t ProdTarg
 			return out, fmt.Errorf("read manifest: %w", err)
 		}
 		name := filepath.Base(t.Manifest)
-		manifest, found, err := PrepareManifest(name, raw, d, t.Container, t.Namespace, image, cause)
+		manifest, found, err := kubectl.PrepareManifest(name, raw, d, t.Container, t.Namespace, image, cause)
 		if err != nil {
 			out.short = "bad manifest"
 			return out, err
@@ -109,7 +111,7 @@ func deployImage(ctx context.Context, r pipeline.Reporter, k Kubectl, t ProdTarg
 		out.short = "set image failed"
 		return out, err
 	}
-	if _, err := k.Run(ctx, hostexec.RunOptions{OnStderr: lineLogger(r)}, "annotate", "deployment/"+d, ChangeCauseAnnotation+"="+cause, "--overwrite"); err != nil {
+	if _, err := k.Run(ctx, hostexec.RunOptions{OnStderr: lineLogger(r)}, "annotate", "deployment/"+d, kubectl.ChangeCauseAnnotation+"="+cause, "--overwrite"); err != nil {
 		out.short = "annotate failed"
 		return out, err
 	}
@@ -123,7 +125,7 @@ func deployImage(ctx context.Context, r pipeline.Reporter, k Kubectl, t ProdTarg
 		selector = now.Selector
 	}
 	r.Logf("$ kubectl rollout status deployment/%s --timeout %s", d, t.RolloutTimeout)
-	werr := k.WatchRollout(ctx, Watch{Deployment: d, Timeout: t.RolloutTimeout, Poll: t.Poll, Selector: selector, Known: known, Log: r.Logf})
+	werr := k.WatchRollout(ctx, kubectl.Watch{Deployment: d, Timeout: t.RolloutTimeout, Poll: t.Poll, Selector: selector, Known: known, Log: r.Logf})
 	if werr == nil {
 		after, err := k.Deployment(ctx, d)
 		if err != nil {
@@ -131,17 +133,17 @@ func deployImage(ctx context.Context, r pipeline.Reporter, k Kubectl, t ProdTarg
 			return out, err
 		}
 		out.after = after
-		if err := k.markRevision(ctx, d, selector, after.Revision, ""); err != nil {
-			r.Logf("warning: clear %s on revision %s: %v", FailedAnnotation, after.Revision, err)
+		if err := k.MarkRevision(ctx, d, selector, after.Revision, ""); err != nil {
+			r.Logf("warning: clear %s on revision %s: %v", kubectl.FailedAnnotation, after.Revision, err)
 		}
-		r.Logf("rolled out: %s", after.describe(t.Container))
+		r.Logf("rolled out: %s", after.Describe(t.Container))
 		return out, nil
 	}
 	out.short = failureReason(werr)
 	if ctx.Err() != nil {
 		return out, werr
 	}
-	var stuck *StuckPodsError
+	var stuck *kubectl.StuckPodsError
 	if errors.As(werr, &stuck) {
 		for _, p := range stuck.Problems {
 			r.Logf("✗ %s", p)
@@ -150,7 +152,7 @@ func deployImage(ctx context.Context, r pipeline.Reporter, k Kubectl, t ProdTarg
 	fail := &RolloutFailedError{Err: werr}
 	// Mark the failed revision so a later `gantry rollback prod` never picks it.
 	if now, err := k.Deployment(ctx, d); err == nil && now.Revision != before.Revision {
-		if err := k.markRevision(ctx, d, selector, now.Revision, out.short); err != nil {
+		if err := k.MarkRevision(ctx, d, selector, now.Revision, out.short); err != nil {
 			r.Logf("warning: mark revision %s as failed: %v", now.Revision, err)
 		}
 	}
@@ -165,7 +167,7 @@ func deployImage(ctx context.Context, r pipeline.Reporter, k Kubectl, t ProdTarg
 			fail.Note = fmt.Sprintf("undo failed too: %v; run `gantry rollback prod` or fix it with kubectl", err)
 			out.short += "; undo failed"
 		} else {
-			fail.Restored = restored.describe(t.Container)
+			fail.Restored = restored.Describe(t.Container)
 			out.after = restored
 			out.short += "; undone to revision " + restored.Revision
 		}
@@ -175,15 +177,15 @@ func deployImage(ctx context.Context, r pipeline.Reporter, k Kubectl, t ProdTarg
 
 // undoRollout runs `rollout undo` to revision (the previous one when empty) and waits for
 // it to be ready again.
-func undoRollout(ctx context.Context, r pipeline.Reporter, k Kubectl, t ProdTarget, revision string) (DeploymentState, error) {
+func undoRollout(ctx context.Context, r pipeline.Reporter, k kubectl.Client, t ProdTarget, revision string) (kubectl.DeploymentState, error) {
 	d := t.Deployment
 	now, err := k.Deployment(ctx, d)
 	if err != nil {
-		return DeploymentState{}, err
+		return kubectl.DeploymentState{}, err
 	}
 	pods, err := k.Pods(ctx, now.Selector)
 	if err != nil {
-		return DeploymentState{}, err
+		return kubectl.DeploymentState{}, err
 	}
 	args := []string{"rollout", "undo", "deployment/" + d}
 	if revision != "" {
@@ -191,27 +193,27 @@ func undoRollout(ctx context.Context, r pipeline.Reporter, k Kubectl, t ProdTarg
 	}
 	r.Logf("$ kubectl %s", strings.Join(args, " "))
 	if _, err := k.Run(ctx, hostexec.RunOptions{OnStdout: lineLogger(r), OnStderr: lineLogger(r)}, args...); err != nil {
-		return DeploymentState{}, err
+		return kubectl.DeploymentState{}, err
 	}
 	r.Logf("$ kubectl rollout status deployment/%s --timeout %s", d, t.RolloutTimeout)
-	if err := k.WatchRollout(ctx, Watch{Deployment: d, Timeout: t.RolloutTimeout, Poll: t.Poll, Selector: now.Selector, Known: PodUIDs(pods), Log: r.Logf}); err != nil {
-		return DeploymentState{}, err
+	if err := k.WatchRollout(ctx, kubectl.Watch{Deployment: d, Timeout: t.RolloutTimeout, Poll: t.Poll, Selector: now.Selector, Known: kubectl.PodUIDs(pods), Log: r.Logf}); err != nil {
+		return kubectl.DeploymentState{}, err
 	}
 	after, err := k.Deployment(ctx, d)
 	if err != nil {
-		return DeploymentState{}, err
+		return kubectl.DeploymentState{}, err
 	}
-	r.Logf("restored: %s", after.describe(t.Container))
+	r.Logf("restored: %s", after.Describe(t.Container))
 	return after, nil
 }
 
 // failureReason shortens a rollout failure for the audit log.
 func failureReason(err error) string {
-	var stuck *StuckPodsError
+	var stuck *kubectl.StuckPodsError
 	if errors.As(err, &stuck) && len(stuck.Problems) > 0 {
 		return stuck.Problems[0].Reason
 	}
-	var st *RolloutStatusError
+	var st *kubectl.RolloutStatusError
 	if errors.As(err, &st) {
 		return "rollout did not complete"
 	}
@@ -259,17 +261,17 @@ func RollbackProd(o RollbackProdOptions) []pipeline.Step {
 			if err != nil {
 				return err
 			}
-			return o.Prod.locked(ctx, r, host, o.Who, "rollback", o.Now, func(k Kubectl) error {
+			return o.Prod.locked(ctx, r, host, o.Who, "rollback", o.Now, func(k kubectl.Client) error {
 				before, err := k.Deployment(ctx, o.Prod.Deployment)
 				if err != nil {
 					return err
 				}
-				r.Logf("running now: %s", before.describe(o.Prod.Container))
+				r.Logf("running now: %s", before.Describe(o.Prod.Container))
 				rss, err := k.ReplicaSets(ctx, o.Prod.Deployment, before.Selector)
 				if err != nil {
 					return err
 				}
-				target, ok := RollbackRevision(rss, before, o.Prod.Container)
+				target, ok := kubectl.RollbackRevision(rss, before, o.Prod.Container)
 				if !ok {
 					return fmt.Errorf("deployment/%s has no earlier revision that runs another image and did not fail (%d revision(s) kept): nothing to roll back to", o.Prod.Deployment, len(rss))
 				}

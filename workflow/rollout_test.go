@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/kubectl"
+
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/pipeline/pipelinetest"
 
@@ -15,7 +17,7 @@ import (
 
 const fakeDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-func testTarget(k Kubectl, manifest string) ProdTarget {
+func testTarget(k kubectl.Client, manifest string) ProdTarget {
 	return ProdTarget{
 		Kubectl: k.Command, Namespace: k.Namespace,
 		Deployment: "django-app", Container: "django-container",
@@ -26,7 +28,7 @@ func testTarget(k Kubectl, manifest string) ProdTarget {
 }
 
 // podsOf counts the deployment's live pods per image and how many of them are ready.
-func podsOf(t *testing.T, k Kubectl) (total, ready map[string]int) {
+func podsOf(t *testing.T, k kubectl.Client) (total, ready map[string]int) {
 	t.Helper()
 	pods, err := k.Pods(context.Background(), "app=django-app")
 	if err != nil {
@@ -88,9 +90,9 @@ func TestRolloutOnRealCluster(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &logReporter{}
 			out, err := deployImage(ctx, r, k, tgt, tc.image, "gantry promote broken")
-			var stuck *StuckPodsError
+			var stuck *kubectl.StuckPodsError
 			var failed *RolloutFailedError
-			if !errors.As(err, &stuck) || !errors.As(err, &failed) || !errors.Is(err, ErrRolloutFailed) {
+			if !errors.As(err, &stuck) || !errors.As(err, &failed) || !errors.Is(err, kubectl.ErrRolloutFailed) {
 				t.Fatalf("err = %v, want a stuck-pods failure detected before the rollout timeout\n%s", err, r.Text())
 			}
 			if stuck.Problems[0].Reason != tc.reason || !strings.Contains(err.Error(), tc.msg) || stuck.Problems[0].Image != tc.image {
@@ -235,7 +237,7 @@ func TestRolloutFailureWithoutUndo(t *testing.T) {
 }
 
 func TestStuckPodsIgnoresKnownAndDeleting(t *testing.T) {
-	pods, err := ParsePods([]byte(`{"items":[
+	pods, err := kubectl.ParsePods([]byte(`{"items":[
 	 {"metadata":{"name":"old","uid":"u1"},"status":{"containerStatuses":[{"name":"c","image":"i","state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}},
 	 {"metadata":{"name":"gone","uid":"u2","deletionTimestamp":"2024-01-01T00:00:00Z"},"status":{"containerStatuses":[{"name":"c","image":"i","state":{"waiting":{"reason":"ImagePullBackOff"}}}]}},
 	 {"metadata":{"name":"starting","uid":"u3"},"status":{"containerStatuses":[{"name":"c","image":"i","state":{"waiting":{"reason":"ContainerCreating"}}}]}},
@@ -244,7 +246,7 @@ func TestStuckPodsIgnoresKnownAndDeleting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probs := StuckPods(pods, map[string]bool{"u1": true})
+	probs := kubectl.StuckPods(pods, map[string]bool{"u1": true})
 	if len(probs) != 1 || probs[0].Pod != "new" || probs[0].Container != "init" {
 		t.Fatalf("problems = %+v", probs)
 	}

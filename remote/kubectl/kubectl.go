@@ -1,4 +1,4 @@
-package workflow
+package kubectl
 
 import (
 	"context"
@@ -16,17 +16,17 @@ import (
 // RevisionAnnotation is where the deployment controller numbers a deployment's revisions.
 const RevisionAnnotation = "deployment.kubernetes.io/revision"
 
-// Kubectl runs kubectl on a host. Command holds the words of the configured command
+// Client runs kubectl on a host. Command holds the words of the configured command
 // (e.g. "microk8s", "kubectl"); every word and argument is quoted on its way into the
 // remote shell.
-type Kubectl struct {
+type Client struct {
 	Host      hostexec.Runner
 	Command   []string
 	Namespace string
 }
 
-// KubectlWords splits a configured kubectl command ("microk8s kubectl") into words.
-func KubectlWords(command string) []string {
+// Words splits a configured kubectl command ("microk8s kubectl") into words.
+func Words(command string) []string {
 	w := strings.Fields(command)
 	if len(w) == 0 {
 		return []string{"kubectl"}
@@ -35,7 +35,7 @@ func KubectlWords(command string) []string {
 }
 
 // Cmd builds `<kubectl> [--namespace NS] args...`.
-func (k Kubectl) Cmd(args ...string) hostexec.Cmd {
+func (k Client) Cmd(args ...string) hostexec.Cmd {
 	words := append([]string{}, k.Command...)
 	if len(words) == 0 {
 		words = []string{"kubectl"}
@@ -46,15 +46,15 @@ func (k Kubectl) Cmd(args ...string) hostexec.Cmd {
 	return hostexec.Command(append(words, args...)...)
 }
 
-// KubectlError is a kubectl call that failed, with kubectl's own message.
-type KubectlError struct {
+// Error is a kubectl call that failed, with kubectl's own message.
+type Error struct {
 	Args    []string
 	Code    int
 	Message string
 	Err     error
 }
 
-func (e *KubectlError) Error() string {
+func (e *Error) Error() string {
 	what := "kubectl " + strings.Join(e.Args, " ")
 	if e.Message != "" {
 		return fmt.Sprintf("%s: %s", what, e.Message)
@@ -62,21 +62,21 @@ func (e *KubectlError) Error() string {
 	return fmt.Sprintf("%s: %v", what, e.Err)
 }
 
-func (e *KubectlError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // ErrDeploymentNotFound means the deployment does not exist (yet).
 var ErrDeploymentNotFound = errors.New("deployment not found")
 
 // Run runs kubectl with args. Output lines go to opts' callbacks as they arrive; a
-// failure becomes a *KubectlError holding kubectl's last error line.
-func (k Kubectl) Run(ctx context.Context, opts hostexec.RunOptions, args ...string) (hostexec.Result, error) {
+// failure becomes a *Error holding kubectl's last error line.
+func (k Client) Run(ctx context.Context, opts hostexec.RunOptions, args ...string) (hostexec.Result, error) {
 	res, err := k.Host.Run(ctx, k.Cmd(args...), opts)
 	if err != nil {
 		var exit *hostexec.ExitError
 		if errors.As(err, &exit) {
-			return res, &KubectlError{Args: args, Code: exit.Code, Message: kubectlMessage(res.Stderr, res.Stdout), Err: err}
+			return res, &Error{Args: args, Code: exit.Code, Message: kubectlMessage(res.Stderr, res.Stdout), Err: err}
 		}
-		return res, &KubectlError{Args: args, Code: -1, Err: err}
+		return res, &Error{Args: args, Code: -1, Err: err}
 	}
 	return res, nil
 }
@@ -201,7 +201,7 @@ func labelSelector(m map[string]string) string {
 }
 
 // Deployment reads a deployment; ErrDeploymentNotFound when it does not exist.
-func (k Kubectl) Deployment(ctx context.Context, name string) (DeploymentState, error) {
+func (k Client) Deployment(ctx context.Context, name string) (DeploymentState, error) {
 	res, err := k.Run(ctx, hostexec.RunOptions{}, "get", "deployment", name, "--output", "json")
 	if err != nil {
 		if strings.Contains(res.Stderr, "(NotFound)") {
@@ -212,7 +212,7 @@ func (k Kubectl) Deployment(ctx context.Context, name string) (DeploymentState, 
 	return ParseDeployment([]byte(res.Stdout))
 }
 
-func (k Kubectl) inNamespace() string {
+func (k Client) inNamespace() string {
 	if k.Namespace == "" {
 		return ""
 	}
@@ -297,7 +297,7 @@ func ParsePods(data []byte) ([]PodState, error) {
 }
 
 // Pods lists the pods matching a label selector (all pods when it is empty).
-func (k Kubectl) Pods(ctx context.Context, selector string) ([]PodState, error) {
+func (k Client) Pods(ctx context.Context, selector string) ([]PodState, error) {
 	out, err := k.list(ctx, "pods", selector)
 	if err != nil {
 		return nil, err
@@ -306,7 +306,7 @@ func (k Kubectl) Pods(ctx context.Context, selector string) ([]PodState, error) 
 }
 
 // list is `kubectl get <kind> --output json`, narrowed by a label selector when set.
-func (k Kubectl) list(ctx context.Context, kind, selector string) ([]byte, error) {
+func (k Client) list(ctx context.Context, kind, selector string) ([]byte, error) {
 	args := []string{"get", kind, "--output", "json"}
 	if selector != "" {
 		args = append(args, "--selector", selector)
@@ -420,7 +420,7 @@ type Watch struct {
 // WatchRollout streams `rollout status` and, while it waits, polls the deployment's pods:
 // a new pod stuck in ImagePullBackOff, ErrImagePull or CrashLoopBackOff ends the wait
 // early with a *StuckPodsError.
-func (k Kubectl) WatchRollout(ctx context.Context, w Watch) error {
+func (k Client) WatchRollout(ctx context.Context, w Watch) error {
 	logf := w.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -496,7 +496,7 @@ func PodUIDs(pods []PodState) map[string]bool {
 }
 
 // describe summarises a deployment's state in one line.
-func (s DeploymentState) describe(container string) string {
+func (s DeploymentState) Describe(container string) string {
 	rev := s.Revision
 	if rev == "" {
 		rev = "?"
@@ -555,7 +555,7 @@ type replicaSetListJSON struct {
 }
 
 // ReplicaSets lists the deployment's revisions, newest first.
-func (k Kubectl) ReplicaSets(ctx context.Context, deployment, selector string) ([]ReplicaSetState, error) {
+func (k Client) ReplicaSets(ctx context.Context, deployment, selector string) ([]ReplicaSetState, error) {
 	data, err := k.list(ctx, "replicasets", selector)
 	if err != nil {
 		return nil, err
@@ -588,7 +588,7 @@ func (k Kubectl) ReplicaSets(ctx context.Context, deployment, selector string) (
 
 // markRevision sets (value != "") or clears the FailedAnnotation on the ReplicaSet of
 // the deployment's revision.
-func (k Kubectl) markRevision(ctx context.Context, deployment, selector, revision, value string) error {
+func (k Client) MarkRevision(ctx context.Context, deployment, selector, revision, value string) error {
 	rss, err := k.ReplicaSets(ctx, deployment, selector)
 	if err != nil {
 		return err
