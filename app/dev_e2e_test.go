@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hoststate"
+
 	"github.com/bookshop-ops/gantry/workflow"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
@@ -254,7 +256,7 @@ func TestDevHeldLockBlocksDeploy(t *testing.T) {
 	sha := app.commit("locked")
 
 	host := hostClient(t)
-	lock := &workflow.HostLock{Host: host, Env: "dev", Who: "someone-else (actions run 42)", Version: "9.9.9-SNAPSHOT-abcdef0", Timeout: time.Second}
+	lock := &hoststate.Lock{Host: host, Env: "dev", Who: "someone-else (actions run 42)", Version: "9.9.9-SNAPSHOT-abcdef0", Timeout: time.Second}
 	if err := lock.Acquire(context.Background(), t.Logf); err != nil {
 		t.Fatalf("take the lock: %v", err)
 	}
@@ -361,11 +363,11 @@ func TestDevLocalEmbedded(t *testing.T) {
 	wantCode(t, r, 0, "rollback")
 	wantServing(t, appPort, first)
 
-	audit, err := os.ReadFile(filepath.Join(home, workflow.AuditFile))
+	audit, err := os.ReadFile(filepath.Join(home, hoststate.AuditFile))
 	if err != nil {
 		t.Fatalf("audit log: %v", err)
 	}
-	entries := workflow.ParseAudit(string(audit), 0)
+	entries := hoststate.ParseAudit(string(audit), 0)
 	if len(entries) != 3 || entries[0].Result != workflow.ResultRollback || entries[0].SHA != first ||
 		entries[1].Result != workflow.ResultOK || entries[1].SHA != second || entries[0].Who != "local-tester" {
 		t.Errorf("audit log:\n%s", audit)

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookshop-ops/gantry/workflow"
+	"github.com/bookshop-ops/gantry/remote/hoststate"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
@@ -181,13 +181,13 @@ func hostClient(t testing.TB) *sshhost.Client {
 }
 
 // auditFor returns the host's audit entries for sha, newest first.
-func auditFor(t testing.TB, host hostexec.Runner, sha string) []workflow.AuditEntry {
+func auditFor(t testing.TB, host hostexec.Runner, sha string) []hoststate.AuditEntry {
 	t.Helper()
-	all, err := workflow.ReadAudit(context.Background(), host, 0)
+	all, err := hoststate.ReadAudit(context.Background(), host, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []workflow.AuditEntry
+	var out []hoststate.AuditEntry
 	for _, e := range all {
 		if e.SHA == sha {
 			out = append(out, e)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bookshop-ops/gantry/workflow"
+	"github.com/bookshop-ops/gantry/remote/hoststate"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
@@ -84,8 +84,8 @@ func (a *App) DevStatus(ctx context.Context) (DevStatus, error) {
 }
 
 // History reads the audit logs of the dev and prod hosts, newest first.
-func (a *App) History(ctx context.Context, limit int) ([]workflow.AuditEntry, error) {
-	var all []workflow.AuditEntry
+func (a *App) History(ctx context.Context, limit int) ([]hoststate.AuditEntry, error) {
+	var all []hoststate.AuditEntry
 	var errs []string
 	envs := []string{"dev"}
 	if a.Cfg.Prod.Host != "" {
@@ -98,7 +98,7 @@ func (a *App) History(ctx context.Context, limit int) ([]workflow.AuditEntry, er
 			errs = append(errs, err.Error())
 			continue
 		}
-		entries, err := workflow.ReadAudit(ctx, h, limit)
+		entries, err := hoststate.ReadAudit(ctx, h, limit)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", env, err))
 			continue
@@ -119,6 +119,6 @@ func (a *App) History(ctx context.Context, limit int) ([]workflow.AuditEntry, er
 	return all, nil
 }
 
-func sortAudit(e []workflow.AuditEntry) {
+func sortAudit(e []hoststate.AuditEntry) {
 	sort.SliceStable(e, func(i, j int) bool { return e[i].When.After(e[j].When) })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/user"
 	"strings"
 
 	"github.com/bookshop-ops/gantry/pipeline"
@@ -109,3 +110,31 @@ func Metadata(opts MetaOptions, m *meta.Meta) pipeline.Step {
 
 // ErrPreflight marks a run stopped by a failed preflight check: nothing was changed.
 var ErrPreflight = errors.New("preflight failed")
+
+// Who names the person or job running gantry, for locks and the audit log.
+func Who(env func(string) string) string {
+	if a := env("GITHUB_ACTOR"); a != "" {
+		run := env("GITHUB_RUN_ID")
+		if run != "" {
+			return a + " (actions run " + run + ")"
+		}
+		return a + " (actions)"
+	}
+	for _, k := range []string{"GANTRY_WHO", "USER", "LOGNAME"} {
+		if v := env(k); v != "" {
+			return v
+		}
+	}
+	// Containers and CI shells often set neither USER nor LOGNAME.
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "unknown"
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}

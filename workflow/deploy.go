@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hoststate"
+
 	"github.com/bookshop-ops/gantry/pipeline"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
@@ -24,7 +26,7 @@ import (
 // DockerConfigDir is the docker CLI config folder gantry logs in with on the dev host,
 // relative to the login user's home: the user's own ~/.docker/config.json is never
 // touched, and gantry logs out again after the pull so no token stays on disk.
-const DockerConfigDir = StateDir + "/docker"
+const DockerConfigDir = hoststate.StateDir + "/docker"
 
 // stopTimeout is how long docker stop waits for the old container to exit cleanly.
 const stopTimeout = "10"
@@ -87,7 +89,7 @@ func (h *devHost) cmd(args ...string) hostexec.Cmd {
 
 // exec runs c from the login user's home (where gantry's state folder lives).
 func (h *devHost) exec(ctx context.Context, c hostexec.Cmd, opts hostexec.RunOptions) (hostexec.Result, error) {
-	return h.run.Run(ctx, inHome(c), opts)
+	return h.run.Run(ctx, hoststate.InHome(c), opts)
 }
 
 // loginNoise is what docker login says about storing the token unencrypted; gantry
@@ -106,14 +108,14 @@ func (h *devHost) logLines(prefix string) hostexec.RunOptions {
 
 // locked runs fn holding the dev lock, releases the lock on every exit path and
 // appends fn's audit entry with the result.
-func (h *devHost) locked(ctx context.Context, lock *HostLock, fn func(ctx context.Context) (AuditEntry, error)) (err error) {
+func (h *devHost) locked(ctx context.Context, lock *hoststate.Lock, fn func(ctx context.Context) (hoststate.AuditEntry, error)) (err error) {
 	if err := lock.Acquire(ctx, h.r.Logf); err != nil {
 		return err
 	}
 	h.r.Logf("took the %s lock on the host", lock.Env)
 	defer func() {
 		if rerr := lock.Release(ctx); rerr != nil {
-			h.r.Logf("warning: %v; remove %s/locks/%s.lock on the host if it stays", rerr, StateDir, lock.Env)
+			h.r.Logf("warning: %v; remove %s/locks/%s.lock on the host if it stays", rerr, hoststate.StateDir, lock.Env)
 			err = errors.Join(err, rerr)
 		}
 	}()
@@ -130,7 +132,7 @@ func (h *devHost) locked(ctx context.Context, lock *HostLock, fn func(ctx contex
 	case err != nil:
 		entry.Result = ResultFailed
 	}
-	if aerr := AppendAudit(ctx, h.run, entry); aerr != nil {
+	if aerr := hoststate.AppendAudit(ctx, h.run, entry); aerr != nil {
 		h.r.Logf("warning: %v", aerr)
 		if err == nil {
 			err = aerr

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hoststate"
+
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"github.com/bookshop-ops/gantry/config"
@@ -378,28 +380,28 @@ func TestDevLockedAuditsAndReleases(t *testing.T) {
 	rep := &devLog{}
 	h := newDevHost(localhost.Host{}, p, rep)
 	boom := &RolledBackError{Err: errors.New("health"), Previous: "r:1"}
-	err := h.locked(context.Background(), p.lock(localhost.Host{}, "2"), func(ctx context.Context) (AuditEntry, error) {
-		if _, err := os.Stat(filepath.Join(home, StateDir, "locks", "dev.lock")); err != nil {
+	err := h.locked(context.Background(), p.lock(localhost.Host{}, "2"), func(ctx context.Context) (hoststate.AuditEntry, error) {
+		if _, err := os.Stat(filepath.Join(home, hoststate.StateDir, "locks", "dev.lock")); err != nil {
 			t.Errorf("lock not held inside: %v", err)
 		}
-		return AuditEntry{Env: "dev", Who: "tester", Version: "2", SHA: "abc"}, boom
+		return hoststate.AuditEntry{Env: "dev", Who: "tester", Version: "2", SHA: "abc"}, boom
 	})
 	if !errors.Is(err, ErrRolledBack) {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(home, StateDir, "locks", "dev.lock")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(home, hoststate.StateDir, "locks", "dev.lock")); !os.IsNotExist(err) {
 		t.Errorf("lock left behind: %v", err)
 	}
-	data, _ := os.ReadFile(filepath.Join(home, AuditFile))
-	e := ParseAudit(string(data), 1)
+	data, _ := os.ReadFile(filepath.Join(home, hoststate.AuditFile))
+	e := hoststate.ParseAudit(string(data), 1)
 	if len(e) != 1 || e[0].Result != ResultRolledBack || e[0].Who != "tester" {
 		t.Errorf("audit = %q", data)
 	}
 	// Nothing tried (no version): no audit line.
-	_ = h.locked(context.Background(), p.lock(localhost.Host{}, "3"), func(ctx context.Context) (AuditEntry, error) {
-		return AuditEntry{}, errors.New("nothing to roll back to")
+	_ = h.locked(context.Background(), p.lock(localhost.Host{}, "3"), func(ctx context.Context) (hoststate.AuditEntry, error) {
+		return hoststate.AuditEntry{}, errors.New("nothing to roll back to")
 	})
-	data2, _ := os.ReadFile(filepath.Join(home, AuditFile))
+	data2, _ := os.ReadFile(filepath.Join(home, hoststate.AuditFile))
 	if !bytes.Equal(data, data2) {
 		t.Errorf("an audit line was written for a run that tried nothing: %q", data2)
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hoststate"
+
 	"github.com/bookshop-ops/gantry/pipeline"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
@@ -415,8 +417,8 @@ func (d *DevRun) Deploy() pipeline.Step {
 		}
 		h := newDevHost(runner, d.p, r)
 		lock := d.p.lock(runner, d.Meta.ImageTag)
-		return h.locked(ctx, lock, func(ctx context.Context) (AuditEntry, error) {
-			entry := AuditEntry{Env: "dev", Who: d.p.Who, Version: d.Meta.ImageTag, SHA: d.Meta.Commit}
+		return h.locked(ctx, lock, func(ctx context.Context) (hoststate.AuditEntry, error) {
+			entry := hoststate.AuditEntry{Env: "dev", Who: d.p.Who, Version: d.Meta.ImageTag, SHA: d.Meta.Commit}
 			c, err := d.credentials(ctx, r)
 			if err != nil {
 				return entry, err
@@ -453,8 +455,8 @@ func (d *DevRun) Deploy() pipeline.Step {
 	})
 }
 
-func (p *DevParams) lock(host hostexec.Runner, version string) *HostLock {
-	return &HostLock{
+func (p *DevParams) lock(host hostexec.Runner, version string) *hoststate.Lock {
+	return &hoststate.Lock{
 		Host: host, Env: "dev", Who: p.Who, Version: version,
 		Timeout: p.Dev.LockTimeout.Duration, Stale: p.Dev.LockStale.Duration,
 		Force: p.ForceUnlock, Poll: p.LockPoll, Now: p.Now,

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bookshop-ops/gantry/remote/hoststate"
+
 	"github.com/bookshop-ops/gantry/pipeline"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
@@ -22,8 +24,8 @@ func DevRollback(p DevParams, repository func(ctx context.Context) (string, erro
 			return err
 		}
 		h := newDevHost(runner, p, r)
-		return h.locked(ctx, p.lock(runner, "rollback"), func(ctx context.Context) (AuditEntry, error) {
-			entry := AuditEntry{Env: "dev", Who: p.Who, Result: ResultRollback}
+		return h.locked(ctx, p.lock(runner, "rollback"), func(ctx context.Context) (hoststate.AuditEntry, error) {
+			entry := hoststate.AuditEntry{Env: "dev", Who: p.Who, Result: ResultRollback}
 			found, err := h.inspect(ctx, p.Dev.Container)
 			if err != nil {
 				return entry, err

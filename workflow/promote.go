@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hoststate"
+
 	"github.com/bookshop-ops/gantry/remote/kubectl"
 
 	"github.com/bookshop-ops/gantry/pipeline"
@@ -66,7 +68,7 @@ type ProdTarget struct {
 // locked runs fn with the configured kubectl on host while holding the prod lock,
 // which it releases on every exit path (a failed release only warns).
 func (t ProdTarget) locked(ctx context.Context, r pipeline.Reporter, host hostexec.Runner, who, version string, now func() time.Time, fn func(k kubectl.Client) error) error {
-	lock := &HostLock{Host: host, Env: "prod", Who: who, Version: version,
+	lock := &hoststate.Lock{Host: host, Env: "prod", Who: who, Version: version,
 		Timeout: t.Lock.Timeout, Stale: t.Lock.Stale, Force: t.Lock.Force, Poll: t.Lock.Poll, Now: now}
 	if err := lock.Acquire(ctx, r.Logf); err != nil {
 		return err
@@ -286,7 +288,7 @@ func RolloutStep(o PromoteOptions, p *Promotion) pipeline.Step {
 			if err != nil {
 				result = "failed: " + out.short
 			}
-			if aerr := AppendAudit(ctx, host, AuditEntry{When: o.now(), Env: "prod", Who: o.Who, Version: p.Meta.Version, SHA: p.Meta.Commit, Result: result}); aerr != nil {
+			if aerr := hoststate.AppendAudit(ctx, host, hoststate.AuditEntry{When: o.now(), Env: "prod", Who: o.Who, Version: p.Meta.Version, SHA: p.Meta.Commit, Result: result}); aerr != nil {
 				r.Logf("warning: %v", aerr)
 			}
 			if err != nil {

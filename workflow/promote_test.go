@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hoststate"
+
 	"github.com/bookshop-ops/gantry/remote/kubectl"
 
 	"github.com/bookshop-ops/gantry/pipeline"
@@ -232,7 +234,7 @@ func TestPromoteWorkflowOnRealPeers(t *testing.T) {
 	if !strings.Contains(sum["rollout"], "2/2 ready at revision 1") {
 		t.Errorf("rollout summary %q", sum["rollout"])
 	}
-	entries, err := ReadAudit(context.Background(), b.host, 20)
+	entries, err := hoststate.ReadAudit(context.Background(), b.host, 20)
 	if err != nil {
 		t.Fatal(err)
 	}

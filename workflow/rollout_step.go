@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hoststate"
+
 	"github.com/bookshop-ops/gantry/remote/kubectl"
 
 	"github.com/bookshop-ops/gantry/pipeline"
@@ -283,7 +285,7 @@ func RollbackProd(o RollbackProdOptions) []pipeline.Step {
 					version = ImageVersion(after.Images[o.Prod.Container])
 					result = "rollback: ok at revision " + after.Revision
 				}
-				if aerr := AppendAudit(ctx, host, AuditEntry{When: now(), Env: "prod", Who: o.Who, Version: version, Result: result}); aerr != nil {
+				if aerr := hoststate.AppendAudit(ctx, host, hoststate.AuditEntry{When: now(), Env: "prod", Who: o.Who, Version: version, Result: result}); aerr != nil {
 					r.Logf("warning: %v", aerr)
 				}
 				if uerr != nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/hoststate"
+
 	"github.com/bookshop-ops/gantry/remote/kubectl"
 
 	"github.com/bookshop-ops/gantry/pipeline"
@@ -185,7 +187,7 @@ func TestRolloutOnRealCluster(t *testing.T) {
 		if sum["image"] != good || !strings.Contains(sum["rollout"], "2/2 ready") {
 			t.Fatalf("summary = %v", sum)
 		}
-		entries, err := ReadAudit(ctx, host, 5)
+		entries, err := hoststate.ReadAudit(ctx, host, 5)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,10 +1,9 @@
-package workflow
+package hoststate
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os/user"
 	"strconv"
 	"strings"
 	"time"
@@ -53,9 +52,9 @@ func orUnknown(s string) string {
 	return s
 }
 
-// HostLock is a deploy lock on a host: a directory made atomically with mkdir,
+// Lock is a deploy lock on a host: a directory made atomically with mkdir,
 // holding a file that says who took it, when, and for which version.
-type HostLock struct {
+type Lock struct {
 	Host    hostexec.Runner
 	Env     string // "dev" or "prod": one lock per environment
 	Who     string
@@ -72,16 +71,16 @@ type HostLock struct {
 	Now func() time.Time
 }
 
-func (l *HostLock) dir() string { return StateDir + "/locks/" + l.Env + ".lock" }
+func (l *Lock) dir() string { return StateDir + "/locks/" + l.Env + ".lock" }
 
-// inHome runs a command from the login user's home directory, so relative
+// InHome runs a command from the login user's home directory, so relative
 // state paths work whatever the remote shell's start directory is.
-func inHome(c hostexec.Cmd) hostexec.Cmd {
+func InHome(c hostexec.Cmd) hostexec.Cmd {
 	return hostexec.And(hostexec.Raw(`cd "$HOME"`), c)
 }
 
 // Acquire takes the lock, waiting up to Timeout while someone else holds it.
-func (l *HostLock) Acquire(ctx context.Context, logf func(string, ...any)) error {
+func (l *Lock) Acquire(ctx context.Context, logf func(string, ...any)) error {
 	now := l.Now
 	if now == nil {
 		now = time.Now
@@ -94,7 +93,7 @@ func (l *HostLock) Acquire(ctx context.Context, logf func(string, ...any)) error
 	announced := false
 	for {
 		info := fmt.Sprintf("who=%s\nversion=%s\nsince=%d\n", l.Who, l.Version, now().Unix())
-		take := inHome(hostexec.And(
+		take := InHome(hostexec.And(
 			hostexec.Command("mkdir", "-p", StateDir+"/locks"),
 			hostexec.Command("mkdir", l.dir()),
 			hostexec.Pipe(hostexec.Command("printf", "%s", info), hostexec.Command("tee", l.dir()+"/info").Stdout2Null()),
@@ -114,7 +113,7 @@ func (l *HostLock) Acquire(ctx context.Context, logf func(string, ...any)) error
 		stale := l.Stale > 0 && !holder.Since.IsZero() && now().Sub(holder.Since) > l.Stale
 		if stale && l.Force {
 			logf("breaking stale %s lock held by %s since %s", l.Env, orUnknown(holder.Who), holder.Since.UTC().Format(time.RFC3339))
-			if _, err := l.Host.Run(ctx, inHome(hostexec.Command("rm", "-rf", l.dir())), hostexec.RunOptions{}); err != nil {
+			if _, err := l.Host.Run(ctx, InHome(hostexec.Command("rm", "-rf", l.dir())), hostexec.RunOptions{}); err != nil {
 				return fmt.Errorf("break %s lock: %w", l.Env, err)
 			}
 			continue
@@ -135,8 +134,8 @@ func (l *HostLock) Acquire(ctx context.Context, logf func(string, ...any)) error
 	}
 }
 
-func (l *HostLock) holder(ctx context.Context) (LockHolder, error) {
-	res, err := l.Host.Run(ctx, inHome(hostexec.Or(hostexec.Command("cat", l.dir()+"/info"), hostexec.Command("true"))), hostexec.RunOptions{})
+func (l *Lock) holder(ctx context.Context) (LockHolder, error) {
+	res, err := l.Host.Run(ctx, InHome(hostexec.Or(hostexec.Command("cat", l.dir()+"/info"), hostexec.Command("true"))), hostexec.RunOptions{})
 	if err != nil {
 		return LockHolder{}, fmt.Errorf("read %s lock: %w", l.Env, err)
 	}
@@ -162,10 +161,10 @@ func (l *HostLock) holder(ctx context.Context) (LockHolder, error) {
 
 // Release removes the lock. It runs even when ctx is already cancelled, so every
 // exit path frees the environment.
-func (l *HostLock) Release(ctx context.Context) error {
+func (l *Lock) Release(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	_, err := l.Host.Run(rctx, inHome(hostexec.Command("rm", "-rf", l.dir())), hostexec.RunOptions{})
+	_, err := l.Host.Run(rctx, InHome(hostexec.Command("rm", "-rf", l.dir())), hostexec.RunOptions{})
 	if err != nil {
 		return fmt.Errorf("release %s lock: %w", l.Env, err)
 	}
@@ -193,7 +192,7 @@ func auditField(s string) string {
 // AppendAudit appends one tab-separated line to the host's audit log.
 func AppendAudit(ctx context.Context, host hostexec.Runner, e AuditEntry) error {
 	line := strings.Join([]string{e.When.UTC().Format(time.RFC3339), auditField(e.Env), auditField(e.Who), auditField(e.Version), auditField(e.SHA), auditField(e.Result)}, "\t") + "\n"
-	cmd := inHome(hostexec.And(
+	cmd := InHome(hostexec.And(
 		hostexec.Command("mkdir", "-p", StateDir),
 		hostexec.Pipe(hostexec.Command("printf", "%s", line), hostexec.Command("tee", "-a", AuditFile).Stdout2Null()),
 	))
@@ -207,7 +206,7 @@ func AppendAudit(ctx context.Context, host hostexec.Runner, e AuditEntry) error 
 
 // ReadAudit returns the host's audit entries, newest first, at most limit (0: all).
 func ReadAudit(ctx context.Context, host hostexec.Runner, limit int) ([]AuditEntry, error) {
-	res, err := host.Run(ctx, inHome(hostexec.Or(hostexec.Command("cat", AuditFile), hostexec.Command("true"))), hostexec.RunOptions{})
+	res, err := host.Run(ctx, InHome(hostexec.Or(hostexec.Command("cat", AuditFile), hostexec.Command("true"))), hostexec.RunOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("read audit log: %w", err)
 	}
@@ -233,25 +232,4 @@ func ParseAudit(text string, limit int) []AuditEntry {
 		}
 	}
 	return out
-}
-
-// Who names the person or job running gantry, for locks and the audit log.
-func Who(env func(string) string) string {
-	if a := env("GITHUB_ACTOR"); a != "" {
-		run := env("GITHUB_RUN_ID")
-		if run != "" {
-			return a + " (actions run " + run + ")"
-		}
-		return a + " (actions)"
-	}
-	for _, k := range []string{"GANTRY_WHO", "USER", "LOGNAME"} {
-		if v := env(k); v != "" {
-			return v
-		}
-	}
-	// Containers and CI shells often set neither USER nor LOGNAME.
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return "unknown"
 }
