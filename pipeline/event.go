@@ -49,6 +49,18 @@ type StepStarted struct {
 	At   time.Time
 }
 
+// StepPlanned says what step number Step will do, right before it does it. Already masked.
+type StepPlanned struct {
+	Step int
+	Plan StepPlan
+}
+
+// Warning is something the user must see, from a plan or a running step. Already masked.
+type Warning struct {
+	Step int
+	Text string
+}
+
 // StepLog is one line of a step's output, already masked.
 type StepLog struct {
 	Step int
@@ -88,6 +100,8 @@ type Secret struct{ Value string }
 func (RunStarted) event()   {}
 func (StepStarted) event()  {}
 func (StepLog) event()      {}
+func (StepPlanned) event()  {}
+func (Warning) event()      {}
 func (StepProgress) event() {}
 func (StepFinished) event() {}
 func (RunFinished) event()  {}

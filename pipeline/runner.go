@@ -21,6 +21,9 @@ type Runner struct {
 	Masker *Masker
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Approved is the plan the user said yes to, if any: a step whose fresh plan no
+	// longer agrees with it stops the run (a StaleError) before it changes anything.
+	Approved *Plan
 }
 
 // Run executes steps in order, stopping at the first failure or when ctx is
@@ -59,7 +62,7 @@ func (rn *Runner) Run(ctx context.Context, workflow string, steps []Step) (map[s
 		em.emit(StepStarted{Step: i, Name: s.Name(), At: now()})
 		rep := &stepReporter{em: em, step: i}
 		t0 := now()
-		err := runStep(ctx, s, rep)
+		err := rn.planAndRun(ctx, i, s, rep)
 		rep.flush()
 		took := now().Sub(t0)
 		fin := StepFinished{Step: i, Name: s.Name(), Took: took}
@@ -117,6 +120,37 @@ func (e *StepError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrStepFailed) true for a failed (not cancelled) step.
 func (e *StepError) Is(target error) bool { return target == ErrStepFailed && !e.Cancelled }
 
+// planAndRun plans step i fresh, checks it against the approved plan, reports it, and
+// runs it when it reads or acts.
+func (rn *Runner) planAndRun(ctx context.Context, i int, s Step, rep *stepReporter) error {
+	p, err := planStep(ctx, s)
+	if err != nil {
+		return err
+	}
+	p.Step = s.Name()
+	p = maskPlan(p, rep.em.masker)
+	rep.em.emit(StepPlanned{Step: i, Plan: p})
+	for _, w := range p.Warnings {
+		rep.em.emit(Warning{Step: i, Text: w})
+	}
+	if rn.Approved != nil {
+		var approved StepPlan
+		if i < len(rn.Approved.Steps) {
+			approved = rn.Approved.Steps[i]
+		}
+		if approved.Step != p.Step || !p.Agrees(approved) {
+			return &StaleError{Approved: approved, Now: p}
+		}
+	}
+	switch p.Action {
+	case ActionSkip:
+		return &SkipError{Reason: p.Reason}
+	case ActionRefuse, ActionBlocked:
+		return &RefusedError{Reason: p.Reason}
+	}
+	return runStep(ctx, s, rep)
+}
+
 func runStep(ctx context.Context, s Step, r Reporter) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -161,6 +195,10 @@ func (r *stepReporter) lines(text string) {
 		line = strings.TrimRight(line, "\r")
 		r.em.emit(StepLog{Step: r.step, Line: r.em.masker.Mask(line)})
 	}
+}
+
+func (r *stepReporter) Warn(format string, args ...any) {
+	r.em.emit(Warning{Step: r.step, Text: r.em.masker.Mask(fmt.Sprintf(format, args...))})
 }
 
 func (r *stepReporter) Writer() io.Writer { return lineWriter{r} }

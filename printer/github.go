@@ -63,6 +63,13 @@ func (p *GitHubPrinter) Emit(e pipeline.Event) {
 	case pipeline.StepStarted:
 		fmt.Fprintf(p.w, "::group::%s\n", escapeData(fmt.Sprintf("[%d/%d] %s", e.Step+1, len(p.state.names), e.Name)))
 		p.open = true
+	case pipeline.StepPlanned:
+		if e.Plan.Action == pipeline.ActionAct || e.Plan.Action == pipeline.ActionRead {
+			fmt.Fprintln(p.w, neutralize("→ "+planLine(e.Plan)))
+		}
+	case pipeline.Warning:
+		// Outside any group, so a collapsed step does not hide it.
+		fmt.Fprintf(p.w, "::warning title=%s::%s\n", escapeProperty(p.state.name(e.Step)), escapeData(e.Text))
 	case pipeline.StepLog:
 		fmt.Fprintln(p.w, neutralize(e.Line))
 	case pipeline.StepProgress:

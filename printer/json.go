@@ -19,21 +19,23 @@ func NewJSON(w io.Writer) *JSONPrinter { return &JSONPrinter{enc: json.NewEncode
 
 // Record is one JSON line. Fields are omitted when they do not apply.
 type Record struct {
-	Type     string            `json:"type"`
-	Time     time.Time         `json:"time,omitzero"`
-	Workflow string            `json:"workflow,omitempty"`
-	Steps    []string          `json:"steps,omitempty"`
-	Step     *int              `json:"step,omitempty"`
-	Name     string            `json:"name,omitempty"`
-	Line     string            `json:"line,omitempty"`
-	Done     int64             `json:"done,omitempty"`
-	Total    int64             `json:"total,omitempty"`
-	Unit     string            `json:"unit,omitempty"`
-	Status   string            `json:"status,omitempty"`
-	Reason   string            `json:"reason,omitempty"`
-	Error    string            `json:"error,omitempty"`
-	Millis   int64             `json:"duration_ms,omitempty"`
-	Summary  map[string]string `json:"summary,omitempty"`
+	Type     string             `json:"type"`
+	Time     time.Time          `json:"time,omitzero"`
+	Workflow string             `json:"workflow,omitempty"`
+	Steps    []string           `json:"steps,omitempty"`
+	Step     *int               `json:"step,omitempty"`
+	Name     string             `json:"name,omitempty"`
+	Line     string             `json:"line,omitempty"`
+	Done     int64              `json:"done,omitempty"`
+	Total    int64              `json:"total,omitempty"`
+	Unit     string             `json:"unit,omitempty"`
+	Status   string             `json:"status,omitempty"`
+	Reason   string             `json:"reason,omitempty"`
+	Error    string             `json:"error,omitempty"`
+	Millis   int64              `json:"duration_ms,omitempty"`
+	Summary  map[string]string  `json:"summary,omitempty"`
+	Plan     *pipeline.StepPlan `json:"plan,omitempty"`
+	Text     string             `json:"text,omitempty"`
 }
 
 // Emit writes one event. Secret events are never written.
@@ -46,6 +48,11 @@ func (p *JSONPrinter) Emit(e pipeline.Event) {
 		r = Record{Type: "run_started", Time: e.At, Workflow: e.Workflow, Steps: e.Steps}
 	case pipeline.StepStarted:
 		r = Record{Type: "step_started", Time: e.At, Step: step(e.Step), Name: e.Name}
+	case pipeline.StepPlanned:
+		pl := e.Plan
+		r = Record{Type: "step_planned", Step: step(e.Step), Name: pl.Step, Plan: &pl}
+	case pipeline.Warning:
+		r = Record{Type: "warning", Step: step(e.Step), Name: p.state.name(e.Step), Text: e.Text}
 	case pipeline.StepLog:
 		r = Record{Type: "log", Step: step(e.Step), Name: p.state.name(e.Step), Line: e.Line}
 	case pipeline.StepProgress:

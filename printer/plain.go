@@ -52,6 +52,12 @@ func (p *PlainPrinter) Emit(e pipeline.Event) {
 		fmt.Fprintf(p.w, "%s %s\n", p.st.title.Render("gantry "+e.Workflow), p.st.muted.Render(fmt.Sprintf("(%d steps: %s)", len(e.Steps), strings.Join(e.Steps, ", "))))
 	case pipeline.StepStarted:
 		fmt.Fprintf(p.w, "%s %s\n", p.st.muted.Render(fmt.Sprintf("[%d/%d]", e.Step+1, len(p.state.names))), p.st.title.Render(e.Name))
+	case pipeline.StepPlanned:
+		if e.Plan.Action == pipeline.ActionAct || e.Plan.Action == pipeline.ActionRead {
+			fmt.Fprintf(p.w, "      %s\n", p.st.muted.Render("→ "+planLine(e.Plan)))
+		}
+	case pipeline.Warning:
+		fmt.Fprintf(p.w, "      %s %s\n", p.st.skip.Render("⚠ warning:"), e.Text)
 	case pipeline.StepLog:
 		fmt.Fprintf(p.w, "      %s\n", e.Line)
 	case pipeline.StepProgress:

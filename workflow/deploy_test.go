@@ -42,6 +42,8 @@ func (l *devLog) Logf(format string, args ...any) {
 }
 func (l *devLog) Writer() io.Writer             { return io.Discard }
 func (l *devLog) Progress(_, _ int64, _ string) {}
+func (l *devLog) Warn(format string, args ...any) { l.Logf("warning: "+format, args...) }
+
 func (l *devLog) Secret(v string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

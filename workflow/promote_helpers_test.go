@@ -143,6 +143,8 @@ func (r *logReporter) Writer() io.Writer { return io.Discard }
 
 func (r *logReporter) Progress(done, total int64, unit string) {}
 
+func (r *logReporter) Warn(format string, args ...any) { r.Logf("warning: "+format, args...) }
+
 func (r *logReporter) Secret(v string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
