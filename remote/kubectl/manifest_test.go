@@ -11,7 +11,7 @@ import (
 
 func exampleManifest(t *testing.T) []byte {
 	t.Helper()
-	data, err := os.ReadFile("../examples/book-shop/k8s/app-prod.yaml")
+	data, err := os.ReadFile("../../examples/book-shop/k8s/app-prod.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
