@@ -99,7 +99,7 @@ With no command it opens the release console (a terminal UI). Every workflow com
 also runs headless with --ci (GitHub Actions, scripts).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       Version,
+		Version:       version(),
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runTUI(cmd.Context(), g)

@@ -19,6 +19,8 @@ TB_SCRIPTS=$_tb_here
 . "$_tb_here/moto.sh"
 # shellcheck source=scripts/testbed/k8s.sh
 . "$_tb_here/k8s.sh"
+# shellcheck source=scripts/testbed/tools.sh
+. "$_tb_here/tools.sh"
 
 # tb_bed_start DIR starts every peer with its state under DIR, exports the GANTRY_TEST_*
 # variables and writes DIR/env. Returns non-zero (peers partly started) on failure; the
@@ -31,6 +33,7 @@ tb_bed_start() {
   [ "$(id -u)" = 0 ] || tb_die "the test bed runs dockerd and sshd: run as root (sudo -E env PATH=\"\$PATH\" scripts/test)" || return 1
   tb_install_deps || return 1
   tb_k8s_bins || return 1
+  tb_tools || return 1
   tb_log "starting peers in $TB_DIR"
 
   local start
