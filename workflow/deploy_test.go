@@ -40,8 +40,8 @@ func (l *devLog) Logf(format string, args ...any) {
 	defer l.mu.Unlock()
 	l.lines = append(l.lines, fmt.Sprintf(format, args...))
 }
-func (l *devLog) Writer() io.Writer             { return io.Discard }
-func (l *devLog) Progress(_, _ int64, _ string) {}
+func (l *devLog) Writer() io.Writer               { return io.Discard }
+func (l *devLog) Progress(_, _ int64, _ string)   {}
 func (l *devLog) Warn(format string, args ...any) { l.Logf("warning: "+format, args...) }
 
 func (l *devLog) Secret(v string) {
