@@ -12,7 +12,10 @@
 //	GET  /repositories/{id}/releases                 (targets of Link headers)
 //	POST /repos/{owner}/{repo}/releases
 //	GET  /repos/{owner}/{repo}/releases/latest
-//	GET  /repos/{owner}/{repo}/releases/tags/{tag}
+//	GET  /repos/{owner}/{repo}/releases/tags/{tag}   (published releases only)
+//	GET  /repos/{owner}/{repo}/releases/{release_id}
+//	PATCH /repos/{owner}/{repo}/releases/{release_id}
+//	DELETE /repos/{owner}/{repo}/releases/{release_id}
 //	POST /repos/{owner}/{repo}/releases/generate-notes
 //	GET  /repos/{owner}/{repo}/git/ref/tags/{tag}
 //	GET  /repos/{owner}/{repo}/git/tags/{sha}
@@ -440,23 +443,56 @@ func (r *repo) tagCommit(tag string) (string, bool) {
 	return ref.sha, true
 }
 
-// latest is the release GET .../releases/latest returns.
+// latest is the release GET .../releases/latest returns: the one marked
+// latest, or (legacy, or none marked) the most recently created published
+// full release.
 func (r *repo) latest() *Release {
+	if r.latestID == noLatest {
+		return nil
+	}
 	for _, rel := range r.releases {
 		if rel.ID == r.latestID && !rel.Draft && !rel.Prerelease {
 			return rel
 		}
 	}
+	return r.newestFull(0)
+}
+
+// newestFull is the most recently created published full release other
+// than except.
+func (r *repo) newestFull(except int64) *Release {
 	var best *Release
 	for _, rel := range r.releases {
-		if rel.Draft || rel.Prerelease {
+		if rel.Draft || rel.Prerelease || rel.ID == except {
 			continue
 		}
-		if best == nil || rel.CreatedAt.After(best.CreatedAt) {
+		if best == nil || rel.CreatedAt.After(best.CreatedAt) || (rel.CreatedAt.Equal(best.CreatedAt) && rel.ID > best.ID) {
 			best = rel
 		}
 	}
 	return best
+}
+
+// noLatest as latestID means no release is the latest.
+const noLatest = -1
+
+// markLatest applies make_latest to a published full release: "true" makes
+// it the latest, "legacy" lets creation date decide, "false" leaves the
+// latest alone (and moves it away from rel if rel was the latest).
+func (r *repo) markLatest(rel *Release, makeLatest string) {
+	switch makeLatest {
+	case "true":
+		r.latestID = rel.ID
+	case "legacy":
+		r.latestID = 0
+	case "false":
+		if cur := r.latest(); cur != nil && cur.ID == rel.ID {
+			r.latestID = noLatest
+			if next := r.newestFull(rel.ID); next != nil {
+				r.latestID = next.ID
+			}
+		}
+	}
 }
 
 // visible lists releases newest first; drafts only for pushers, as documented.
@@ -598,6 +634,19 @@ func (s *Server) route(w http.ResponseWriter, req *http.Request, body []byte) {
 		case len(rest) == 2 && rest[0] == "releases" && rest[1] == "generate-notes" && post:
 			s.generateNotes(w, r, body)
 			return
+		case len(rest) == 2 && rest[0] == "releases" && isID(rest[1]):
+			id, _ := strconv.ParseInt(rest[1], 10, 64)
+			switch req.Method {
+			case http.MethodGet:
+				s.getRelease(w, r, id)
+				return
+			case http.MethodPatch:
+				s.updateRelease(w, r, id, body)
+				return
+			case http.MethodDelete:
+				s.deleteRelease(w, r, id)
+				return
+			}
 		case len(rest) >= 3 && rest[0] == "releases" && rest[1] == "tags" && get:
 			s.releaseByTag(w, r, strings.Join(rest[2:], "/"))
 			return
@@ -712,6 +761,134 @@ func (s *Server) releaseJSON(r *repo, rel *Release) map[string]any {
 	return out
 }
 
+func isID(s string) bool {
+	id, err := strconv.ParseInt(s, 10, 64)
+	return err == nil && id > 0 && strconv.FormatInt(id, 10) == s
+}
+
+func (r *repo) releaseByID(id int64) (int, *Release) {
+	for i, rel := range r.releases {
+		if rel.ID == id {
+			return i, rel
+		}
+	}
+	return -1, nil
+}
+
+func (s *Server) getRelease(w http.ResponseWriter, r *repo, id int64) {
+	_, rel := r.releaseByID(id)
+	if rel == nil || (rel.Draft && !r.push) {
+		writeError(w, http.StatusNotFound, "Not Found", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.releaseJSON(r, rel))
+}
+
+// updateRelease is PATCH .../releases/{id}: publishing a draft gives it
+// published_at and its tag (created at target_commitish when missing);
+// make_latest applies to the release as it is after the change, defaulting
+// to "true" for a newly published full release.
+func (s *Server) updateRelease(w http.ResponseWriter, r *repo, id int64, body []byte) {
+	_, rel := r.releaseByID(id)
+	if rel == nil || (rel.Draft && !r.push) {
+		writeError(w, http.StatusNotFound, "Not Found", nil)
+		return
+	}
+	if !s.canWrite(w, r) {
+		return
+	}
+	in, ok := decodeBody(w, body, map[string]fieldKind{
+		"tag_name": kindString, "target_commitish": kindString, "name": kindString, "body": kindString,
+		"draft": kindBool, "prerelease": kindBool, "make_latest": kindString, "discussion_category_name": kindString,
+	})
+	if !ok {
+		return
+	}
+	makeLatest := ""
+	if v, ok := in["make_latest"]; ok {
+		makeLatest = v.(string)
+		if makeLatest != "true" && makeLatest != "false" && makeLatest != "legacy" {
+			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("Invalid request.\n\nFor 'properties/make_latest', %q is not one of [\"true\", \"false\", \"legacy\"].", makeLatest), nil)
+			return
+		}
+	}
+	next := *rel
+	if v, ok := in["tag_name"]; ok {
+		next.TagName = v.(string)
+	}
+	if v, ok := in["target_commitish"]; ok {
+		next.TargetCommitish = v.(string)
+	}
+	if v, ok := in["name"]; ok {
+		next.Name = v.(string)
+	}
+	if v, ok := in["body"]; ok {
+		next.Body = v.(string)
+	}
+	if v, ok := in["draft"]; ok {
+		next.Draft = v.(bool)
+	}
+	if v, ok := in["prerelease"]; ok {
+		next.Prerelease = v.(bool)
+	}
+	if !validTagName(next.TagName) {
+		validationFailed(w, errorItem{Resource: "Release", Code: "custom", Field: "tag_name", Message: "tag_name is not well-formed"})
+		return
+	}
+	if !next.Draft {
+		for _, other := range r.releases {
+			if other.ID != rel.ID && !other.Draft && other.TagName == next.TagName {
+				validationFailed(w, errorItem{Resource: "Release", Code: "already_exists", Field: "tag_name"})
+				return
+			}
+		}
+		if _, exists := r.tags[next.TagName]; !exists {
+			sha, ok := r.resolve(next.TargetCommitish)
+			if !ok {
+				validationFailed(w, errorItem{Resource: "Release", Code: "invalid", Field: "target_commitish"})
+				return
+			}
+			r.tags[next.TagName] = tagRef{objType: "commit", sha: sha}
+		}
+	}
+	published := rel.Draft && !next.Draft
+	switch {
+	case published:
+		next.PublishedAt = s.tick()
+	case next.Draft:
+		next.PublishedAt = time.Time{}
+	}
+	*rel = next
+	if rel.Draft || rel.Prerelease {
+		if r.latestID == rel.ID {
+			r.latestID = 0
+		}
+	} else {
+		if makeLatest == "" && published {
+			makeLatest = "true"
+		}
+		r.markLatest(rel, makeLatest)
+	}
+	writeJSON(w, http.StatusOK, s.releaseJSON(r, rel))
+}
+
+// deleteRelease is DELETE .../releases/{id}; the tag stays, as on GitHub.
+func (s *Server) deleteRelease(w http.ResponseWriter, r *repo, id int64) {
+	i, rel := r.releaseByID(id)
+	if rel == nil || (rel.Draft && !r.push) {
+		writeError(w, http.StatusNotFound, "Not Found", nil)
+		return
+	}
+	if !s.canWrite(w, r) {
+		return
+	}
+	r.releases = append(r.releases[:i], r.releases[i+1:]...)
+	if r.latestID == id {
+		r.latestID = 0
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func nullIfEmpty(s string) any {
 	if s == "" {
 		return nil
@@ -720,12 +897,14 @@ func nullIfEmpty(s string) any {
 }
 
 func (s *Server) releaseByTag(w http.ResponseWriter, r *repo, tag string) {
-	rel := r.releaseByTag(tag)
-	if rel == nil || rel.Draft { // "Get a published release with the specified tag."
-		writeError(w, http.StatusNotFound, "Not Found", nil)
-		return
+	// "Get a published release with the specified tag."
+	for _, rel := range r.releases {
+		if rel.TagName == tag && !rel.Draft {
+			writeJSON(w, http.StatusOK, s.releaseJSON(r, rel))
+			return
+		}
 	}
-	writeJSON(w, http.StatusOK, s.releaseJSON(r, rel))
+	writeError(w, http.StatusNotFound, "Not Found", nil)
 }
 
 func (s *Server) latestRelease(w http.ResponseWriter, r *repo) {
@@ -925,8 +1104,8 @@ func (s *Server) createRelease(w http.ResponseWriter, r *repo, body []byte) {
 		rel.PublishedAt = rel.CreatedAt
 	}
 	r.releases = append(r.releases, rel)
-	if !rel.Draft && !rel.Prerelease && makeLatest == "true" {
-		r.latestID = rel.ID
+	if !rel.Draft && !rel.Prerelease {
+		r.markLatest(rel, makeLatest)
 	}
 	out := s.releaseJSON(r, rel)
 	w.Header().Set("Location", out["url"].(string))
