@@ -45,7 +45,7 @@ func (c *Client) UpdateRelease(ctx context.Context, id int64, u ReleaseUpdate) (
 	}{u.Draft, u.Prerelease, u.MakeLatest, u.Name, u.Body}
 	var r releaseJSON
 	if _, err := c.do(ctx, http.MethodPatch, fmt.Sprintf("%s/releases/%d", c.repoPath(), id), req, &r); err != nil {
-		return nil, redact(fmt.Errorf("update release %d in %s: %w", id, c.Repo(), c.explainWrite(err)), c.token)
+		return nil, redact(fmt.Errorf("update release %d in %s: %w", id, c.Repo(), explainImmutable(c.explainWrite(err), "", id)), c.token)
 	}
 	return r.release(), nil
 }
@@ -80,7 +80,7 @@ func (c *Client) DeleteRelease(ctx context.Context, id int64) error {
 		return fmt.Errorf("delete release: invalid id %d", id)
 	}
 	if _, err := c.do(ctx, http.MethodDelete, fmt.Sprintf("%s/releases/%d", c.repoPath(), id), nil, nil); err != nil {
-		return redact(fmt.Errorf("delete release %d in %s: %w", id, c.Repo(), c.explainWrite(err)), c.token)
+		return redact(fmt.Errorf("delete release %d in %s: %w", id, c.Repo(), explainImmutable(c.explainWrite(err), "", id)), c.token)
 	}
 	return nil
 }
