@@ -5,21 +5,27 @@
 // (404), writes without push access (403), duplicate releases and invalid
 // fields (422).
 //
-// Served endpoints:
+// Served endpoints (the table routes, whose templates a test checks
+// against GitHub's OpenAPI description, @octokit/openapi):
 //
-//	GET  /repos/{owner}/{repo}
-//	GET  /repos/{owner}/{repo}/releases             (per_page, page, Link)
-//	GET  /repositories/{id}/releases                 (targets of Link headers)
-//	POST /repos/{owner}/{repo}/releases
-//	GET  /repos/{owner}/{repo}/releases/latest
-//	GET  /repos/{owner}/{repo}/releases/tags/{tag}   (published releases only)
-//	GET  /repos/{owner}/{repo}/releases/{release_id}
-//	PATCH /repos/{owner}/{repo}/releases/{release_id}
-//	DELETE /repos/{owner}/{repo}/releases/{release_id}
-//	POST /repos/{owner}/{repo}/releases/generate-notes
-//	GET  /repos/{owner}/{repo}/git/ref/tags/{tag}
-//	GET  /repos/{owner}/{repo}/git/tags/{sha}
-//	GET  /installation/repositories                  (installation tokens only)
+//	GET    /repos/{owner}/{repo}
+//	GET    /repos/{owner}/{repo}/releases             (per_page, page, Link; drafts for pushers)
+//	GET    /repositories/{id}/releases                 (targets of Link headers)
+//	POST   /repos/{owner}/{repo}/releases
+//	GET    /repos/{owner}/{repo}/releases/latest       (make_latest true/false/legacy)
+//	GET    /repos/{owner}/{repo}/releases/tags/{tag}   (published releases only)
+//	GET    /repos/{owner}/{repo}/releases/{release_id}
+//	PATCH  /repos/{owner}/{repo}/releases/{release_id} (publishing a draft creates its tag)
+//	DELETE /repos/{owner}/{repo}/releases/{release_id} (the tag stays)
+//	POST   /repos/{owner}/{repo}/releases/generate-notes
+//	GET    /repos/{owner}/{repo}/git/ref/{ref}         (tags/… and heads/…)
+//	GET    /repos/{owner}/{repo}/git/tags/{tag_sha}
+//	GET    /installation/repositories                  (installation tokens only)
+//
+// Knobs: RateLimit answers the next requests with 429 or a 403 rate limit;
+// Fail answers a path with an error; WithBasePath("/api/v3") serves as
+// GitHub Enterprise Server does; WithImmutableReleases seals published
+// releases.
 //
 // Typical use with the client in remote/github:
 //
@@ -857,13 +863,37 @@ func (s *Server) user(login string, id int64) map[string]any {
 	}
 }
 
+// getRepo answers with GitHub's full-repository object.
 func (s *Server) getRepo(w http.ResponseWriter, r *repo) {
+	api := s.URL + "/repos/" + r.fullName()
+	web := WebURL + "/" + r.fullName()
+	created := time.Date(2023, 6, 1, 0, 0, 0, 0, time.UTC).Format(time.RFC3339)
 	out := map[string]any{
 		"id": r.id, "node_id": nodeID("Repository", r.id), "name": r.name, "full_name": r.fullName(),
-		"private": true, "owner": s.owner(r), "html_url": WebURL + "/" + r.fullName(),
-		"url": s.URL + "/repos/" + r.fullName(), "default_branch": DefaultBranch,
-		"releases_url": s.URL + "/repos/" + r.fullName() + "/releases{/id}",
-		"visibility":   "private", "fork": false, "archived": false, "disabled": false,
+		"private": true, "owner": s.owner(r), "html_url": web, "description": nil, "fork": false,
+		"url": api, "default_branch": DefaultBranch, "visibility": "private",
+		"archived": false, "disabled": false, "homepage": nil, "language": "Python", "mirror_url": nil, "license": nil,
+		"forks": 0, "forks_count": 0, "open_issues": 0, "open_issues_count": 0, "watchers": 0, "watchers_count": 0,
+		"stargazers_count": 0, "network_count": 0, "subscribers_count": 0, "size": 0,
+		"has_issues": true, "has_projects": false, "has_wiki": false, "has_pages": false, "has_discussions": false,
+		"created_at": created, "updated_at": created, "pushed_at": created,
+		"clone_url": web + ".git", "git_url": "git://" + strings.TrimPrefix(web, "https://") + ".git",
+		"ssh_url": "git@" + strings.TrimPrefix(WebURL, "https://") + ":" + r.fullName() + ".git", "svn_url": web,
+		"archive_url": api + "/{archive_format}{/ref}", "assignees_url": api + "/assignees{/user}",
+		"blobs_url": api + "/git/blobs{/sha}", "branches_url": api + "/branches{/branch}",
+		"collaborators_url": api + "/collaborators{/collaborator}", "comments_url": api + "/comments{/number}",
+		"commits_url": api + "/commits{/sha}", "compare_url": api + "/compare/{base}...{head}",
+		"contents_url": api + "/contents/{+path}", "contributors_url": api + "/contributors",
+		"deployments_url": api + "/deployments", "downloads_url": api + "/downloads", "events_url": api + "/events",
+		"forks_url": api + "/forks", "git_commits_url": api + "/git/commits{/sha}", "git_refs_url": api + "/git/refs{/sha}",
+		"git_tags_url": api + "/git/tags{/sha}", "hooks_url": api + "/hooks",
+		"issue_comment_url": api + "/issues/comments{/number}", "issue_events_url": api + "/issues/events{/number}",
+		"issues_url": api + "/issues{/number}", "keys_url": api + "/keys{/key_id}", "labels_url": api + "/labels{/name}",
+		"languages_url": api + "/languages", "merges_url": api + "/merges", "milestones_url": api + "/milestones{/number}",
+		"notifications_url": api + "/notifications{?since,all,participating}", "pulls_url": api + "/pulls{/number}",
+		"releases_url": api + "/releases{/id}", "stargazers_url": api + "/stargazers", "statuses_url": api + "/statuses/{sha}",
+		"subscribers_url": api + "/subscribers", "subscription_url": api + "/subscription", "tags_url": api + "/tags",
+		"teams_url": api + "/teams", "trees_url": api + "/git/trees{/sha}",
 	}
 	if !s.installation {
 		out["permissions"] = map[string]bool{
@@ -1479,6 +1509,6 @@ func (s *Server) getTagObject(w http.ResponseWriter, r *repo, sha string) {
 			"sha":  obj.commit,
 			"url":  api + "/git/commits/" + obj.commit,
 		},
-		"verification": map[string]any{"verified": false, "reason": "unsigned", "signature": nil, "payload": nil},
+		"verification": map[string]any{"verified": false, "reason": "unsigned", "signature": nil, "payload": nil, "verified_at": nil},
 	})
 }
