@@ -116,7 +116,7 @@ func TestRateLimitGivesUp(t *testing.T) {
 		t.Errorf("slept %v", clk.slept)
 	}
 	until := clk.now().Add(25 * time.Second).UTC().Format("15:04:05 UTC")
-	want := "GitHub rate limit exceeded until " + until + " (secondary limit); re-run after that"
+	want := "GitHub rate limit exceeded until " + until + "; re-run after that (secondary limit)"
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q\nwant it to say %q", err, want)
 	}
@@ -233,11 +233,11 @@ func TestEnterpriseServer(t *testing.T) {
 	if _, err := c.CreateRelease(ctx, github.NewRelease{Tag: "1.0.0", Target: sha(1)}); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 120; i++ { // more than a page: Link targets must stay under /api/v3
 		s.AddRelease(repoName, githubtest.Release{TagName: fmt.Sprintf("0.%d.0", i)})
 	}
-	list, err := c.ListReleases(ctx, 4)
-	if err != nil || len(list) != 4 {
+	list, err := c.ListReleases(ctx, 150)
+	if err != nil || len(list) != 121 {
 		t.Fatalf("list %d %v", len(list), err)
 	}
 	for _, r := range s.Requests() {
@@ -303,6 +303,36 @@ func TestRedirectKeepsTokenHome(t *testing.T) {
 	for _, a := range elsewhere {
 		if a != "" {
 			t.Errorf("other host got Authorization %q", a)
+		}
+	}
+}
+
+func TestRateLimitNeverLeaksToken(t *testing.T) {
+	const planted = "ghp_PLANTEDlimit0123456789abcdefABCDEF"
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(http.StatusTooManyRequests)
+		fmt.Fprintf(w, `{"message":"secondary rate limit for %s"}`, r.Header.Get("Authorization"))
+	}))
+	defer echo.Close()
+	var logs []string
+	c, err := github.New(github.Options{Repo: repoName, APIURL: echo.URL, Token: planted,
+		Logf: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateRelease(context.Background(), github.NewRelease{Tag: "1.0.0"})
+	var rl *github.RateLimitError
+	if !errors.As(err, &rl) {
+		t.Fatalf("err %v, want RateLimitError", err)
+	}
+	if len(logs) != 4 {
+		t.Errorf("logs %q, want 4 retries", logs)
+	}
+	for _, s := range append(logs, err.Error(), rl.Err.Error()) {
+		if strings.Contains(s, planted) {
+			t.Errorf("token in %q", s)
 		}
 	}
 }

@@ -2,8 +2,12 @@
 // it checks that the token may create releases, reads existing releases and
 // tags, asks GitHub to generate release notes and creates the release.
 //
-// It is built on github.com/cli/go-gh/v2. The token never appears in an
-// error or in log output written by this package.
+// It is built on github.com/cli/go-gh/v2. The token is chosen per host as
+// gh chooses it, is sent only to that host's API, and never appears in an
+// error or in log output written by this package. Requests refused by a
+// rate limit (429, or a 403 secondary or exhausted limit; nothing was done)
+// are retried within a bounded wait, after which *RateLimitError says
+// when to re-run.
 package github
 
 import (

@@ -36,7 +36,11 @@ type RateLimitError struct {
 }
 
 func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("GitHub rate limit exceeded until %s (%s); re-run after that", e.Until.UTC().Format("15:04:05 MST"), limitKind(e.Secondary))
+	until := e.Until.UTC().Format("15:04:05 MST")
+	if e.Until.UTC().YearDay() != time.Now().UTC().YearDay() {
+		until = e.Until.UTC().Format("2006-01-02 15:04:05 MST")
+	}
+	return fmt.Sprintf("GitHub rate limit exceeded until %s; re-run after that (%s)", until, limitKind(e.Secondary))
 }
 
 // Is matches ErrRateLimited; not ErrForbidden, so callers do not blame the

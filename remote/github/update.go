@@ -23,7 +23,9 @@ type ReleaseUpdate struct {
 }
 
 // UpdateRelease changes the release id (PATCH .../releases/{id}). Publishing
-// a draft (Draft: false) creates its tag at the target if it is missing.
+// a draft (Draft: false) creates its tag at the target if it is missing;
+// pass MakeLatest with it, as GitHub makes a newly published full release
+// the latest unless told "false".
 func (c *Client) UpdateRelease(ctx context.Context, id int64, u ReleaseUpdate) (*Release, error) {
 	if id <= 0 {
 		return nil, fmt.Errorf("update release: invalid id %d", id)
