@@ -261,6 +261,33 @@ func TestRoutesInOpenAPI(t *testing.T) {
 	}
 }
 
+// TestRoutesInGHESOpenAPI: GitHub Enterprise Server (the newest release
+// the package describes) serves every documented route too, under /api/v3.
+func TestRoutesInGHESOpenAPI(t *testing.T) {
+	dotcom := openAPIFile(t)
+	files, _ := filepath.Glob(filepath.Join(filepath.Dir(dotcom), "ghes-3.*.json"))
+	var newest string
+	best := -1
+	for _, f := range files {
+		var minor int
+		if _, err := fmt.Sscanf(filepath.Base(f), "ghes-3.%d.json", &minor); err == nil && !strings.Contains(f, "deref") && minor > best {
+			best, newest = minor, f
+		}
+	}
+	if newest == "" {
+		t.Fatalf("no ghes-3.*.json next to %s", dotcom)
+	}
+	sp, err := parseSpec(newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range routes {
+		if rt.undocumented == "" && sp.operation(rt.method, rt.pattern) == nil {
+			t.Errorf("%s %s: not in %s", rt.method, rt.pattern, filepath.Base(newest))
+		}
+	}
+}
+
 // exchange is one request to the fake and the operation it answers.
 type exchange struct {
 	name    string
