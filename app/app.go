@@ -123,8 +123,9 @@ func (a *App) GitHub() (*github.Client, error) {
 	if g.Repo == "" {
 		return nil, &config.FieldError{Field: "github.repo", Problem: "is not set", Fix: "set it to owner/name of the app's repository (or GANTRY_GITHUB_REPO; GitHub Actions sets GITHUB_REPOSITORY)"}
 	}
-	token, _ := github.TokenFromEnv(g.Host)
-	c, err := github.New(github.Options{Repo: g.Repo, Host: g.Host, APIURL: g.APIURL, Token: token})
+	// New picks the token for g.Host as gh does (and names its source in
+	// errors); rate-limit waits show in the debug log.
+	c, err := github.New(github.Options{Repo: g.Repo, Host: g.Host, APIURL: g.APIURL, Logf: a.opts.Logf})
 	if err != nil {
 		return nil, err
 	}

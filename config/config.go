@@ -133,9 +133,11 @@ type Prod struct {
 // GitHub names the repository releases are created in.
 type GitHub struct {
 	Repo string `toml:"repo"`
-	// Host is the GitHub host (github.com or an Enterprise host).
+	// Host is the GitHub host (github.com or an Enterprise host); unset,
+	// it comes from GH_HOST or GITHUB_SERVER_URL, else github.com.
 	Host string `toml:"host"`
-	// APIURL overrides the REST base URL (tests).
+	// APIURL overrides the REST base URL (tests; unset on Enterprise
+	// Server under Actions, it comes from GITHUB_API_URL).
 	APIURL string `toml:"api_url"`
 	// TagFormat builds the release tag; {version} is replaced.
 	TagFormat string `toml:"tag_format"`
@@ -247,6 +249,9 @@ func Load(opts Options) (*Config, error) {
 		if v, ok := env("GITHUB_REPOSITORY"); ok {
 			cfg.GitHub.Repo = v
 		}
+	}
+	if err := cfg.GitHub.fromEnv(env); err != nil {
+		return nil, err
 	}
 	cfg.DataDir = dataDir(env)
 	cfg.fillDefaults()
@@ -537,6 +542,9 @@ func (c *Config) Validate() error {
 	g := c.GitHub
 	if g.Repo != "" && !repoRe.MatchString(g.Repo) {
 		bad("github.repo", fmt.Sprintf("%q is not owner/name", g.Repo), "write it like \"acme/book-shop\"")
+	}
+	if !validGitHubHost(g.Host) {
+		bad("github.host", fmt.Sprintf("%q is not a host name", g.Host), "write the bare host, e.g. \"github.com\" or \"github.example.com\" (the API address goes in github.api_url)")
 	}
 	if !strings.Contains(g.TagFormat, "{version}") {
 		bad("github.tag_format", fmt.Sprintf("%q does not contain {version}", g.TagFormat), "write it like \"{version}\" or \"v{version}\"")

@@ -29,7 +29,44 @@ var (
 	ErrTagMismatch = errors.New("tag already points at another commit")
 	// ErrInvalidTag means a tag name is not a well-formed git tag.
 	ErrInvalidTag = errors.New("invalid tag name")
+	// ErrImmutableRelease means GitHub refused to change a release, or to
+	// reuse its tag, because the release is immutable.
+	ErrImmutableRelease = errors.New("immutable release")
 )
+
+// ImmutableReleaseError is GitHub's 422 for an immutable release ("tag_name
+// was used by an immutable release", "Cannot modify an immutable
+// release"). It matches ErrImmutableRelease and unwraps to the *APIError.
+type ImmutableReleaseError struct {
+	Tag string // the release's tag, when known
+	ID  int64  // the release's id, when the tag is not known
+	Err error
+}
+
+func (e *ImmutableReleaseError) Error() string {
+	what := "the release"
+	switch {
+	case e.Tag != "":
+		what = "tag " + e.Tag
+	case e.ID != 0:
+		what = fmt.Sprintf("release %d", e.ID)
+	}
+	return fmt.Sprintf("%s belongs to an immutable release, which cannot be changed and whose tag cannot be reused (not even after deleting it): bump the version and release that instead (GitHub: %v)", what, e.Err)
+}
+
+// Is matches ErrImmutableRelease.
+func (e *ImmutableReleaseError) Is(target error) bool { return target == ErrImmutableRelease }
+
+func (e *ImmutableReleaseError) Unwrap() error { return e.Err }
+
+// explainImmutable turns GitHub's immutable-release 422 into *ImmutableReleaseError.
+func explainImmutable(err error, tag string, id int64) error {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.immutable() {
+		return &ImmutableReleaseError{Tag: tag, ID: id, Err: ae}
+	}
+	return err
+}
 
 // ErrorDetail is one entry of the "errors" array of a GitHub error response.
 type ErrorDetail struct {
@@ -69,6 +106,22 @@ func (e *APIError) Is(target error) bool {
 		return e.StatusCode == http.StatusForbidden
 	case ErrReleaseExists:
 		return e.StatusCode == http.StatusUnprocessableEntity && e.HasError("Release", "tag_name", "already_exists")
+	}
+	return false
+}
+
+// immutable reports GitHub's refusal to touch an immutable release.
+func (e *APIError) immutable() bool {
+	if e.StatusCode != http.StatusUnprocessableEntity {
+		return false
+	}
+	if strings.Contains(strings.ToLower(e.Message), "immutable") {
+		return true
+	}
+	for _, d := range e.Errors {
+		if strings.Contains(strings.ToLower(d.Message), "immutable") {
+			return true
+		}
 	}
 	return false
 }

@@ -2,11 +2,16 @@
 // it checks that the token may create releases, reads existing releases and
 // tags, asks GitHub to generate release notes and creates the release.
 //
-// It is built on github.com/cli/go-gh/v2. The token never appears in an
-// error or in log output written by this package.
+// It is built on github.com/cli/go-gh/v2. The token is chosen per host as
+// gh chooses it, is sent only to that host's API, and never appears in an
+// error or in log output written by this package. Requests refused by a
+// rate limit (429, or a 403 secondary or exhausted limit; nothing was done)
+// are retried within a bounded wait, after which *RateLimitError says
+// when to re-run.
 package github
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +47,14 @@ type Options struct {
 	// Log, when set, receives one line per request (method, URL, status),
 	// never headers or bodies.
 	Log io.Writer
+	// Logf, when set, is told what the client does on its own, such as
+	// waiting out a rate limit ("GitHub rate limit: retrying in 12s
+	// (secondary limit)").
+	Logf func(format string, args ...any)
+	// RateLimitWait caps the total time one request waits out rate limits
+	// before failing with *RateLimitError; 0 means DefaultRateLimitWait,
+	// negative means never wait.
+	RateLimitWait time.Duration
 }
 
 // Client is a GitHub REST client bound to one repository.
@@ -52,6 +65,11 @@ type Client struct {
 	rest        *api.RESTClient
 	token       string // kept only to scrub it from errors
 	tokenSource string
+
+	logf          func(format string, args ...any)
+	rateLimitWait time.Duration
+	now           func() time.Time
+	sleep         func(ctx context.Context, d time.Duration) error
 }
 
 // Release is a GitHub release.
@@ -68,30 +86,42 @@ type Release struct {
 	PublishedAt     time.Time // zero for drafts
 }
 
-// TokenFromEnv finds a GitHub token for host: GH_TOKEN, then GITHUB_TOKEN,
-// then go-gh's lookup (GH_ENTERPRISE_TOKEN for enterprise hosts, gh's
-// config file, `gh auth token`). source names where it came from and is
-// empty when no token was found. The token itself must never be logged.
+// TokenFromEnv finds a GitHub token for host the way gh does (go-gh's
+// auth.TokenForHost): GH_TOKEN, then GITHUB_TOKEN for github.com and
+// *.ghe.com; GH_ENTERPRISE_TOKEN, then GITHUB_ENTERPRISE_TOKEN for other
+// (Enterprise Server) hosts; then gh's config file and keyring (`gh auth
+// token`). A token found for one host is only ever sent to that host.
+// source names where it came from and is empty when no token was found.
+// The token itself must never be logged.
 func TokenFromEnv(host string) (token string, source string) {
-	for _, name := range []string{"GH_TOKEN", "GITHUB_TOKEN"} {
-		if v := strings.TrimSpace(os.Getenv(name)); v != "" {
-			return v, name
-		}
-	}
 	if host == "" {
 		host = DefaultHost
 	}
 	token, source = auth.TokenForHost(host)
+	token = strings.TrimSpace(token)
 	if token == "" {
 		return "", ""
 	}
 	switch source {
 	case "oauth_token":
 		source = "gh config (hosts.yml)"
-	case "gh":
+	case "gh", "keyring":
 		source = "gh auth token"
 	}
 	return token, source
+}
+
+// noTokenError explains where a token for host is looked for.
+func noTokenError(host string) error {
+	if auth.IsEnterprise(host) {
+		hint := ""
+		if os.Getenv("GITHUB_TOKEN") != "" || os.Getenv("GH_TOKEN") != "" {
+			// As gh does, GH_TOKEN/GITHUB_TOKEN are for github.com only.
+			hint = "; GH_TOKEN and GITHUB_TOKEN are used only for github.com (in a workflow on " + host + ", set GH_ENTERPRISE_TOKEN: ${{ secrets.GITHUB_TOKEN }})"
+		}
+		return fmt.Errorf("%w for %s: set GH_ENTERPRISE_TOKEN (or GITHUB_ENTERPRISE_TOKEN), or run `gh auth login --hostname %s`%s", ErrNoToken, host, host, hint)
+	}
+	return fmt.Errorf("%w for %s: set GH_TOKEN (or GITHUB_TOKEN), or run `gh auth login --hostname %s`", ErrNoToken, host, host)
 }
 
 // New returns a Client for opts.Repo. It fails with ErrNoToken when no token
@@ -112,7 +142,7 @@ func New(opts Options) (*Client, error) {
 	if token == "" {
 		token, source = TokenFromEnv(host)
 		if token == "" {
-			return nil, fmt.Errorf("%w for %s: set GH_TOKEN (or GITHUB_TOKEN), or run `gh auth login --hostname %s`", ErrNoToken, host, host)
+			return nil, noTokenError(host)
 		}
 	}
 
@@ -120,8 +150,20 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	var transport http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
+	// The token goes only to the API base's host: the guard below every
+	// other layer strips it from any request elsewhere, and redirects to
+	// another host are not followed.
+	var transport http.RoundTripper = &hostGuard{host: base.Host, next: http.DefaultTransport.(*http.Transport).Clone()}
 	ghOpts := api.ClientOptions{
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if !strings.EqualFold(req.URL.Host, via[0].URL.Host) {
+				return fmt.Errorf("GitHub redirected to another host (%s); not following it with the token", req.URL.Host)
+			}
+			if len(via) >= 10 {
+				return errors.New("stopped after 10 redirects")
+			}
+			return nil
+		},
 		Host:         host,
 		AuthToken:    token,
 		LogIgnoreEnv: true, // GH_DEBUG=api would dump the Authorization header
@@ -135,7 +177,7 @@ func New(opts Options) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		transport = &rewriteTransport{target: base, fromPath: ghBase.Path, next: transport}
+		transport = &rewriteTransport{target: base, fromHost: ghBase.Host, fromPath: ghBase.Path, next: transport}
 	} else {
 		// Pin the API host so a gh config api_host cannot move requests
 		// away from the base that pagination links are checked against.
@@ -149,15 +191,30 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, redact(fmt.Errorf("github client for %s: %w", host, err), token)
 	}
-	return &Client{
-		owner:       owner,
-		name:        name,
-		host:        host,
-		base:        base,
-		rest:        rest,
-		token:       token,
-		tokenSource: source,
-	}, nil
+	c := &Client{
+		owner:         owner,
+		name:          name,
+		host:          host,
+		base:          base,
+		rest:          rest,
+		token:         token,
+		tokenSource:   source,
+		logf:          func(string, ...any) {},
+		rateLimitWait: opts.RateLimitWait,
+		now:           time.Now,
+		sleep:         sleepCtx,
+	}
+	if opts.Logf != nil {
+		// Messages never carry the token; scrub anyway, as for Log.
+		c.logf = func(format string, args ...any) { opts.Logf("%s", scrub(fmt.Sprintf(format, args...), token)) }
+	}
+	switch {
+	case c.rateLimitWait == 0:
+		c.rateLimitWait = DefaultRateLimitWait
+	case c.rateLimitWait < 0:
+		c.rateLimitWait = 0
+	}
+	return c, nil
 }
 
 // Repo returns the repository as "owner/name".

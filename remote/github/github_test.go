@@ -101,10 +101,21 @@ func TestNewWithoutTokenExplainsFix(t *testing.T) {
 	if !errors.Is(err, github.ErrNoToken) {
 		t.Fatalf("err %v, want ErrNoToken", err)
 	}
-	for _, want := range []string{"GH_TOKEN", "gh auth login"} {
+	for _, want := range []string{"GH_ENTERPRISE_TOKEN", "gh auth login --hostname ghe.example.com"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+	// A github.com token in the environment is not used for it, and the
+	// error says how to hand it over.
+	t.Setenv("GITHUB_TOKEN", "ghs_forGithubDotCom")
+	_, err = github.New(github.Options{Repo: "o/r", Host: "ghe.example.com"})
+	if !errors.Is(err, github.ErrNoToken) || !strings.Contains(err.Error(), "GH_ENTERPRISE_TOKEN: ${{ secrets.GITHUB_TOKEN }}") || strings.Contains(err.Error(), "ghs_forGithubDotCom") {
+		t.Errorf("err %v", err)
+	}
+	_, err = github.New(github.Options{Repo: "o/r"})
+	if err != nil {
+		t.Errorf("github.com with GITHUB_TOKEN: %v", err)
 	}
 }
 
@@ -633,6 +644,11 @@ func everyMethod(ctx context.Context, c *github.Client) []error {
 	errs = append(errs, err)
 	_, err = c.TagCommit(ctx, "v1")
 	errs = append(errs, err)
+	_, err = c.FindRelease(ctx, "v1")
+	errs = append(errs, err)
+	_, err = c.UpdateRelease(ctx, 1, github.ReleaseUpdate{MakeLatest: "true"})
+	errs = append(errs, err)
+	errs = append(errs, c.DeleteRelease(ctx, 1))
 	return errs
 }
 

@@ -74,7 +74,7 @@ func TestRelativize(t *testing.T) {
 func TestRewriteTransport(t *testing.T) {
 	target, _ := url.Parse("http://127.0.0.1:9/prefix/")
 	var seen *http.Request
-	rt := &rewriteTransport{target: target, fromPath: "/api/v3/", next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	rt := &rewriteTransport{target: target, fromHost: "ghe.example.com", fromPath: "/api/v3/", next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		seen = r
 		return &http.Response{StatusCode: 204, Body: http.NoBody, Request: r}, nil
 	})}
@@ -87,6 +87,39 @@ func TestRewriteTransport(t *testing.T) {
 	}
 	if req.URL.Host != "ghe.example.com" {
 		t.Error("original request was modified")
+	}
+	// A request to another host (a redirect) is not moved to the target.
+	other, _ := http.NewRequest("GET", "https://elsewhere.example/x", nil)
+	if _, err := rt.RoundTrip(other); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen.URL.String(); got != "https://elsewhere.example/x" {
+		t.Errorf("foreign request rewritten to %s", got)
+	}
+}
+
+func TestHostGuard(t *testing.T) {
+	var seen *http.Request
+	g := &hostGuard{host: "127.0.0.1:9", next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		seen = r
+		return &http.Response{StatusCode: 204, Body: http.NoBody, Request: r}, nil
+	})}
+	for url, want := range map[string]string{
+		"http://127.0.0.1:9/repos/o/r":  "token x",
+		"http://127.0.0.1:10/repos/o/r": "",
+		"https://evil.example/":         "",
+	} {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "token x")
+		if _, err := g.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+		if got := seen.Header.Get("Authorization"); got != want {
+			t.Errorf("%s: Authorization %q, want %q", url, got, want)
+		}
+		if req.Header.Get("Authorization") != "token x" {
+			t.Error("original request was modified")
+		}
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cli/go-gh/v2/pkg/api"
 )
 
 // maxResponseBytes bounds a decoded response body.
@@ -53,27 +55,54 @@ func (r releaseJSON) release() *Release {
 }
 
 // do sends one request; path is relative to the API base and may carry a
-// query. A non-2xx answer becomes *APIError.
+// query. A non-2xx answer becomes *APIError. A rate-limit refusal (nothing
+// was done, so any method may be sent again) is retried after the wait
+// GitHub asks for, within Options.RateLimitWait in all; past that it
+// becomes *RateLimitError.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) (http.Header, error) {
-	var body io.Reader
+	var payload []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: encode request: %w", method, pathOnly(path), err)
 		}
-		body = bytes.NewReader(b)
+		payload = b
 	}
-	resp, err := c.rest.RequestWithContext(ctx, method, path, body)
-	if err != nil {
-		return nil, apiError(method, path, err, c.token)
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBytes)).Decode(out); err != nil {
-			return nil, fmt.Errorf("%s %s: decode response: %w", method, pathOnly(path), err)
+	var waited time.Duration
+	for attempt := 0; ; attempt++ {
+		var body io.Reader
+		if payload != nil {
+			body = bytes.NewReader(payload)
 		}
+		resp, err := c.rest.RequestWithContext(ctx, method, path, body)
+		if err != nil {
+			var he *api.HTTPError
+			if !errors.As(err, &he) {
+				return nil, apiError(method, path, err, c.token)
+			}
+			wait, secondary, limited := rateLimit(he, c.now())
+			if !limited {
+				return nil, apiError(method, path, err, c.token)
+			}
+			if attempt >= maxRateLimitRetries || waited+wait > c.rateLimitWait {
+				ae, _ := apiError(method, path, err, c.token).(*APIError)
+				return nil, fmt.Errorf("%s %s: %w", method, pathOnly(path), &RateLimitError{Until: c.now().Add(wait), Secondary: secondary, Err: ae})
+			}
+			c.logf("GitHub rate limit: retrying in %s (%s)", wait.Round(time.Second), limitKind(secondary))
+			if err := c.sleep(ctx, wait); err != nil {
+				return nil, fmt.Errorf("%s %s: waiting out GitHub's rate limit: %w", method, pathOnly(path), err)
+			}
+			waited += wait
+			continue
+		}
+		defer resp.Body.Close()
+		if out != nil {
+			if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBytes)).Decode(out); err != nil {
+				return nil, fmt.Errorf("%s %s: decode response: %w", method, pathOnly(path), err)
+			}
+		}
+		return resp.Header, nil
 	}
-	return resp.Header, nil
 }
 
 func (c *Client) repoPath() string {
@@ -274,6 +303,7 @@ func (c *Client) CreateRelease(ctx context.Context, nr NewRelease) (*Release, er
 			return nil, fmt.Errorf("create release %s: %w", nr.Tag, err)
 		}
 	}
+	// Drafts are never the latest; GitHub decides again when one is published.
 	makeLatest := "false"
 	if nr.MakeLatest {
 		makeLatest = "true"
@@ -289,10 +319,7 @@ func (c *Client) CreateRelease(ctx context.Context, nr NewRelease) (*Release, er
 	}{nr.Tag, nr.Target, nr.Name, nr.Body, nr.Draft, nr.Prerelease, makeLatest}
 	var r releaseJSON
 	if _, err := c.do(ctx, http.MethodPost, c.repoPath()+"/releases", req, &r); err != nil {
-		if errors.Is(err, ErrForbidden) || errors.Is(err, ErrNotFound) {
-			err = fmt.Errorf("%w (the token from %s may lack contents:write)", err, c.tokenSource)
-		}
-		return nil, redact(fmt.Errorf("create release %s in %s: %w", nr.Tag, c.Repo(), err), c.token)
+		return nil, redact(fmt.Errorf("create release %s in %s: %w", nr.Tag, c.Repo(), explainImmutable(c.explainWrite(err), nr.Tag, 0)), c.token)
 	}
 	return r.release(), nil
 }

@@ -12,11 +12,15 @@ import (
 // hosts, so the rewrite happens below it, after the header is set.
 type rewriteTransport struct {
 	target   *url.URL // ends in "/"
+	fromHost string   // go-gh's API host; requests elsewhere pass unchanged
 	fromPath string   // go-gh's base path for the host ("/" or "/api/v3/")
 	next     http.RoundTripper
 }
 
 func (t *rewriteTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !strings.EqualFold(req.URL.Host, t.fromHost) {
+		return t.next.RoundTrip(req)
+	}
 	rel := strings.TrimPrefix(req.URL.EscapedPath(), t.fromPath)
 	rel = strings.TrimPrefix(rel, "/")
 	u, err := url.Parse(t.target.EscapedPath() + rel)
@@ -29,6 +33,21 @@ func (t *rewriteTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	out.URL.Path, out.URL.RawPath = u.Path, u.RawPath
 	out.Host = ""
 	return t.next.RoundTrip(out)
+}
+
+// hostGuard drops the Authorization header from any request not bound for
+// host (the API base's host[:port]), whatever the layers above decided.
+type hostGuard struct {
+	host string
+	next http.RoundTripper
+}
+
+func (g *hostGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("Authorization") != "" && !strings.EqualFold(req.URL.Host, g.host) {
+		req = req.Clone(req.Context())
+		req.Header.Del("Authorization")
+	}
+	return g.next.RoundTrip(req)
 }
 
 // nextLink returns the rel="next" URL of a Link header, or "".

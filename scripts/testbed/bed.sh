@@ -32,6 +32,7 @@ tb_bed_start() {
   : >>"$TB_DIR/pids"
   [ "$(id -u)" = 0 ] || tb_die "the test bed runs dockerd and sshd: run as root (sudo -E env PATH=\"\$PATH\" scripts/test)" || return 1
   tb_install_deps || return 1
+  tb_openapi || return 1
   tb_k8s_bins || return 1
   tb_tools || return 1
   tb_log "starting peers in $TB_DIR"

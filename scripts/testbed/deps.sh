@@ -19,7 +19,12 @@ TB_APT_DEPS=(
   "python3 python3"
   "gcc gcc"
   "shellcheck shellcheck"
+  "npm npm"
 )
+
+# GitHub's published OpenAPI description, which the fake GitHub (remote/github/githubtest)
+# is checked against. Pinned; kept in the test-bed cache next to the Kubernetes binaries.
+TB_OPENAPI_VERSION=23.0.2
 
 tb_have() {
   case $1 in
@@ -50,4 +55,21 @@ tb_install_deps() {
     hash -r
     tb_have moto_server || tb_die "moto_server still not on PATH after pip install" || return 1
   fi
+}
+
+# tb_openapi installs @octokit/openapi once into the cache and exports GANTRY_TEST_OPENAPI,
+# the path of its generated/api.github.com.json.
+tb_openapi() {
+  local cache file
+  cache=${GANTRY_TESTBED_CACHE:-$HOME/.cache/gantry-testbed}/octokit-openapi-$TB_OPENAPI_VERSION
+  file=$cache/node_modules/@octokit/openapi/generated/api.github.com.json
+  if [ ! -s "$file" ]; then
+    tb_log "installing @octokit/openapi@$TB_OPENAPI_VERSION into $cache"
+    mkdir -p "$cache"
+    npm install --prefix "$cache" --no-audit --no-fund --no-save --silent "@octokit/openapi@$TB_OPENAPI_VERSION" >&2 ||
+      tb_die "npm could not install @octokit/openapi@$TB_OPENAPI_VERSION" || return 1
+  fi
+  [ -s "$file" ] || tb_die "@octokit/openapi@$TB_OPENAPI_VERSION has no generated/api.github.com.json" || return 1
+  GANTRY_TEST_OPENAPI=$file
+  export GANTRY_TEST_OPENAPI
 }

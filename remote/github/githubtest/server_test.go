@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bookshop-ops/gantry/remote/github/githubtest"
 )
@@ -587,5 +589,167 @@ func TestLinkTargetsAreServed(t *testing.T) {
 	authed(t, s, "GET", u.String(), nil).json(t, &page)
 	if len(page) != 1 || page[0]["tag_name"] != "v1" {
 		t.Errorf("page 2 via Link: %v", page)
+	}
+}
+
+func TestReleaseUpdateDeleteAndLatest(t *testing.T) {
+	s := newRepo(t, 3)
+	base := "/repos/" + repoName + "/releases"
+	var a, d map[string]any
+	authed(t, s, "POST", base, map[string]any{"tag_name": "1.0.0", "target_commitish": sha(1)}).json(t, &a)
+	r := authed(t, s, "POST", base, map[string]any{"tag_name": "1.1.0", "target_commitish": sha(3), "draft": true})
+	r.json(t, &d)
+	id := int64(d["id"].(float64))
+	if want := fmt.Sprintf("%s/%s/releases/tag/untagged-%d", githubtest.WebURL, repoName, id); d["html_url"] != want {
+		t.Errorf("draft html_url %v, want %s", d["html_url"], want)
+	}
+	if r := authed(t, s, "GET", base+"/tags/1.1.0", nil); r.status != 404 {
+		t.Errorf("draft by tag: %d", r.status)
+	}
+	if r := authed(t, s, "GET", fmt.Sprintf("%s/%d", base, id), nil); r.status != 200 {
+		t.Errorf("draft by id: %d", r.status)
+	}
+
+	// Publish with make_latest=false: tag appears, latest stays.
+	r = authed(t, s, "PATCH", fmt.Sprintf("%s/%d", base, id), map[string]any{"draft": false, "make_latest": "false"})
+	var p map[string]any
+	r.json(t, &p)
+	if r.status != 200 || p["draft"] != false || p["published_at"] == nil || p["html_url"] != githubtest.WebURL+"/"+repoName+"/releases/tag/1.1.0" {
+		t.Fatalf("publish: %d %v", r.status, p)
+	}
+	if got, ok := s.TagCommit(repoName, "1.1.0"); !ok || got != sha(3) {
+		t.Errorf("tag %q %v", got, ok)
+	}
+	latest := func() float64 {
+		var l map[string]any
+		r := authed(t, s, "GET", base+"/latest", nil)
+		if r.status != 200 {
+			return 0
+		}
+		r.json(t, &l)
+		return l["id"].(float64)
+	}
+	if got := latest(); got != a["id"] {
+		t.Errorf("latest %v, want %v", got, a["id"])
+	}
+	// legacy: the newest published full release.
+	authed(t, s, "PATCH", fmt.Sprintf("%s/%d", base, id), map[string]any{"make_latest": "legacy"})
+	if got := latest(); got != float64(id) {
+		t.Errorf("legacy latest %v, want %d", got, id)
+	}
+	authed(t, s, "PATCH", fmt.Sprintf("%s/%v", base, a["id"]), map[string]any{"make_latest": "true"})
+	if got := latest(); got != a["id"] {
+		t.Errorf("latest after true %v, want %v", got, a["id"])
+	}
+	if r := authed(t, s, "PATCH", fmt.Sprintf("%s/%d", base, id), map[string]any{"make_latest": "yes"}); r.status != 422 {
+		t.Errorf("bad make_latest: %d", r.status)
+	}
+	if r := authed(t, s, "PATCH", fmt.Sprintf("%s/%d", base, id), map[string]any{"draft": "no"}); r.status != 422 {
+		t.Errorf("draft not bool: %d", r.status)
+	}
+	// Publishing a draft whose tag has a published release is refused.
+	var d2 map[string]any
+	authed(t, s, "POST", base, map[string]any{"tag_name": "1.2.0", "draft": true}).json(t, &d2)
+	if r := authed(t, s, "PATCH", fmt.Sprintf("%s/%v", base, d2["id"]), map[string]any{"tag_name": "1.0.0", "draft": false}); r.status != 422 {
+		t.Errorf("publish onto released tag: %d", r.status)
+	}
+
+	if r := authed(t, s, "DELETE", fmt.Sprintf("%s/%v", base, a["id"]), nil); r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if r := authed(t, s, "DELETE", fmt.Sprintf("%s/%v", base, a["id"]), nil); r.status != 404 {
+		t.Errorf("delete again: %d", r.status)
+	}
+	if got := latest(); got != float64(id) {
+		t.Errorf("latest after deleting it: %v, want %d", got, id)
+	}
+	if _, ok := s.TagCommit(repoName, "1.0.0"); !ok {
+		t.Error("delete removed the tag")
+	}
+}
+
+func TestRateLimitKnob(t *testing.T) {
+	s := newRepo(t, 1)
+	path := "/repos/" + repoName + "/releases"
+	s.RateLimit(1, githubtest.TooManyRequests, 12*time.Second)
+	r := authed(t, s, "POST", path, map[string]any{"tag_name": "1.0.0"})
+	if r.status != 429 || r.header.Get("Retry-After") != "12" || !strings.Contains(r.errorBody(t).Message, "secondary rate limit") {
+		t.Errorf("429: %d %v %s", r.status, r.header, r.body)
+	}
+	if n := len(s.Releases(repoName)); n != 0 {
+		t.Errorf("a limited request created %d releases", n)
+	}
+	s.RateLimit(1, githubtest.SecondaryLimit, 3*time.Second)
+	if r := authed(t, s, "GET", path, nil); r.status != 403 || r.header.Get("Retry-After") != "3" || !strings.Contains(r.errorBody(t).Message, "secondary rate limit") {
+		t.Errorf("secondary: %d %v", r.status, r.header)
+	}
+	s.RateLimit(1, githubtest.PrimaryLimit, time.Minute)
+	r = authed(t, s, "GET", path, nil)
+	reset, _ := strconv.ParseInt(r.header.Get("X-Ratelimit-Reset"), 10, 64)
+	if d := time.Until(time.Unix(reset, 0)); r.status != 403 || r.header.Get("X-Ratelimit-Remaining") != "0" || r.header.Get("Retry-After") != "" || d < 58*time.Second || d > time.Minute {
+		t.Errorf("primary: %d %v (reset in %s)", r.status, r.header, d)
+	}
+	// The limit is spent: the next request goes through, with quota headers.
+	r = authed(t, s, "GET", path, nil)
+	if r.status != 200 || r.header.Get("X-Ratelimit-Limit") != "5000" || r.header.Get("X-Ratelimit-Remaining") == "0" {
+		t.Errorf("after: %d %v", r.status, r.header)
+	}
+	// Unauthenticated requests are refused before the limit counts.
+	s.RateLimit(1, githubtest.TooManyRequests, time.Second)
+	if r := call(t, s, "GET", path, "", nil); r.status != 401 {
+		t.Errorf("unauthenticated: %d", r.status)
+	}
+}
+
+func TestEnterpriseBasePath(t *testing.T) {
+	s := newRepo(t, 1, githubtest.WithBasePath("/api/v3"))
+	if !strings.HasSuffix(s.URL, "/api/v3") {
+		t.Fatalf("URL %s", s.URL)
+	}
+	if r := authed(t, s, "GET", "/repos/"+repoName, nil); r.status != 200 {
+		t.Errorf("under base: %d", r.status)
+	}
+	root := strings.TrimSuffix(s.URL, "/api/v3")
+	if r := authed(t, s, "GET", root+"/repos/"+repoName, nil); r.status != 404 {
+		t.Errorf("outside base: %d", r.status)
+	}
+	var repo map[string]any
+	authed(t, s, "GET", "/repos/"+repoName, nil).json(t, &repo)
+	if repo["url"] != s.URL+"/repos/"+repoName {
+		t.Errorf("url %v", repo["url"])
+	}
+}
+
+func TestImmutableReleases(t *testing.T) {
+	s := newRepo(t, 2, githubtest.WithImmutableReleases())
+	base := "/repos/" + repoName + "/releases"
+	var rel map[string]any
+	authed(t, s, "POST", base, map[string]any{"tag_name": "1.0.0"}).json(t, &rel)
+	if rel["immutable"] != true {
+		t.Errorf("immutable %v", rel["immutable"])
+	}
+	id := fmt.Sprint(rel["id"])
+	r := authed(t, s, "PATCH", base+"/"+id, map[string]any{"prerelease": true})
+	if r.status != 422 || !strings.Contains(string(r.body), "Cannot modify an immutable release") {
+		t.Errorf("patch: %d %s", r.status, r.body)
+	}
+	if r := authed(t, s, "PATCH", base+"/"+id, map[string]any{"make_latest": "true"}); r.status != 200 {
+		t.Errorf("make_latest on immutable: %d %s", r.status, r.body)
+	}
+	if r := authed(t, s, "DELETE", base+"/"+id, nil); r.status != 204 {
+		t.Errorf("delete: %d", r.status)
+	}
+	r = authed(t, s, "POST", base, map[string]any{"tag_name": "1.0.0"})
+	if r.status != 422 || !strings.Contains(string(r.body), "tag_name was used by an immutable release") {
+		t.Errorf("reuse: %d %s", r.status, r.body)
+	}
+	// Drafts are not immutable until published.
+	var d map[string]any
+	authed(t, s, "POST", base, map[string]any{"tag_name": "1.1.0", "draft": true}).json(t, &d)
+	if d["immutable"] != false {
+		t.Errorf("draft immutable %v", d["immutable"])
+	}
+	if r := authed(t, s, "PATCH", base+"/"+fmt.Sprint(d["id"]), map[string]any{"body": "x", "draft": false}); r.status != 200 {
+		t.Errorf("publish draft: %d %s", r.status, r.body)
 	}
 }
