@@ -217,10 +217,10 @@ func (b *backend) History(ctx context.Context) ([]ui.AuditEntry, error) {
 	return out, err
 }
 
-func (b *backend) PlanDev(ctx context.Context) (ui.DevPlan, error) {
+func (b *backend) PlanDev(ctx context.Context) (ui.Head, error) {
 	m, err := meta.Read(ctx, b.app.Cfg.Dir)
 	if err != nil {
-		return ui.DevPlan{}, err
+		return ui.Head{}, err
 	}
 	subject := ""
 	if repo, err := b.app.Repo(ctx); err == nil {
@@ -232,7 +232,7 @@ func (b *backend) PlanDev(ctx context.Context) (ui.DevPlan, error) {
 	if target == "ssh" {
 		target = b.app.Cfg.Dev.User + "@" + b.app.Cfg.Dev.Host
 	}
-	return ui.DevPlan{Commit: m.Commit, Subject: subject, Tag: m.ImageTag, Target: target, Dirty: m.Dirty}, nil
+	return ui.Head{Commit: m.Commit, Subject: subject, Tag: m.ImageTag, Target: target, Dirty: m.Dirty}, nil
 }
 
 func (b *backend) PlanPromote(ctx context.Context, snapshotTag string) (ui.PromotePlan, error) {

@@ -229,7 +229,7 @@ func TestPanickingWorkflowEndsRun(t *testing.T) {
 
 type panicky struct{ Backend }
 
-func (panicky) RunDev(context.Context, pipeline.Sink) error { panic("boom") }
+func (panicky) RunDev(context.Context, pipeline.Plan, pipeline.Sink) error { panic("boom") }
 
 func TestCallTimesOutOnStuckBackend(t *testing.T) {
 	start := time.Now()
