@@ -226,7 +226,8 @@ func (s *confirmScreen) body() []string {
 			markStyle = st.Failure.Render
 		}
 		summary := sp.Summary
-		if summary == "" {
+		if summary == "" || summary == sp.Step {
+			// A plan-less step says only its name: show what kind of step it is.
 			summary = sp.Action.String()
 		}
 		head := "  " + markStyle(mark) + " " + st.Text.Render(fit(sp.Step, nameW)) + " "

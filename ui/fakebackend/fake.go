@@ -478,7 +478,7 @@ func (b *Backend) promoteSteps(tag string) ([]pipeline.Step, error) {
 				r.Logf("put manifest %s → %s", rel, s.Digest)
 				return nil
 			}),
-		b.step("apply k8s/app-prod.yaml", pipeline.Acting("apply k8s/app-prod.yaml"), 3, nil, say("deployment.apps/django-app configured")),
+		b.step("apply k8s/app-prod.yaml", pipeline.Acting("apply the manifest k8s/app-prod.yaml"), 3, nil, say("deployment.apps/django-app configured")),
 		b.step("set image", setImage, 2, nil, say("deployment.apps/django-app image updated")),
 		b.step("rollout status", pipeline.Reading("wait for the rollout of deployment/"+deployment), 10, nil, count("Waiting for deployment \"django-app\" rollout to finish: %d of 10 checks...")),
 	}
