@@ -201,6 +201,7 @@ func (s *confirmScreen) body() []string {
 		}
 		return out
 	}
+	seen := map[pipeline.Fact]bool{}
 	// A refusal comes first: it is why nothing is offered.
 	for _, sp := range p.Refusals() {
 		for i, part := range wrap(sp.Step+" refuses: "+sp.Reason, max(w-4, 10), 4) {
@@ -246,6 +247,11 @@ func (s *confirmScreen) body() []string {
 			lines = append(lines, field("why", sp.Reason, st.Failure.Render)...)
 		}
 		for _, f := range sp.Facts {
+			// Steps share facts (the image tag, the registry): each is shown once.
+			if seen[f] || f.Value == sp.Target {
+				continue
+			}
+			seen[f] = true
 			lines = append(lines, s.fact(f, field)...)
 		}
 		for _, wn := range sp.Warnings {
