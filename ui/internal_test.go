@@ -162,17 +162,17 @@ func TestIncrementalFilterEqualsFullScan(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	alphabet := "0123456789.abcdef- "
 	for step := range 3000 {
-		if s.filter.value != "" && rng.IntN(3) == 0 {
-			r := []rune(s.filter.value)
-			s.filter.value = string(r[:len(r)-1])
+		if s.list.filter.value != "" && rng.IntN(3) == 0 {
+			r := []rune(s.list.filter.value)
+			s.list.filter.value = string(r[:len(r)-1])
 		} else {
-			s.filter.value += string(alphabet[rng.IntN(len(alphabet))])
+			s.list.filter.value += string(alphabet[rng.IntN(len(alphabet))])
 		}
-		if len(s.filter.value) > 6 {
-			s.filter.value = ""
+		if len(s.list.filter.value) > 6 {
+			s.list.filter.value = ""
 		}
 		s.refilter(true)
-		terms := filterTerms(s.filter.value)
+		terms := filterTerms(s.list.filter.value)
 		var want []int
 		for i := range s.rows {
 			if matchTerms(s.rows[i].key, terms) {
@@ -180,7 +180,7 @@ func TestIncrementalFilterEqualsFullScan(t *testing.T) {
 			}
 		}
 		if !slices.Equal(s.matched, want) && !(len(want) == 0 && len(s.matched) == 0) {
-			t.Fatalf("step %d query %q: incremental %d rows, full scan %d", step, s.filter.value, len(s.matched), len(want))
+			t.Fatalf("step %d query %q: incremental %d rows, full scan %d", step, s.list.filter.value, len(s.matched), len(want))
 		}
 	}
 }
