@@ -188,7 +188,17 @@ func (s *confirmScreen) body() []string {
 	}
 	nameW = min(nameW, max(w/4, 8))
 	indent := strings.Repeat(" ", 4)
-	const labelW = 12
+	// Fact names are the label column: as wide as the longest, within reason.
+	labelW := 10
+	for _, sp := range p.Steps {
+		for _, f := range sp.Facts {
+			labelW = max(labelW, len([]rune(f.Name)))
+		}
+		if sp.Target != "" {
+			labelW = max(labelW, len("target"))
+		}
+	}
+	labelW = min(labelW, max(w/4, 12))
 	field := func(name, val string, style func(...string) string) []string {
 		avail := max(w-len(indent)-labelW-1, 10)
 		var out []string
