@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/bookshop-ops/gantry/app"
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/internal/testbed"
+	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/ui"
 )
 
@@ -70,7 +72,8 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = a.Close() })
 
-	c := startConsole(t, &backend{app: a, logf: t.Logf}, 110, 30)
+	rec := &recordingBackend{backend: &backend{app: a, logf: t.Logf}}
+	c := startConsole(t, rec, 110, 30)
 
 	// Snapshots loads first, from an empty registry.
 	c.waitFor("the empty Snapshots screen", time.Minute, func(s string) bool {
@@ -80,15 +83,22 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 		t.Errorf("header %q does not name the embedded registry and %s", first, repoName)
 	}
 
-	// d opens the confirmation with the plan: commit and image tag; nothing runs yet.
+	// d opens the confirmation with the plan the run will execute; nothing runs yet.
 	c.keys("d")
 	c.waitFor("the dev plan", 30*time.Second, func(s string) bool {
 		return strings.Contains(s, "Deploy to dev?") && strings.Contains(s, "y/enter deploy")
 	})
 	plan := c.screen()
-	for _, want := range [][]string{{"commit", sha[:7], "initial"}, {"image tag", tag}, {"target", "local"}} {
-		if !hasLine(plan, want...) {
-			t.Errorf("the confirm screen has no line with %q:\n%s", want, plan)
+	approved := rec.planned()
+	if len(approved.Steps) == 0 || approved.Refused() {
+		t.Fatalf("the dev plan %+v is empty or refuses:\n%s", approved, plan)
+	}
+	for _, sp := range approved.Steps {
+		if !hasLine(plan, sp.Step, clip(sp.Summary, 30)) {
+			t.Errorf("the confirm screen has no line for step %q (%q):\n%s", sp.Step, sp.Summary, plan)
+		}
+		if sp.Target != "" && !hasLine(plan, "target", clip(sp.Target, 30)) {
+			t.Errorf("the confirm screen does not show the target %q of %q:\n%s", sp.Target, sp.Step, plan)
 		}
 	}
 	if out, _ := exec.Command("docker", "-H", dockerHost, "inspect", container).CombinedOutput(); !strings.Contains(string(out), "No such") && strings.TrimSpace(string(out)) != "[]" {
@@ -105,6 +115,9 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 	if !strings.Contains(done, "✓ succeeded in") {
 		t.Fatalf("the dev deploy did not succeed:\n%s", done)
 	}
+	// The run carried out the plan the confirm showed: each step planned the same
+	// action, target and key at run time.
+	rec.sameAsApproved(t, approved)
 	for _, want := range []string{"dev deploy succeeded", tag} {
 		if !strings.Contains(done, want) {
 			t.Errorf("the finished Run screen lacks %q:\n%s", want, done)
@@ -161,6 +174,109 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 	if !strings.Contains(body, "1.4.2") || !strings.Contains(body, sha) {
 		t.Fatalf("the app on :%d answers %q, want version 1.4.2 and commit %s", appPort, body, sha)
 	}
+}
+
+// TestTUIRollbackDevEndToEnd deploys two commits to the local dev target, then rolls
+// dev back in the console: the confirm shows the plan (every step, its target), the
+// run plans the very same steps, targets and keys, and dev-app then runs the first
+// commit's snapshot again.
+func TestTUIRollbackDevEndToEnd(t *testing.T) {
+	dockerHost := testbed.Docker(t)
+	if _, err := exec.LookPath("docker"); err != nil {
+		if testbed.Required() {
+			t.Fatal("the docker CLI is not installed although the test bed needs it")
+		}
+		t.Skip("the docker CLI is not installed: the local dev target needs it")
+	}
+	t.Setenv("DOCKER_HOST", dockerHost)
+	if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {
+		t.Setenv("GOCACHE", strings.TrimSpace(string(out)))
+	}
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("GANTRY_DATA_DIR", t.TempDir())
+	regAddr := fmt.Sprintf("127.0.0.1:%d", testbed.FreePort(t))
+	repoName := "book-shop-tui-rb-" + testbed.Suffix()
+	t.Setenv("GANTRY_REGISTRY_KIND", "embedded")
+	t.Setenv("GANTRY_REGISTRY_HOST", regAddr)
+	t.Setenv("GANTRY_REGISTRY_REPOSITORY", repoName)
+	t.Setenv("GANTRY_DEV_TARGET", "local")
+	container := "dev-tui-rb-" + testbed.Suffix()
+	t.Setenv("GANTRY_DEV_CONTAINER", container)
+	t.Setenv("GANTRY_DEV_PORTS", fmt.Sprintf("%d:8000", testbed.FreePort(t)))
+	t.Setenv("GANTRY_WHO", "tui-tester")
+	tuiCleanupEngine(t, dockerHost, container, regAddr+"/"+repoName)
+
+	dir := tuiBookShop(t)
+	first := gitIn(t, dir, "rev-parse", "HEAD")
+	cfg, err := config.Load(config.Options{Dir: dir, Env: os.LookupEnv})
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	a, err := app.New(cfg, app.Options{AllowDirty: true, Warn: func(s string) { t.Logf("warning: %s", s) }, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	deploy := func() {
+		t.Helper()
+		if _, err := a.Execute(t.Context(), "dev", a.Dev(app.DevOptions{}), pipeline.SinkFunc(func(pipeline.Event) {}), nil); err != nil {
+			t.Fatalf("dev deploy: %v", err)
+		}
+	}
+	deploy()
+	if err := os.WriteFile(dir+"/CHANGES.md", []byte("second\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitIn(t, dir, "add", "-A")
+	gitIn(t, dir, "commit", "-q", "-m", "second")
+	second := gitIn(t, dir, "rev-parse", "HEAD")
+	deploy()
+	running := func() string {
+		out, _ := exec.Command("docker", "-H", dockerHost, "inspect", "--format", "{{.Config.Image}}", container).Output()
+		return strings.TrimSpace(string(out))
+	}
+	if img := running(); !strings.Contains(img, second[:7]) {
+		t.Fatalf("after two deploys %s runs %q, want the snapshot of %s", container, img, second[:7])
+	}
+
+	rec := &recordingBackend{backend: &backend{app: a, logf: t.Logf}}
+	c := startConsole(t, rec, 120, 40)
+	c.waitFor("the Snapshots screen", time.Minute, func(s string) bool { return strings.Contains(s, "2 images") })
+	c.keys("3")
+	c.waitFor("Environments", 30*time.Second, func(s string) bool { return strings.Contains(s, "Environments") && strings.Contains(s, second[:7]) })
+	c.keys("b")
+	c.waitFor("the rollback plan", time.Minute, func(s string) bool {
+		return strings.Contains(s, "Roll back dev?") && (strings.Contains(s, "y/enter roll back") || strings.Contains(s, "will not run"))
+	})
+	confirm := c.screen()
+	approved := rec.planned()
+	if approved.Refused() || len(approved.Steps) == 0 {
+		t.Fatalf("the rollback plan %+v refuses or is empty:\n%s", approved, confirm)
+	}
+	for _, sp := range approved.Steps {
+		if !hasLine(confirm, sp.Step) {
+			t.Errorf("the confirm has no line for step %q:\n%s", sp.Step, confirm)
+		}
+		if sp.Target != "" && !hasLine(confirm, "target", clip(sp.Target, 30)) {
+			t.Errorf("the confirm does not show the target %q of %q:\n%s", sp.Target, sp.Step, confirm)
+		}
+	}
+	if running() == "" {
+		t.Fatal("dev-app is gone before the rollback was confirmed")
+	}
+	c.keys("y")
+	c.waitFor("the rollback to end", 5*time.Minute, func(s string) bool {
+		return strings.Contains(s, "✓ succeeded in") || strings.Contains(s, "✗ failed at")
+	})
+	if s := c.screen(); !strings.Contains(s, "✓ succeeded in") {
+		t.Fatalf("the rollback did not succeed:\n%s", s)
+	}
+	rec.sameAsApproved(t, approved)
+	if img := running(); !strings.Contains(img, first[:7]) {
+		t.Fatalf("after the rollback %s runs %q, want the snapshot of %s", container, img, first[:7])
+	}
+	c.keys("q")
+	c.wait(30 * time.Second)
 }
 
 // console is a real tea.Program over the console model: keys go in through its
@@ -326,4 +442,83 @@ func tuiCleanupEngine(t *testing.T, dockerHost, container, imageRepo string) {
 			docker(append([]string{"rmi", "-f", "--no-prune"}, ids...)...)
 		}
 	})
+}
+
+// recordingBackend keeps the plan the confirm got and the plans the run's steps made.
+type recordingBackend struct {
+	*backend
+	mu   sync.Mutex
+	plan pipeline.Plan
+	ran  []pipeline.StepPlan
+}
+
+func (r *recordingBackend) PlanDev(ctx context.Context) (pipeline.Plan, error) {
+	p, err := r.backend.PlanDev(ctx)
+	r.mu.Lock()
+	r.plan = p
+	r.mu.Unlock()
+	return p, err
+}
+
+func (r *recordingBackend) PlanRollback(ctx context.Context, env string) (pipeline.Plan, error) {
+	p, err := r.backend.PlanRollback(ctx, env)
+	r.mu.Lock()
+	r.plan = p
+	r.mu.Unlock()
+	return p, err
+}
+
+func (r *recordingBackend) RunDev(ctx context.Context, approved pipeline.Plan, sink pipeline.Sink) error {
+	return r.backend.RunDev(ctx, approved, r.recorder(sink))
+}
+
+func (r *recordingBackend) RunRollback(ctx context.Context, env string, approved pipeline.Plan, sink pipeline.Sink) error {
+	return r.backend.RunRollback(ctx, env, approved, r.recorder(sink))
+}
+
+// recorder passes events on to sink and keeps every StepPlanned's plan.
+func (r *recordingBackend) recorder(sink pipeline.Sink) pipeline.Sink {
+	return pipeline.SinkFunc(func(e pipeline.Event) {
+		if sp, ok := e.(pipeline.StepPlanned); ok {
+			r.mu.Lock()
+			r.ran = append(r.ran, sp.Plan)
+			r.mu.Unlock()
+		}
+		sink.Emit(e)
+	})
+}
+
+// sameAsApproved fails t unless the run planned exactly the approved steps: the
+// same step, action, target and key, one by one.
+func (r *recordingBackend) sameAsApproved(t *testing.T, approved pipeline.Plan) {
+	t.Helper()
+	ran := r.ranPlans()
+	if len(ran) != len(approved.Steps) {
+		t.Fatalf("the run planned %d steps, the confirm showed %d", len(ran), len(approved.Steps))
+	}
+	for i, sp := range approved.Steps {
+		if ran[i].Step != sp.Step || ran[i].Target != sp.Target || ran[i].Key != sp.Key || !ran[i].Agrees(sp) {
+			t.Errorf("step %d: the confirm showed %q %s → %q [%s], the run did %q %s → %q [%s]", i, sp.Step, sp.Action, sp.Target, sp.Key, ran[i].Step, ran[i].Action, ran[i].Target, ran[i].Key)
+		}
+	}
+}
+
+func (r *recordingBackend) planned() pipeline.Plan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.plan
+}
+
+func (r *recordingBackend) ranPlans() []pipeline.StepPlan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]pipeline.StepPlan(nil), r.ran...)
+}
+
+// clip keeps the start of s that fits a narrow column of the confirm.
+func clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
 }

@@ -13,11 +13,11 @@ import (
 type commitsScreen struct {
 	ctx *programContext
 
-	rows    []Commit // newest first
-	keys    []string // lower-case filter text per row
-	matched []int
-	filter  filterInput
-	nav     listNav
+	rows []Commit // newest first
+	// snaps maps a short SHA to the newest snapshot built from it, from the
+	// Snapshots listing as its pages arrive (the registry is listed once).
+	snaps map[string]Snapshot
+	list  filterList
 
 	loading  bool
 	err      error
@@ -32,16 +32,58 @@ func newCommitsScreen(ctx *programContext) *commitsScreen {
 }
 
 func (s *commitsScreen) Title() string   { return "Commits" }
-func (s *commitsScreen) Capturing() bool { return s.filter.editing }
+func (s *commitsScreen) Capturing() bool { return s.list.filter.editing }
 
 func (s *commitsScreen) ShortHelp() []key.Binding {
 	k := s.ctx.keys
-	if s.filter.editing {
+	if s.list.filter.editing {
 		return []key.Binding{k.FilterApply, k.FilterClear, k.FilterWord}
 	}
 	jump := k.Enter
 	jump.SetHelp("enter", "go to snapshot")
 	return []key.Binding{k.Filter, jump, k.Promote, k.Deploy}
+}
+
+// addSnapshots badges the commits a page of the registry listing was built from.
+func (s *commitsScreen) addSnapshots(page []Snapshot) {
+	if s.snaps == nil {
+		s.snaps = map[string]Snapshot{}
+	}
+	changed := false
+	for _, sn := range page {
+		if sn.ShortSHA == "" {
+			continue
+		}
+		if old, ok := s.snaps[sn.ShortSHA]; !ok || sn.PushedAt.After(old.PushedAt) {
+			s.snaps[sn.ShortSHA] = sn
+			changed = true
+		}
+	}
+	if changed && len(s.rows) > 0 {
+		s.setCommits(s.rows)
+	}
+}
+
+// snapshotTag is the snapshot built from c: the backend's word, else the listing's.
+func (s *commitsScreen) snapshotTag(c Commit) string {
+	if c.SnapshotTag != "" {
+		return c.SnapshotTag
+	}
+	return s.snaps[shortSHA(c.SHA)].Tag
+}
+
+// branches names the branches the rows come from, in order of appearance.
+func (s *commitsScreen) branches() string {
+	var names []string
+	for _, c := range s.rows {
+		if c.Branch != "" && !slices.Contains(names, c.Branch) {
+			names = append(names, c.Branch)
+		}
+	}
+	if len(names) == 0 {
+		return "HEAD"
+	}
+	return strings.Join(names, " and ")
 }
 
 func (s *commitsScreen) setCommits(c []Commit) {
@@ -51,36 +93,29 @@ func (s *commitsScreen) setCommits(c []Commit) {
 	}
 	s.rows = slices.Clone(c)
 	slices.SortStableFunc(s.rows, func(a, b Commit) int { return b.When.Compare(a.When) })
-	s.keys = make([]string, len(s.rows))
-	for i, c := range s.rows {
-		s.keys[i] = strings.ToLower(strings.Join([]string{c.SHA, c.Subject, c.Author, c.Branch, c.SnapshotTag, c.Released}, " "))
+	for i := range s.rows {
+		s.rows[i].SnapshotTag = s.snapshotTag(s.rows[i])
 	}
-	s.refilter()
+	keys := make([]string, len(s.rows))
+	for i, c := range s.rows {
+		keys[i] = strings.ToLower(strings.Join([]string{c.SHA, c.Subject, c.Author, c.Branch, c.SnapshotTag, c.Released}, " "))
+	}
+	s.list.setKeys(keys)
 	if sel != "" {
-		for pos, i := range s.matched {
+		for i := range s.rows {
 			if s.rows[i].SHA == sel {
-				s.nav.set(pos)
+				s.list.moveTo(i)
+				break
 			}
 		}
 	}
 }
 
-func (s *commitsScreen) refilter() {
-	terms := filterTerms(s.filter.value)
-	s.matched = s.matched[:0]
-	for i := range s.rows {
-		if matchTerms(s.keys[i], terms) {
-			s.matched = append(s.matched, i)
-		}
-	}
-	s.nav.setLen(len(s.matched))
-}
-
 func (s *commitsScreen) selected() *Commit {
-	if s.nav.n == 0 {
-		return nil
+	if i := s.list.current(); i >= 0 {
+		return &s.rows[i]
 	}
-	return &s.rows[s.matched[s.nav.cursor]]
+	return nil
 }
 
 func (s *commitsScreen) promoteTarget() (string, bool) {
@@ -94,12 +129,12 @@ func (s *commitsScreen) SetSize(w, h int) {
 	s.w, s.h = w, h
 	// marker, branch, sha, subject, author, age, snapshot, release
 	s.subjectW = max(w-(2+4+1+7+1+1+12+1+8+1+4+1+8), 10)
-	s.nav.setHeight(s.listHeight())
+	s.list.nav.setHeight(s.listHeight())
 }
 
 func (s *commitsScreen) listHeight() int {
 	h := s.h - 2
-	if s.filter.editing || s.filter.value != "" {
+	if s.list.filtering() {
 		h--
 	}
 	return max(h, 1)
@@ -107,29 +142,13 @@ func (s *commitsScreen) listHeight() int {
 
 func (s *commitsScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
 	k := s.ctx.keys
+	if s.list.update(k, msg) {
+		s.list.nav.setHeight(s.listHeight())
+		return s, nil
+	}
 	switch msg := msg.(type) {
-	case tea.PasteMsg:
-		if s.filter.paste(msg.Content) {
-			s.refilter()
-		}
 	case keyMsg:
-		switch s.filter.handle(k, msg) {
-		case filterChanged:
-			s.refilter()
-			s.nav.top()
-			s.nav.setHeight(s.listHeight())
-			return s, nil
-		case filterKept:
-			s.nav.setHeight(s.listHeight())
-			return s, nil
-		}
-		if handleNavKey(k, &s.nav, msg) {
-			return s, nil
-		}
 		switch {
-		case matches(msg, k.Filter):
-			s.filter.editing = true
-			s.nav.setHeight(s.listHeight())
 		case matches(msg, k.Enter):
 			c := s.selected()
 			if c == nil {
@@ -149,7 +168,7 @@ func (s *commitsScreen) View() string {
 	st := s.ctx.styles
 	w := s.w
 	lines := make([]string, 0, s.h)
-	left := st.Title.Render("Commits") + st.Muted.Render(fmt.Sprintf("  %d on dev and main · ● snapshot built", len(s.rows)))
+	left := st.Title.Render("Commits") + st.Muted.Render(fmt.Sprintf("  %d on %s · ● snapshot built", len(s.rows), s.branches()))
 	var right string
 	switch {
 	case s.loading:
@@ -160,7 +179,7 @@ func (s *commitsScreen) View() string {
 		right = st.Muted.Render("updated " + relTime(s.ctx.now(), s.loadedAt))
 	}
 	lines = append(lines, spread(left, right, w))
-	if f := s.filter.view(st, fmt.Sprintf("%d of %d", len(s.matched), len(s.rows)), w); f != "" {
+	if f := s.list.filterLine(st, len(s.rows), w); f != "" {
 		lines = append(lines, f)
 	}
 	if s.err != nil && len(s.rows) == 0 {
@@ -173,17 +192,17 @@ func (s *commitsScreen) View() string {
 		if s.loading {
 			lines = append(lines, st.Muted.Render("  reading commits …"))
 		} else {
-			lines = append(lines, st.Muted.Render("  no commits on dev or main"))
+			lines = append(lines, st.Muted.Render("  no commits on the dev branch or HEAD's branch"))
 		}
 		return frame(lines, w, s.h)
 	}
 	lines = append(lines, st.ColHeader.Render("  "+fit("BR", 4)+" "+fit("SHA", 7)+" "+fit("SUBJECT", s.subjectW)+" "+
 		fit("AUTHOR", 12)+" "+fitRight("AGE", 8)+" "+fit("SNAP", 4)+" "+fit("RELEASE", 8)))
-	from, to := s.nav.visible()
+	from, to := s.list.nav.visible()
 	now := s.ctx.now()
 	for pos := from; pos < to; pos++ {
-		c := &s.rows[s.matched[pos]]
-		selected := pos == s.nav.cursor
+		c := &s.rows[s.list.matched[pos]]
+		selected := pos == s.list.nav.cursor
 		marker := "  "
 		if selected {
 			marker = "› "
@@ -207,8 +226,8 @@ func (s *commitsScreen) View() string {
 		}
 		lines = append(lines, text+snap+" "+rel)
 	}
-	if s.nav.n == 0 {
-		lines = append(lines, st.Muted.Render("  nothing matches “"+s.filter.value+"”: esc clears the filter"))
+	if l := s.list.noMatch(st); l != "" {
+		lines = append(lines, l)
 	}
 	return frame(lines, w, s.h)
 }

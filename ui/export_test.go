@@ -104,7 +104,7 @@ func (m *Model) StatusText() string { return m.status }
 
 // VisibleRows is how many list rows Snapshots draws (not how many it holds).
 func (m *Model) VisibleRows() int {
-	from, to := m.snaps.nav.visible()
+	from, to := m.snaps.list.nav.visible()
 	return to - from
 }
 

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -104,4 +105,116 @@ func (f *filterInput) view(st *Styles, counts string, w int) string {
 	}
 	left := st.Filter.Render("/ "+f.value) + cursor
 	return spread(left, st.Muted.Render(counts), w)
+}
+
+// filterList is the `/`-filtered, cursor-navigated list every list screen shares:
+// the query editor, the cursor and, for plain lists, which rows match.
+type filterList struct {
+	filter filterInput
+	nav    listNav
+	// keys is the lower-case filter text of each row; matched the rows that match
+	// the query, in order (plain lists; Snapshots matches and groups its own).
+	keys    []string
+	matched []int
+}
+
+// listResult says what a key did to the list.
+type listResult int
+
+const (
+	listIgnored  listResult = iota // not a list key; let the screen handle it
+	listKept                       // consumed; the filter line may have appeared or gone
+	listFiltered                   // the query changed: refilter
+	listMoved                      // the cursor moved
+)
+
+// handleKey edits the query, starts editing on `/`, or moves the cursor.
+func (l *filterList) handleKey(k *KeyMap, msg keyMsg) listResult {
+	switch l.filter.handle(k, msg) {
+	case filterChanged:
+		return listFiltered
+	case filterKept:
+		return listKept
+	}
+	if handleNavKey(k, &l.nav, msg) {
+		return listMoved
+	}
+	if matches(msg, k.Filter) {
+		l.filter.editing = true
+		return listKept
+	}
+	return listIgnored
+}
+
+// update handles a key or a paste for a plain list; it reports whether it took msg.
+func (l *filterList) update(k *KeyMap, msg tea.Msg) bool {
+	switch msg := msg.(type) {
+	case tea.PasteMsg:
+		if l.filter.paste(msg.Content) {
+			l.refilter()
+			l.nav.top()
+		}
+		return true
+	case keyMsg:
+		switch l.handleKey(k, msg) {
+		case listFiltered:
+			l.refilter()
+			l.nav.top()
+			return true
+		case listKept, listMoved:
+			return true
+		}
+	}
+	return false
+}
+
+// setKeys replaces the rows' filter text and refilters.
+func (l *filterList) setKeys(keys []string) {
+	l.keys = keys
+	l.refilter()
+}
+
+func (l *filterList) refilter() {
+	terms := filterTerms(l.filter.value)
+	l.matched = l.matched[:0]
+	for i, key := range l.keys {
+		if matchTerms(key, terms) {
+			l.matched = append(l.matched, i)
+		}
+	}
+	l.nav.setLen(len(l.matched))
+}
+
+// current is the row under the cursor, or -1.
+func (l *filterList) current() int {
+	if l.nav.n == 0 || l.nav.cursor >= len(l.matched) {
+		return -1
+	}
+	return l.matched[l.nav.cursor]
+}
+
+// moveTo puts the cursor on row i if it matches.
+func (l *filterList) moveTo(i int) {
+	for pos, r := range l.matched {
+		if r == i {
+			l.nav.set(pos)
+			return
+		}
+	}
+}
+
+// filtering reports whether the filter line shows (it takes a line from the list).
+func (l *filterList) filtering() bool { return l.filter.editing || l.filter.value != "" }
+
+// filterLine renders the query with "n of total", or "" when not filtering.
+func (l *filterList) filterLine(st *Styles, total, w int) string {
+	return l.filter.view(st, fmt.Sprintf("%d of %d", len(l.matched), total), w)
+}
+
+// noMatch is the line shown when the query matches nothing, or "".
+func (l *filterList) noMatch(st *Styles) string {
+	if l.nav.n > 0 {
+		return ""
+	}
+	return st.Muted.Render("  nothing matches “" + l.filter.value + "”: esc clears the filter")
 }

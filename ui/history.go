@@ -13,11 +13,8 @@ import (
 type historyScreen struct {
 	ctx *programContext
 
-	rows    []AuditEntry // newest first
-	keys    []string
-	matched []int
-	filter  filterInput
-	nav     listNav
+	rows []AuditEntry // newest first
+	list filterList
 
 	loading  bool
 	err      error
@@ -34,11 +31,11 @@ func newHistoryScreen(ctx *programContext) *historyScreen {
 }
 
 func (s *historyScreen) Title() string   { return "History" }
-func (s *historyScreen) Capturing() bool { return s.filter.editing }
+func (s *historyScreen) Capturing() bool { return s.list.filter.editing }
 
 func (s *historyScreen) ShortHelp() []key.Binding {
 	k := s.ctx.keys
-	if s.filter.editing {
+	if s.list.filter.editing {
 		return []key.Binding{k.FilterApply, k.FilterClear, k.FilterWord}
 	}
 	return []key.Binding{k.Filter, k.Refresh, k.Rollback}
@@ -47,49 +44,19 @@ func (s *historyScreen) ShortHelp() []key.Binding {
 func (s *historyScreen) setEntries(e []AuditEntry) {
 	s.rows = slices.Clone(e)
 	slices.SortStableFunc(s.rows, func(a, b AuditEntry) int { return b.When.Compare(a.When) })
-	s.keys = make([]string, len(s.rows))
+	keys := make([]string, len(s.rows))
 	for i, e := range s.rows {
-		s.keys[i] = strings.ToLower(strings.Join([]string{e.Env, e.Who, e.Version, e.SHA, e.Result}, " "))
+		keys[i] = strings.ToLower(strings.Join([]string{e.Env, e.Who, e.Version, e.SHA, e.Result}, " "))
 	}
-	s.refilter()
-}
-
-func (s *historyScreen) refilter() {
-	terms := filterTerms(s.filter.value)
-	s.matched = s.matched[:0]
-	for i := range s.rows {
-		if matchTerms(s.keys[i], terms) {
-			s.matched = append(s.matched, i)
-		}
-	}
-	s.nav.setLen(len(s.matched))
+	s.list.setKeys(keys)
 }
 
 // selected is the entry under the cursor, or nil.
 func (s *historyScreen) selected() *AuditEntry {
-	if s.nav.n == 0 || s.nav.cursor >= len(s.matched) {
-		return nil
+	if i := s.list.current(); i >= 0 {
+		return &s.rows[i]
 	}
-	return &s.rows[s.matched[s.nav.cursor]]
-}
-
-// previous returns the entry before the latest successful one for env: what a
-// rollback most likely returns to.
-func (s *historyScreen) previous(env string) (cur, prev *AuditEntry) {
-	for i := range s.rows {
-		e := &s.rows[i]
-		if e.Env != env || !isSuccess(e.Result) {
-			continue
-		}
-		if cur == nil {
-			cur = e
-			continue
-		}
-		if e.Version != cur.Version || e.SHA != cur.SHA {
-			return cur, e
-		}
-	}
-	return cur, nil
+	return nil
 }
 
 // isSuccess reads an audit result loosely: anything not failed or cancelled.
@@ -119,42 +86,20 @@ func (s *historyScreen) SetSize(w, h int) {
 	}
 	s.versionW = min(max(rest/2, 22), 26)
 	s.resultW = max(rest-s.versionW, 6)
-	s.nav.setHeight(s.listHeight())
+	s.list.nav.setHeight(s.listHeight())
 }
 
 func (s *historyScreen) listHeight() int {
 	h := s.h - 2
-	if s.filter.editing || s.filter.value != "" {
+	if s.list.filtering() {
 		h--
 	}
 	return max(h, 1)
 }
 
 func (s *historyScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
-	k := s.ctx.keys
-	switch msg := msg.(type) {
-	case tea.PasteMsg:
-		if s.filter.paste(msg.Content) {
-			s.refilter()
-		}
-	case keyMsg:
-		switch s.filter.handle(k, msg) {
-		case filterChanged:
-			s.refilter()
-			s.nav.top()
-			s.nav.setHeight(s.listHeight())
-			return s, nil
-		case filterKept:
-			s.nav.setHeight(s.listHeight())
-			return s, nil
-		}
-		if handleNavKey(k, &s.nav, msg) {
-			return s, nil
-		}
-		if matches(msg, k.Filter) {
-			s.filter.editing = true
-			s.nav.setHeight(s.listHeight())
-		}
+	if s.list.update(s.ctx.keys, msg) {
+		s.list.nav.setHeight(s.listHeight())
 	}
 	return s, nil
 }
@@ -178,7 +123,7 @@ func (s *historyScreen) View() string {
 		right = st.Muted.Render("updated " + relTime(s.ctx.now(), s.loadedAt))
 	}
 	lines = append(lines, spread(left, right, w))
-	if f := s.filter.view(st, fmt.Sprintf("%d of %d", len(s.matched), len(s.rows)), w); f != "" {
+	if f := s.list.filterLine(st, len(s.rows), w); f != "" {
 		lines = append(lines, f)
 	}
 	if s.err != nil && len(s.rows) == 0 {
@@ -201,11 +146,11 @@ func (s *historyScreen) View() string {
 	}
 	lines = append(lines, st.ColHeader.Render("  "+when+fitRight("AGE", 8)+" "+fit("ENV", 4)+" "+
 		fit("WHO", 12)+" "+fit("VERSION", s.versionW)+" "+fit("SHA", 7)+" "+fit("RESULT", s.resultW)))
-	from, to := s.nav.visible()
+	from, to := s.list.nav.visible()
 	now := s.ctx.now()
 	for pos := from; pos < to; pos++ {
-		e := &s.rows[s.matched[pos]]
-		selected := pos == s.nav.cursor
+		e := &s.rows[s.list.matched[pos]]
+		selected := pos == s.list.nav.cursor
 		marker := "  "
 		if selected {
 			marker = "› "
@@ -231,8 +176,8 @@ func (s *historyScreen) View() string {
 		result = resultStyle(st, e.Result)(result)
 		lines = append(lines, text+env+rest+result)
 	}
-	if s.nav.n == 0 {
-		lines = append(lines, st.Muted.Render("  nothing matches “"+s.filter.value+"”: esc clears the filter"))
+	if l := s.list.noMatch(st); l != "" {
+		lines = append(lines, l)
 	}
 	return frame(lines, w, s.h)
 }

@@ -38,10 +38,11 @@ type snapshotsScreen struct {
 	disp    []dispRow // grouped layout of matched; nil when not grouped
 	grouped bool
 
-	filter    filterInput
+	// list is the query editor and cursor; Snapshots matches (incrementally) and
+	// groups rows itself, into matched and disp.
+	list      filterList
 	lastQuery string
 
-	nav      listNav
 	seen     map[string]struct{} // tags listed by the load in progress
 	loading  bool
 	err      error
@@ -57,11 +58,11 @@ func newSnapshotsScreen(ctx *programContext) *snapshotsScreen {
 }
 
 func (s *snapshotsScreen) Title() string   { return "Snapshots" }
-func (s *snapshotsScreen) Capturing() bool { return s.filter.editing }
+func (s *snapshotsScreen) Capturing() bool { return s.list.filter.editing }
 
 func (s *snapshotsScreen) ShortHelp() []key.Binding {
 	k := s.ctx.keys
-	if s.filter.editing {
+	if s.list.filter.editing {
 		return []key.Binding{k.FilterApply, k.FilterClear, k.FilterWord}
 	}
 	return []key.Binding{k.Filter, k.Enter, k.Promote, k.GroupToggle}
@@ -183,7 +184,7 @@ func mergeSnapRows(old, batch []snapRow) []snapRow {
 // refilter recomputes matched from the query. When the new query only extends
 // the previous one, it narrows the previous matches instead of scanning all rows.
 func (s *snapshotsScreen) refilter(incremental bool) {
-	q := s.filter.value
+	q := s.list.filter.value
 	terms := filterTerms(q)
 	switch {
 	case len(terms) == 0:
@@ -215,7 +216,7 @@ func (s *snapshotsScreen) refilter(incremental bool) {
 func (s *snapshotsScreen) regroup() {
 	if !s.grouped {
 		s.disp = nil
-		s.nav.setLen(len(s.matched))
+		s.list.nav.setLen(len(s.matched))
 		return
 	}
 	order := []string{}
@@ -236,22 +237,22 @@ func (s *snapshotsScreen) regroup() {
 		}
 	}
 	s.disp = disp
-	s.nav.setLen(len(disp))
+	s.list.nav.setLen(len(disp))
 	s.skipHeader(1)
 }
 
 // skipHeader moves the cursor off a group header in direction dir.
 func (s *snapshotsScreen) skipHeader(dir int) {
-	if s.disp == nil || s.nav.n == 0 || s.disp[s.nav.cursor].row >= 0 {
+	if s.disp == nil || s.list.nav.n == 0 || s.disp[s.list.nav.cursor].row >= 0 {
 		return
 	}
-	if s.nav.cursor+dir < 0 || s.nav.cursor+dir >= s.nav.n {
+	if s.list.nav.cursor+dir < 0 || s.list.nav.cursor+dir >= s.list.nav.n {
 		dir = -dir
 	}
-	s.nav.move(dir)
-	if s.nav.cursor == 1 {
+	s.list.nav.move(dir)
+	if s.list.nav.cursor == 1 {
 		// Keep the first group's header in view when at the top.
-		s.nav.offset = 0
+		s.list.nav.offset = 0
 	}
 }
 
@@ -264,10 +265,10 @@ func (s *snapshotsScreen) rowAt(pos int) int {
 }
 
 func (s *snapshotsScreen) selected() *snapRow {
-	if s.nav.n == 0 {
+	if s.list.nav.n == 0 {
 		return nil
 	}
-	i := s.rowAt(s.nav.cursor)
+	i := s.rowAt(s.list.nav.cursor)
 	if i < 0 {
 		return nil
 	}
@@ -295,12 +296,12 @@ func (s *snapshotsScreen) selectTag(tag string) bool {
 		return false
 	}
 	if _, ok := slices.BinarySearch(s.matched, idx); !ok {
-		s.filter = filterInput{}
+		s.list.filter = filterInput{}
 		s.refilter(false)
 	}
-	for pos := 0; pos < s.nav.n; pos++ {
+	for pos := 0; pos < s.list.nav.n; pos++ {
 		if s.rowAt(pos) == idx {
-			s.nav.set(pos)
+			s.list.nav.set(pos)
 			return true
 		}
 	}
@@ -317,7 +318,7 @@ func (s *snapshotsScreen) promoteTarget() (string, bool) {
 func (s *snapshotsScreen) SetSize(w, h int) {
 	s.w, s.h = w, h
 	s.cols = layoutSnapCols(w)
-	s.nav.setHeight(s.listHeight())
+	s.list.nav.setHeight(s.listHeight())
 }
 
 // colGap separates columns.
@@ -355,7 +356,7 @@ func layoutSnapCols(w int) snapCols {
 // listHeight is the rows left for the list after the fixed lines.
 func (s *snapshotsScreen) listHeight() int {
 	h := s.h - 2 // info line, column header
-	if s.filter.editing || s.filter.value != "" {
+	if s.list.filter.editing || s.list.filter.value != "" {
 		h--
 	}
 	if s.detail {
@@ -370,35 +371,31 @@ func (s *snapshotsScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
 	k := s.ctx.keys
 	switch msg := msg.(type) {
 	case tea.PasteMsg:
-		if s.filter.paste(msg.Content) {
+		if s.list.filter.paste(msg.Content) {
 			s.refilter(true)
-			s.nav.setHeight(s.listHeight())
+			s.list.nav.setHeight(s.listHeight())
 		}
 	case keyMsg:
-		switch s.filter.handle(k, msg) {
-		case filterChanged:
+		before := s.list.nav.cursor
+		switch s.list.handleKey(k, msg) {
+		case listFiltered:
 			s.refilter(true)
-			s.nav.top()
+			s.list.nav.top()
 			s.skipHeader(1)
-			s.nav.setHeight(s.listHeight())
+			s.list.nav.setHeight(s.listHeight())
 			return s, nil
-		case filterKept:
-			s.nav.setHeight(s.listHeight())
+		case listKept:
+			s.list.nav.setHeight(s.listHeight())
 			return s, nil
-		}
-		before := s.nav.cursor
-		if handleNavKey(k, &s.nav, msg) {
+		case listMoved:
 			dir := 1
-			if s.nav.cursor < before {
+			if s.list.nav.cursor < before {
 				dir = -1
 			}
 			s.skipHeader(dir)
 			return s, nil
 		}
 		switch {
-		case matches(msg, k.Filter):
-			s.filter.editing = true
-			s.nav.setHeight(s.listHeight())
 		case matches(msg, k.GroupToggle):
 			sel := s.selectedTag()
 			s.grouped = !s.grouped
@@ -409,12 +406,12 @@ func (s *snapshotsScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
 		case matches(msg, k.Enter):
 			if s.selected() != nil {
 				s.detail = !s.detail
-				s.nav.setHeight(s.listHeight())
+				s.list.nav.setHeight(s.listHeight())
 			}
 		case matches(msg, k.Back):
 			if s.detail {
 				s.detail = false
-				s.nav.setHeight(s.listHeight())
+				s.list.nav.setHeight(s.listHeight())
 			}
 		}
 	}
@@ -426,7 +423,7 @@ func (s *snapshotsScreen) View() string {
 	w := s.w
 	lines := make([]string, 0, s.h)
 	lines = append(lines, s.infoLine())
-	if f := s.filter.view(st, fmt.Sprintf("%d of %d", len(s.matched), len(s.rows)), w); f != "" {
+	if f := s.list.filter.view(st, fmt.Sprintf("%d of %d", len(s.matched), len(s.rows)), w); f != "" {
 		lines = append(lines, f)
 	}
 	if s.err != nil && len(s.rows) == 0 {
@@ -444,13 +441,13 @@ func (s *snapshotsScreen) View() string {
 		return frame(lines, w, s.h)
 	}
 	lines = append(lines, st.ColHeader.Render(s.header()))
-	from, to := s.nav.visible()
+	from, to := s.list.nav.visible()
 	now := s.ctx.now()
 	for pos := from; pos < to; pos++ {
 		lines = append(lines, s.renderRow(pos, now))
 	}
-	if s.nav.n == 0 {
-		lines = append(lines, st.Muted.Render("  nothing matches “"+s.filter.value+"”: esc clears the filter"))
+	if s.list.nav.n == 0 {
+		lines = append(lines, st.Muted.Render("  nothing matches “"+s.list.filter.value+"”: esc clears the filter"))
 	}
 	if s.detail {
 		for len(lines) < s.h-detailHeight {
@@ -507,7 +504,7 @@ func (s *snapshotsScreen) header() string {
 func (s *snapshotsScreen) renderRow(pos int, now time.Time) string {
 	st := s.ctx.styles
 	c := s.cols
-	selected := pos == s.nav.cursor
+	selected := pos == s.list.nav.cursor
 	i := s.rowAt(pos)
 	if i < 0 {
 		d := s.disp[pos]
