@@ -369,5 +369,3 @@ func loadKnownHosts(files []string) (*knownHostsDB, []string, error) {
 	}
 	return db, missing, nil
 }
-
-

@@ -144,8 +144,8 @@ type pipeAddr string
 func (a pipeAddr) Network() string { return "pipe" }
 func (a pipeAddr) String() string  { return string(a) }
 
-func (c *cmdConn) LocalAddr() net.Addr                { return pipeAddr("proxy-command") }
-func (c *cmdConn) RemoteAddr() net.Addr               { return pipeAddr("proxy-command") }
+func (c *cmdConn) LocalAddr() net.Addr  { return pipeAddr("proxy-command") }
+func (c *cmdConn) RemoteAddr() net.Addr { return pipeAddr("proxy-command") }
 func (c *cmdConn) SetDeadline(t time.Time) error {
 	_ = c.r.SetReadDeadline(t)
 	return c.w.SetWriteDeadline(t)
