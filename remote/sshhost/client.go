@@ -322,7 +322,19 @@ func (c *Client) setLost(hop string, err error) {
 		close(c.dead)
 	}
 	c.lostMu.Unlock()
-	c.closeAll()
+	// The lowest link first: with the socket gone nothing above it can block
+	// writing to a silent peer. In the background, so no caller waits on it.
+	go func() {
+		c.lostMu.Lock()
+		conns := append([]*ssh.Client(nil), c.hops...)
+		if c.conn != nil {
+			conns = append(conns, c.conn)
+		}
+		c.lostMu.Unlock()
+		for _, cc := range conns {
+			cc.Close()
+		}
+	}()
 }
 
 func (c *Client) lostErr() error {
@@ -471,6 +483,13 @@ func (c *Client) Run(ctx context.Context, cmd hostexec.Cmd, opts hostexec.RunOpt
 
 	select {
 	case err = <-done:
+	case <-c.dead:
+		// The connection is gone; the session will not report back.
+		_ = sess.Close()
+		stdout.flush()
+		res := out.Finish()
+		res.ExitCode = -1
+		return res, fmt.Errorf("ssh %s: %s: %w", c.name, hostexec.Summary(text), c.lostErr())
 	case <-ctx.Done():
 		_ = sess.Signal(ssh.SIGTERM)
 		if pid := stdout.pid.Load(); pid > 0 {
