@@ -128,4 +128,3 @@ Host outer
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-

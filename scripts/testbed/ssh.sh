@@ -94,7 +94,6 @@ tb_bastion_spawn() {
   ports=$(tb_free_ports 2) || return 1
   read -r TB_BASTION_PORT TB_INNER_PORT <<<"$ports"
   TB_BASTION_IP=$(cat "$d/bastion-ip")
-  TB_NETNS=$ns
   cat >"$d/bastion_sshd_config" <<EOC
 # gantry test bed jump host (in netns $ns)
 ListenAddress $TB_BASTION_IP
