@@ -3,6 +3,7 @@ package app_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -140,4 +141,45 @@ func TestDevSSHConfigErrorNamesTheField(t *testing.T) {
 			t.Errorf("doctor lacks %q:\n%s", want, r.Out)
 		}
 	}
+}
+
+// TestDoctorEncryptedKeyPassphraseFromEnv: an encrypted IdentityFile opens with
+// GANTRY_SSH_KEY_PASSPHRASE, which never shows; without it the error says how.
+func TestDoctorEncryptedKeyPassphraseFromEnv(t *testing.T) {
+	bastionEnv(t)
+	b := testbed.Bastion(t)
+	raw, err := os.ReadFile(b.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := filepath.Join(t.TempDir(), "dev_enc")
+	if err := os.WriteFile(enc, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const pass = "planted-passphrase-4711"
+	if out, err := exec.Command("ssh-keygen", "-q", "-p", "-N", pass, "-P", "", "-f", enc).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen -p: %v\n%s", err, out)
+	}
+	conf := bastionSSHConfig(t, "ProxyJump bastion")
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte(strings.ReplaceAll(string(data), "IdentityFile "+b.KeyFile, "IdentityFile "+enc)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app := newAppRepo(t)
+	app.write("gantry.toml", devThroughBastionToml(ociSection(t, "bookshop-enc-"+testbed.Suffix()), conf, "dev-enc", 8080))
+	app.commit("encrypted key")
+
+	r := gantry(t, app.Dir, "doctor")
+	if want := "GANTRY_SSH_KEY_PASSPHRASE"; !strings.Contains(r.Out, "✗ dev host devbox") || !strings.Contains(r.Out, want) {
+		t.Errorf("without a passphrase doctor does not fail naming %s:\n%s", want, r.Out)
+	}
+	t.Setenv("GANTRY_SSH_KEY_PASSPHRASE", pass)
+	r = gantry(t, app.Dir, "doctor")
+	if !strings.Contains(r.Out, "✓ dev host devbox") {
+		t.Errorf("with GANTRY_SSH_KEY_PASSPHRASE the dev host check fails:\n%s", r.Out)
+	}
+	noSecrets(t, r.Out, pass)
 }
