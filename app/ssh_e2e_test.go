@@ -44,9 +44,6 @@ Host bastion
 
 // devThroughBastionToml leaves port, user, key and known_hosts to ssh_config.
 func devThroughBastionToml(registry, sshConfig, container string, appPort int) string {
-	// No health_path: the host behind the bastion lives in a network
-	// namespace of its own and cannot reach the container's published port;
-	// the uptime check (through docker on the host) applies instead.
 	return fmt.Sprintf(`app = "book-shop"
 
 %s
@@ -60,7 +57,8 @@ host = "devbox"
 ssh_config = %q
 container = %q
 ports = "%d:8000"
-uptime = "2s"
+health_path = "/healthz"
+health_timeout = "15s"
 lock_timeout = "3s"
 `, registry, sshConfig, container, appPort)
 }
@@ -182,4 +180,41 @@ func TestDoctorEncryptedKeyPassphraseFromEnv(t *testing.T) {
 		t.Errorf("with GANTRY_SSH_KEY_PASSPHRASE the dev host check fails:\n%s", r.Out)
 	}
 	noSecrets(t, r.Out, pass)
+}
+
+// TestPromoteThroughBastion rolls a release out on a prod host only the
+// bastion can reach, the hop set with prod.proxy_jump in gantry.toml (no
+// ssh_config at all).
+func TestPromoteThroughBastion(t *testing.T) {
+	p := newProdApp(t, func(repo string) string { return ociSection(t, repo) })
+	b := testbed.Bastion(t)
+	peer := testbed.SSH(t)
+	data, err := os.ReadFile(filepath.Join(p.Dir, "gantry.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := fmt.Sprintf("host = %q\nport = %d\nuser = %q\nknown_hosts = %q\n", peer.Host, peer.Port, peer.User, peer.KnownHosts)
+	hop := fmt.Sprintf("host = %q\nport = %d\nuser = %q\nknown_hosts = %q\nproxy_jump = %q\nssh_config = \"false\"\n",
+		b.BehindHost, b.BehindPort, b.User, b.KnownHosts, b.User+"@"+b.Addr)
+	if !strings.Contains(string(data), direct) {
+		t.Fatalf("gantry.toml has no direct [prod] block to replace:\n%s", data)
+	}
+	p.write("gantry.toml", strings.Replace(string(data), direct, hop, 1))
+	p.commit("prod behind the bastion")
+	p.publish()
+
+	p.git("checkout", "-q", "-b", "main")
+	head := p.git("rev-parse", "HEAD")
+	_, digest := p.pushSnapshot("", "1.4.2", head)
+	r := gantry(t, p.Dir, "doctor")
+	if want := fmt.Sprintf("✓ SSH to prod %s as %s via %s@%s with a known host key", b.Behind, b.User, b.User, b.Addr); !strings.Contains(r.Out, want) {
+		t.Errorf("doctor lacks %q:\n%s", want, r.Out)
+	}
+	r = gantry(t, p.Dir, "promote", "--ci")
+	wantCode(t, r, 0, "promote through the bastion")
+	image := testbed.Registry(t) + "/" + p.repoName + ":v1.4.2@" + digest
+	if d := p.deployment(); d.Images["django-container"] != image || d.Ready != 2 {
+		t.Fatalf("deployment after promoting through the bastion: %+v", d)
+	}
+	noSecrets(t, r.Out, p.gh.Token, p.sshKey)
 }

@@ -19,8 +19,9 @@ const (
 	EnvBastionKnownHosts = "GANTRY_TEST_BASTION_KNOWN_HOSTS"
 )
 
-// BastionPeer is the bed's jump host and the dev host behind it, which only
-// the bastion can reach (it listens on a network namespace's loopback).
+// BastionPeer is the bed's jump host and the dev host behind it, which lets
+// root in only from the bastion's address (the bastion runs in a network
+// namespace of its own, across a veth pair).
 type BastionPeer struct {
 	SSHPeer           // the bastion itself (Host, Port, User, KeyFile)
 	Behind     string // host:port of the inner host as the bastion sees it

@@ -65,12 +65,14 @@ tb_ssh_check_env() {
   [ "$(tb_ssh 'printf %s "$DOCKER_HOST"')" = "unix://$TB_DIR/docker.sock" ]
 }
 
-# tb_bastion_spawn starts a jump host and a second dev host behind it. Both sshds run in
-# a network namespace of their own: the bastion listens on the namespace's end of a veth
-# pair (reachable from here), the host behind it only on the namespace's loopback, so
-# the one way to it is a hop through the bastion (ProxyJump, or ProxyCommand ssh -W).
-# The host behind the bastion has the main SSH host's SetEnv (docker, HOME), so a dev
-# deploy works through it; the microk8s shim does not (the apiserver is on our loopback).
+# tb_bastion_spawn starts a jump host and a second dev host behind it. The bastion's
+# sshd runs in a network namespace of its own, on the namespace's end of a veth pair
+# ($net16.0.2). The host behind it listens on our end ($net16.0.1) and lets root in only
+# from the bastion's address (AllowUsers root@$net16.0.2): a direct connection comes from
+# $net16.0.1 and is refused, so the one way in is a hop through the bastion (ProxyJump,
+# or ProxyCommand ssh -W). It has the main SSH host's SetEnv (docker, microk8s shim, HOME)
+# and lives in our network namespace, so dev deploys, health checks and prod rollouts all
+# work through it.
 tb_bastion_spawn() {
   local d="$TB_DIR/ssh" ns vh vn net16 ports
   ns=gantry-$(printf %s "$TB_DIR" | md5sum | cut -c1-8)
@@ -87,16 +89,16 @@ tb_bastion_spawn() {
     ip netns exec "$ns" ip addr add "$net16.0.2/30" dev "$vn" || return 1
     ip netns exec "$ns" ip link set "$vn" up || return 1
     ip netns exec "$ns" ip link set lo up || return 1
-    echo "$net16.0.2" >"$d/bastion-ip"
+    echo "$net16" >"$d/bastion-net16"
   fi
+  net16=$(cat "$d/bastion-net16")
   [ -f "$d/bastion_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C gantry-testbed-bastion -f "$d/bastion_host_ed25519_key"
   [ -f "$d/inner_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C gantry-testbed-inner -f "$d/inner_host_ed25519_key"
   ports=$(tb_free_ports 2) || return 1
   read -r TB_BASTION_PORT TB_INNER_PORT <<<"$ports"
-  TB_BASTION_IP=$(cat "$d/bastion-ip")
   cat >"$d/bastion_sshd_config" <<EOC
 # gantry test bed jump host (in netns $ns)
-ListenAddress $TB_BASTION_IP
+ListenAddress $net16.0.2
 Port $TB_BASTION_PORT
 HostKey $d/bastion_host_ed25519_key
 PidFile $d/bastion-sshd.pid
@@ -112,20 +114,21 @@ AllowTcpForwarding yes
 MaxStartups 100:30:200
 LogLevel INFO
 EOC
-  sed -e "s/^ListenAddress .*/ListenAddress 127.0.0.1/" -e "s/^Port .*/Port $TB_INNER_PORT/" \
+  sed -e "s/^ListenAddress .*/ListenAddress $net16.0.1/" -e "s/^Port .*/Port $TB_INNER_PORT/" \
     -e "s#^HostKey .*#HostKey $d/inner_host_ed25519_key#" -e "s#^PidFile .*#PidFile $d/inner-sshd.pid#" \
-    -e "s/^# gantry test bed sshd.*/# gantry test bed dev host behind the bastion (netns $ns loopback only)/" \
+    -e "s/^# gantry test bed sshd.*/# gantry test bed dev host behind the bastion: root only from $net16.0.2/" \
     "$d/sshd_config" >"$d/inner_sshd_config"
+  echo "AllowUsers root@$net16.0.2" >>"$d/inner_sshd_config"
   /usr/sbin/sshd -t -f "$d/bastion_sshd_config" || return 1
   /usr/sbin/sshd -t -f "$d/inner_sshd_config" || return 1
   tb_spawn sshd-bastion ip netns exec "$ns" /usr/sbin/sshd -D -e -f "$d/bastion_sshd_config"
-  tb_spawn sshd-inner ip netns exec "$ns" /usr/sbin/sshd -D -e -f "$d/inner_sshd_config"
+  tb_spawn sshd-inner /usr/sbin/sshd -D -e -f "$d/inner_sshd_config"
   {
-    printf '[%s]:%s %s\n' "$TB_BASTION_IP" "$TB_BASTION_PORT" "$(cut -d' ' -f1,2 "$d/bastion_host_ed25519_key.pub")"
-    printf '[127.0.0.1]:%s %s\n' "$TB_INNER_PORT" "$(cut -d' ' -f1,2 "$d/inner_host_ed25519_key.pub")"
+    printf '[%s]:%s %s\n' "$net16.0.2" "$TB_BASTION_PORT" "$(cut -d' ' -f1,2 "$d/bastion_host_ed25519_key.pub")"
+    printf '[%s]:%s %s\n' "$net16.0.1" "$TB_INNER_PORT" "$(cut -d' ' -f1,2 "$d/inner_host_ed25519_key.pub")"
   } >"$d/known_hosts_bastion"
-  export GANTRY_TEST_BASTION="$TB_BASTION_IP:$TB_BASTION_PORT"
-  export GANTRY_TEST_BEHIND_BASTION="127.0.0.1:$TB_INNER_PORT"
+  export GANTRY_TEST_BASTION="$net16.0.2:$TB_BASTION_PORT"
+  export GANTRY_TEST_BEHIND_BASTION="$net16.0.1:$TB_INNER_PORT"
   export GANTRY_TEST_BASTION_KNOWN_HOSTS="$d/known_hosts_bastion"
 }
 
@@ -135,7 +138,7 @@ tb_ssh_jump() {
     -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes
     -o IdentitiesOnly=yes -o ConnectTimeout=5 -o LogLevel=ERROR)
   ssh -n "${o[@]}" -o ProxyCommand="ssh ${o[*]} -p ${GANTRY_TEST_BASTION##*:} -W %h:%p root@${GANTRY_TEST_BASTION%:*}" \
-    -p "${GANTRY_TEST_BEHIND_BASTION##*:}" "root@127.0.0.1" "$@"
+    -p "${GANTRY_TEST_BEHIND_BASTION##*:}" "root@${GANTRY_TEST_BEHIND_BASTION%:*}" "$@"
 }
 
 tb_bastion_wait() {
