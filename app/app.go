@@ -178,15 +178,21 @@ func (a *App) resolveSSH(field string, s config.SSH) (sshhost.Config, string) {
 			Fix: "fix the file, or set " + field + ".ssh_config = \"false\" to ignore ssh_config"}
 		return c, ""
 	}
-	files := sshhost.DefaultSSHConfigFiles()
+	var files, system []string
 	switch s.SSHConfig {
 	case config.SSHConfigOff:
-		files = nil
 	case "":
+		for _, f := range sshhost.DefaultSSHConfigFiles() {
+			if f == sshhost.SystemSSHConfig {
+				system = append(system, f)
+			} else {
+				files = append(files, f)
+			}
+		}
 	default:
 		files = []string{expandHome(s.SSHConfig)}
 	}
-	sc, err := sshhost.LoadSSHConfig(files...)
+	sc, err := sshhost.LoadSSHConfigLenient(files, system, a.opts.Warn)
 	if err != nil {
 		return invalid("ssh_config", err)
 	}

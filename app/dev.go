@@ -50,7 +50,7 @@ func (a *App) Dev(opts DevOptions) []pipeline.Step {
 // devParams wires the configuration and the app's clients into the dev pipeline.
 func (a *App) devParams(forceUnlock bool) workflow.DevParams {
 	cfg := a.Cfg
-	urlHost := cfg.Dev.Host
+	urlHost := a.sshConfig("dev", cfg.Dev.SSH).Host // the HostName behind an ssh_config alias
 	if cfg.Dev.Target == config.TargetLocal {
 		urlHost = "127.0.0.1"
 	}

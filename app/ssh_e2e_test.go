@@ -94,6 +94,10 @@ func TestDevThroughBastion(t *testing.T) {
 	r = gantry(t, app.Dir, "dev", "--ci")
 	wantCode(t, r, 0, "deploy through the bastion")
 	wantServing(t, appPort, sha)
+	// The URL names the HostName behind the alias, not the alias.
+	if want := fmt.Sprintf("url: http://%s:%d", b.BehindHost, appPort); !strings.Contains(r.Out, want) {
+		t.Errorf("output lacks %q", want)
+	}
 
 	// gantry.toml wins over ssh_config for what the user set there: a wrong
 	// port in gantry.toml makes the run fail at the host, not the bastion.

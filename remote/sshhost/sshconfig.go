@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kevinburke/ssh_config"
@@ -33,14 +34,38 @@ func DefaultSSHConfigFiles() []string {
 	if home, err := os.UserHomeDir(); err == nil {
 		out = append(out, filepath.Join(home, ".ssh", "config"))
 	}
-	return append(out, "/etc/ssh/ssh_config")
+	return append(out, SystemSSHConfig)
 }
 
 // LoadSSHConfig parses the files that exist; a file that does not parse is
 // an error naming it.
 func LoadSSHConfig(paths ...string) (*SSHConfig, error) {
+	return LoadSSHConfigLenient(paths, nil, nil)
+}
+
+var warnedFiles sync.Map
+
+// SystemSSHConfig is OpenSSH's system-wide client config.
+const SystemSSHConfig = "/etc/ssh/ssh_config"
+
+// LoadSSHConfigLenient is LoadSSHConfig for strict files followed by lenient
+// ones: a lenient file (the system-wide one, which the user may not control
+// and which may use directives this parser lacks, such as Match final) that
+// does not parse is skipped with a warning.
+func LoadSSHConfigLenient(strict, lenient []string, warn func(string)) (*SSHConfig, error) {
 	c := &SSHConfig{}
-	for _, p := range paths {
+	for _, p := range lenient {
+		if _, err := LoadSSHConfig(p); err != nil {
+			msg := fmt.Sprintf("%v; ignoring it", err)
+			// Once per process: every host lookup reads the file again.
+			if _, seen := warnedFiles.LoadOrStore(msg, true); !seen && warn != nil {
+				warn(msg)
+			}
+			continue
+		}
+		strict = append(strict[:len(strict):len(strict)], p)
+	}
+	for _, p := range strict {
 		data, err := os.ReadFile(p)
 		if errors.Is(err, os.ErrNotExist) {
 			continue

@@ -128,3 +128,27 @@ Host outer
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A system-wide file this parser cannot read is skipped with one warning;
+// the user's own file still must parse.
+func TestSSHConfigLenientSystemFile(t *testing.T) {
+	user := writeSSHConfig(t, "Host devbox\n  HostName 10.0.1.5\n")
+	system := writeSSHConfig(t, "Match exec \"true\"\n  User x\n")
+	var warnings []string
+	warn := func(s string) { warnings = append(warnings, s) }
+	for i := 0; i < 2; i++ {
+		sc, err := LoadSSHConfigLenient([]string{user}, []string{system}, warn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, _ := sc.Lookup("devbox"); h.HostName != "10.0.1.5" {
+			t.Errorf("user file not read: %+v", h)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], system) {
+		t.Errorf("warnings %q, want one naming %s", warnings, system)
+	}
+	if _, err := LoadSSHConfigLenient([]string{system}, nil, warn); err == nil {
+		t.Error("a strict file that does not parse was accepted")
+	}
+}
