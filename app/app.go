@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/bookshop-ops/gantry/workflow"
@@ -33,6 +34,9 @@ type Options struct {
 	Warn func(string)
 	// Logf receives debug logs of the clients (never secrets).
 	Logf func(format string, args ...any)
+	// PromptPassphrase, if set, asks for the passphrase of an encrypted SSH key
+	// (interactive CLI runs: sshhost.TTYPassphrase); nil never asks.
+	PromptPassphrase func(prompt string) ([]byte, error)
 }
 
 // App holds the configuration and lazily opened clients. Safe for concurrent use.
@@ -139,8 +143,18 @@ func (a *App) Repo(ctx context.Context) (*git.Repo, error) {
 }
 
 // sshConfig turns a config section into an SSH client config. Key text may come
-// from GANTRY_SSH_KEY (as a CI secret would provide it) instead of a file.
+// from GANTRY_SSH_KEY (as a CI secret would provide it) instead of a file. The host
+// is looked up in ssh_config (Host aliases, HostName, User, Port, IdentityFile,
+// ProxyJump, ProxyCommand, ...); keys the user set in gantry.toml or GANTRY_* win.
+// A problem with ssh_config is in Config.Invalid (Dial returns it).
 func (a *App) sshConfig(field string, s config.SSH) sshhost.Config {
+	c, _ := a.resolveSSH(field, s)
+	return c
+}
+
+// resolveSSH is sshConfig plus the ssh_config file(s) the settings came from
+// ("" when none applied), for doctor.
+func (a *App) resolveSSH(field string, s config.SSH) (sshhost.Config, string) {
 	c := sshhost.Config{
 		Host:                  s.Host,
 		Port:                  s.Port,
@@ -148,14 +162,105 @@ func (a *App) sshConfig(field string, s config.SSH) sshhost.Config {
 		KeyName:               field + ".key",
 		KeyFile:               expandHome(s.Key),
 		KnownHosts:            expandHome(s.KnownHosts),
+		GlobalKnownHosts:      []string{"/etc/ssh/ssh_known_hosts"},
 		InsecureIgnoreHostKey: s.InsecureIgnoreHostKey,
 		UseAgent:              os.Getenv("SSH_AUTH_SOCK") != "",
 		Warn:                  a.opts.Warn,
+		PassphrasePrompt:      a.opts.PromptPassphrase,
 	}
 	if k := os.Getenv("GANTRY_SSH_KEY"); k != "" {
 		c.KeyPEM = []byte(k)
 	}
-	return c
+	if p := os.Getenv(sshhost.PassphraseEnv); p != "" {
+		c.Passphrase = []byte(p)
+	}
+	invalid := func(key string, err error) (sshhost.Config, string) {
+		c.Invalid = &config.FieldError{Field: field + "." + key, Problem: err.Error(),
+			Fix: "fix the file, or set " + field + ".ssh_config = \"false\" to ignore ssh_config"}
+		return c, ""
+	}
+	var files, system []string
+	switch s.SSHConfig {
+	case config.SSHConfigOff:
+	case "":
+		for _, f := range sshhost.DefaultSSHConfigFiles() {
+			if f == sshhost.SystemSSHConfig {
+				system = append(system, f)
+			} else {
+				files = append(files, f)
+			}
+		}
+	default:
+		files = []string{expandHome(s.SSHConfig)}
+	}
+	sc, err := sshhost.LoadSSHConfigLenient(files, system, a.opts.Warn)
+	if err != nil {
+		return invalid("ssh_config", err)
+	}
+	h, err := sc.Lookup(s.Host)
+	if err != nil {
+		return invalid("ssh_config", err)
+	}
+	if h.HostName != "" {
+		c.Host = h.HostName
+	}
+	c.HostKeyAlias = h.HostKeyAlias
+	if !s.IsSet("port") && h.Port != 0 {
+		c.Port = h.Port
+	}
+	if !s.IsSet("user") && h.User != "" {
+		c.User = h.User
+	}
+	if !s.IsSet("key") && len(h.IdentityFiles) > 0 {
+		c.KeyFiles = h.IdentityFiles
+		c.KeyName = "IdentityFile"
+	}
+	c.IdentitiesOnly = h.IdentitiesOnly
+	if !s.IsSet("known_hosts") && h.KnownHosts != "" {
+		c.KnownHosts = h.KnownHosts
+	}
+	if h.ServerAliveInterval != 0 {
+		c.KeepAlive = h.ServerAliveInterval
+	}
+	c.KeepAliveCountMax = h.ServerAliveCountMax
+	jump := h.ProxyJump
+	if s.IsSet("proxy_jump") {
+		jump = s.ProxyJump
+	} else if jump == "" && h.ProxyCommand != "" {
+		c.ProxyCommand = h.ProxyCommand
+	}
+	if jump != "" {
+		base := c
+		base.KeyName = field + ".key"
+		if c.Jumps, err = sc.ResolveJumps(jump, base); err != nil {
+			key := "ssh_config"
+			if s.IsSet("proxy_jump") {
+				key = "proxy_jump"
+			}
+			return invalid(key, err)
+		}
+	}
+	return c, strings.Join(h.Files(), ", ")
+}
+
+// sshRoute says where an environment's SSH connection goes and why, for doctor:
+// "devbox → 10.0.1.5:2222 as ec2-user via ec2-user@bastion:22 (from ~/.ssh/config)".
+func (a *App) sshRoute(field string, s config.SSH) string {
+	c, from := a.resolveSSH(field, s)
+	if c.Invalid != nil {
+		return fmt.Sprintf("%s@%s:%d", s.User, s.Host, s.Port)
+	}
+	route := c.Route()
+	if c.Host != s.Host {
+		route = s.Host + " → " + route
+	}
+	if from != "" {
+		if home, err := os.UserHomeDir(); err == nil && strings.HasPrefix(from, home+"/") {
+			from = strings.ReplaceAll(from, home+"/", "~/")
+		}
+		route += " (from " + from + ")"
+	}
+	return route
 }
 
 // Host returns (once per environment) the command runner of "dev" or "prod":

@@ -50,7 +50,7 @@ func (a *App) Dev(opts DevOptions) []pipeline.Step {
 // devParams wires the configuration and the app's clients into the dev pipeline.
 func (a *App) devParams(forceUnlock bool) workflow.DevParams {
 	cfg := a.Cfg
-	urlHost := cfg.Dev.Host
+	urlHost := a.sshConfig("dev", cfg.Dev.SSH).Host // the HostName behind an ssh_config alias
 	if cfg.Dev.Target == config.TargetLocal {
 		urlHost = "127.0.0.1"
 	}
@@ -143,7 +143,7 @@ func (a *App) devHostCheck() workflow.Check {
 			return nil
 		}}
 	}
-	name := fmt.Sprintf("dev host %s@%s:%d", d.User, d.Host, d.Port)
+	name := "dev host " + a.sshRoute("dev", d.SSH)
 	return workflow.Check{Name: name, Run: func(ctx context.Context) error {
 		h, err := a.Host(ctx, "dev")
 		if err != nil {
@@ -151,7 +151,10 @@ func (a *App) devHostCheck() workflow.Check {
 			if errors.As(err, &hk) {
 				return err // says what the key is and how to trust it
 			}
-			return fmt.Errorf("%w; check dev.host, dev.port, dev.user and the key (dev.key, GANTRY_SSH_KEY or ssh-agent)", err)
+			if errors.Is(err, config.ErrInvalid) {
+				return err // names the field (ssh_config, proxy_jump) and the fix
+			}
+			return fmt.Errorf("%w; check dev.host, dev.port, dev.user and the key (dev.key, GANTRY_SSH_KEY or ssh-agent), or the Host entry in ssh_config", err)
 		}
 		if _, err := h.Run(ctx, version, hostexec.RunOptions{}); err != nil {
 			return fmt.Errorf("`%s version` fails on the host (%v): install Docker there and let %s use it (the docker group), or set dev.docker = \"sudo docker\"", strings.Join(docker, " "), err, d.User)
@@ -164,7 +167,7 @@ func (a *App) devHostCheck() workflow.Check {
 // them up front keeps them out of every log line, even one a tool prints.
 func envSecrets() []string {
 	var out []string
-	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", registry.EnvPassword, "GITHUB_TOKEN", "GH_TOKEN"} {
+	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", registry.EnvPassword, "GITHUB_TOKEN", "GH_TOKEN", sshhost.PassphraseEnv} {
 		if v := os.Getenv(k); v != "" {
 			out = append(out, v)
 		}

@@ -151,7 +151,7 @@ func (a *App) sshCheck() workflow.Check {
 	p := a.Cfg.Prod
 	name := "SSH to the prod host (prod.host unset)"
 	if p.Host != "" {
-		name = fmt.Sprintf("SSH to prod %s@%s:%d with a known host key", p.User, p.Host, p.Port)
+		name = "SSH to prod " + a.sshRoute("prod", p.SSH) + " with a known host key"
 	}
 	return workflow.Check{
 		Name: name,

@@ -15,6 +15,7 @@ import (
 	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/printer"
+	"github.com/bookshop-ops/gantry/remote/sshhost"
 )
 
 // prepare loads config and metadata up front, so bad input exits 2 before anything starts.
@@ -34,7 +35,11 @@ func (g *globals) prepare(ctx context.Context, needMeta bool) (*app.App, meta.Me
 				workflow.ErrDirty, cfg.Dir, strings.Join(firstN(m.Changes, 5), ", "), m.ShortSHA))
 		}
 	}
-	a, err := app.New(cfg, app.Options{Headless: g.headless(), AllowDirty: g.allowDirty || !g.headless(), Warn: g.warn})
+	opts := app.Options{Headless: g.headless(), AllowDirty: g.allowDirty || !g.headless(), Warn: g.warn}
+	if !g.headless() {
+		opts.PromptPassphrase = sshhost.TTYPassphrase // an encrypted key the agent lacks: ask on the terminal
+	}
+	a, err := app.New(cfg, opts)
 	if err != nil {
 		return nil, m, badInput(err)
 	}

@@ -92,6 +92,42 @@ type SSH struct {
 	KnownHosts string `toml:"known_hosts"`
 	// InsecureIgnoreHostKey skips host key checks. Only for throwaway hosts; gantry warns.
 	InsecureIgnoreHostKey bool `toml:"insecure_ignore_host_key"`
+	// SSHConfig is the ssh_config file to read host aliases from instead of
+	// ~/.ssh/config and /etc/ssh/ssh_config (like ssh -F); "false" reads none.
+	SSHConfig string `toml:"ssh_config"`
+	// ProxyJump lists jump hosts, [user@]host[:port] separated by commas (ssh -J).
+	ProxyJump string `toml:"proxy_jump"`
+
+	// explicit records which keys the user set (file or environment), so
+	// that only those override ssh_config; filled by defSSH.
+	explicit map[string]bool
+}
+
+// SSHConfigOff is the ssh_config value that reads no ssh_config file.
+const SSHConfigOff = "false"
+
+// IsSet reports whether the user set key ("host", "port", "user", "key",
+// "known_hosts", "proxy_jump") rather than leaving it to a default.
+func (s SSH) IsSet(key string) bool {
+	if s.explicit == nil {
+		// Not through defSSH (built in code): every non-zero value counts.
+		switch key {
+		case "host":
+			return s.Host != ""
+		case "port":
+			return s.Port != 0
+		case "user":
+			return s.User != ""
+		case "key":
+			return s.Key != ""
+		case "known_hosts":
+			return s.KnownHosts != ""
+		case "proxy_jump":
+			return s.ProxyJump != ""
+		}
+		return false
+	}
+	return s.explicit[key]
 }
 
 // Dev is the dev environment: one container on one host.
@@ -415,6 +451,10 @@ func (c *Config) fillDefaults() {
 }
 
 func defSSH(s *SSH) {
+	s.explicit = map[string]bool{
+		"host": s.Host != "", "port": s.Port != 0, "user": s.User != "", "key": s.Key != "",
+		"known_hosts": s.KnownHosts != "", "proxy_jump": s.ProxyJump != "",
+	}
 	if s.Port == 0 {
 		s.Port = 22
 	}
@@ -437,7 +477,18 @@ var (
 	portsRe     = regexp.MustCompile(`^(\d{1,5}):(\d{1,5})$`)
 	repoRe      = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
 	accountRe   = regexp.MustCompile(`^\d{12}$`)
+	proxyJumpRe = regexp.MustCompile(`^(ssh://)?([a-z_][a-z0-9_.-]*@)?([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?(,(ssh://)?([a-z_][a-z0-9_.-]*@)?([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?)*$`)
 )
+
+// expandTilde expands a leading ~/ to the home folder.
+func expandTilde(p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[2:])
+		}
+	}
+	return p
+}
 
 // Validate checks every field and returns all problems at once.
 func (c *Config) Validate() error {
@@ -504,6 +555,14 @@ func (c *Config) Validate() error {
 		}
 		if !regexp.MustCompile(`^[a-z_][a-z0-9_.-]*$`).MatchString(s.User) {
 			bad(prefix+".user", fmt.Sprintf("%q is not a user name", s.User), "use the login user, e.g. \"ec2-user\" or \"ubuntu\"")
+		}
+		if s.ProxyJump != "" && !proxyJumpRe.MatchString(s.ProxyJump) {
+			bad(prefix+".proxy_jump", fmt.Sprintf("%q is not a list of jump hosts", s.ProxyJump), "write [user@]host[:port], several separated by commas, e.g. \"ec2-user@bastion.example.com\"")
+		}
+		if s.SSHConfig != "" && s.SSHConfig != SSHConfigOff {
+			if st, err := os.Stat(expandTilde(s.SSHConfig)); err != nil || st.IsDir() {
+				bad(prefix+".ssh_config", fmt.Sprintf("%q is not a readable file", s.SSHConfig), "point it at an ssh_config file, or set it to \"false\" to read none (default: ~/.ssh/config and /etc/ssh/ssh_config)")
+			}
 		}
 	}
 	validSSH("dev", d.SSH)

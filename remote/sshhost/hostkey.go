@@ -1,18 +1,17 @@
 package sshhost
 
 import (
-	"bytes"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"al.essio.dev/pkg/shellescape"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // HostKeyErrorKind says why a host key was rejected.
@@ -49,6 +48,9 @@ type HostKeyError struct {
 	KnownHosts  string // the known_hosts file checked
 	Line        int    // for changed or revoked keys: the known_hosts line that disagrees
 	FileMissing bool   // KnownHosts does not exist
+	// CertProblem says why the server's host certificate did not vouch for
+	// it (wrong principal, expired, unknown CA), when one was presented.
+	CertProblem string
 }
 
 func (e *HostKeyError) Error() string {
@@ -63,6 +65,9 @@ func (e *HostKeyError) Error() string {
 	case HostKeyRevoked:
 		fmt.Fprintf(&b, "host key for %s is REVOKED in %s: %s; refusing to connect, ask the host's owner for the current key", e.Host, e.where(), presented)
 	default:
+		if e.CertProblem != "" {
+			fmt.Fprintf(&b, "host certificate of %s not accepted: %s; ", e.Host, e.CertProblem)
+		}
 		if e.FileMissing {
 			fmt.Fprintf(&b, "host key for %s is unknown: known_hosts file %s does not exist; %s", e.Host, e.KnownHosts, presented)
 		} else {
@@ -154,7 +159,8 @@ func defaultKnownHosts() (string, error) {
 // newHostKeyCheck builds the check for addr ("host:port"). fingerprint, if
 // non-nil, receives the accepted key's fingerprint.
 func newHostKeyCheck(cfg Config, addr string, fingerprint *string) (*hostKeyCheck, error) {
-	host := knownhosts.Normalize(addr)
+	h, p := hostOnly(addr)
+	host := lookupName(h, p)
 	record := func(key ssh.PublicKey) {
 		if fingerprint != nil {
 			*fingerprint = ssh.FingerprintSHA256(key)
@@ -184,96 +190,55 @@ func newHostKeyCheck(cfg Config, addr string, fingerprint *string) (*hostKeyChec
 	if abs, err := filepath.Abs(file); err == nil {
 		file = abs
 	}
-	keyErr := func(kind HostKeyErrorKind, hostname string, key ssh.PublicKey) *HostKeyError {
-		h := host
-		if hostname != "" {
-			h = knownhosts.Normalize(hostname)
+	files := append([]string{file}, cfg.GlobalKnownHosts...)
+	db, missing, err := loadKnownHosts(files)
+	if err != nil {
+		return nil, err
+	}
+	lookupHost, port := hostOnly(addr)
+	if cfg.HostKeyAlias != "" {
+		lookupHost, port = cfg.HostKeyAlias, 0
+	}
+	algos, known := db.algorithms(lookupHost, port)
+	hk := &hostKeyCheck{algorithms: algos, known: known, callback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+		v := db.verify(lookupHost, port, key, time.Now())
+		shown := key
+		if c, ok := key.(*ssh.Certificate); ok && v.status != hostOK {
+			shown = c.Key // the key to trust, or that changed, is the plain one
 		}
-		return &HostKeyError{Kind: kind, Host: h, Fingerprint: ssh.FingerprintSHA256(key), KeyType: key.Type(), KnownHosts: file}
-	}
-
-	data, err := os.ReadFile(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return &hostKeyCheck{algorithms: preferredAlgorithms, callback: func(hostname string, _ net.Addr, key ssh.PublicKey) error {
-			e := keyErr(HostKeyUnknown, hostname, key)
-			e.FileMissing = true
-			return e
-		}}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("known_hosts: %w", err)
-	}
-	check, err := knownhosts.New(file)
-	if err != nil {
-		return nil, fmt.Errorf("known_hosts %s: %w", file, err)
-	}
-
-	hk := &hostKeyCheck{callback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-		err := check(hostname, remote, key)
-		var ke *knownhosts.KeyError
-		var re *knownhosts.RevokedError
-		switch {
-		case err == nil:
+		e := &HostKeyError{Host: v.name, Fingerprint: ssh.FingerprintSHA256(shown), KeyType: shown.Type(), KnownHosts: file, CertProblem: v.certProblem}
+		if v.entry != nil {
+			e.KnownHosts, e.Line = v.entry.file, v.entry.line
+		}
+		switch v.status {
+		case hostOK:
 			record(key)
 			return nil
-		case errors.As(err, &ke) && len(ke.Want) == 0:
-			return keyErr(HostKeyUnknown, hostname, key)
-		case errors.As(err, &ke):
-			e := keyErr(HostKeyChanged, hostname, key)
-			e.Line = ke.Want[0].Line
-			return e
-		case errors.As(err, &re):
-			e := keyErr(HostKeyRevoked, hostname, key)
-			e.Line = re.Revoked.Line
-			return e
+		case hostChanged:
+			e.Kind = HostKeyChanged
+		case hostRevoked:
+			e.Kind = HostKeyRevoked
+		default:
+			e.Kind = HostKeyUnknown
+			e.Host = lookupName(lookupHost, port)
+			e.FileMissing = len(missing) == len(files)
 		}
-		return err
+		return e
 	}}
-	// Certificate authorities are not visible through knownhosts' API, so a
-	// file with any leaves negotiation alone rather than exclude certificates.
-	if !bytes.Contains(data, []byte("@cert-authority")) {
-		hk.algorithms = knownAlgorithms(check, addr)
-		hk.known = hk.algorithms != nil
-		if !hk.known {
-			hk.algorithms = preferredAlgorithms
-		}
-	}
 	return hk, nil
 }
 
-// probeKey never matches a real host key; checking it makes knownhosts list
-// the keys it holds for a host.
-var probeKey = func() ssh.PublicKey {
-	pub, _, err := ed25519.GenerateKey(nil)
+// hostOnly splits host:port; the port is 22 when absent or unparsable.
+func hostOnly(addr string) (string, int) {
+	h, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		panic(err)
+		return addr, 22
 	}
-	k, err := ssh.NewPublicKey(pub)
+	n, err := strconv.Atoi(p)
 	if err != nil {
-		panic(err)
+		return h, 22
 	}
-	return k
-}()
-
-// knownAlgorithms lists host key algorithms for the key types known_hosts
-// holds for addr, in file order; nil when it holds none.
-func knownAlgorithms(check ssh.HostKeyCallback, addr string) []string {
-	var ke *knownhosts.KeyError
-	err := check(addr, &net.TCPAddr{IP: net.IPv4zero}, probeKey)
-	if !errors.As(err, &ke) {
-		return nil
-	}
-	var algos []string
-	seen := map[string]bool{}
-	for _, k := range ke.Want {
-		for _, a := range algorithmsForKeyType(k.Key.Type()) {
-			if !seen[a] {
-				seen[a] = true
-				algos = append(algos, a)
-			}
-		}
-	}
-	return algos
+	return h, n
 }
 
 func algorithmsForKeyType(t string) []string {

@@ -68,9 +68,11 @@ func TestKnownAlgorithmsFollowKnownHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"}
-	if !reflect.DeepEqual(hk.algorithms, want) || !hk.known {
-		t.Errorf("algorithms %q, want %q (port 22 entry must not count)", hk.algorithms, want)
+	// OpenSSH also consults the port-less entry on another port ("checking
+	// without port identifier"), so its type counts too, after the ported ones.
+	want := []string{"ecdsa-sha2-nistp256", "ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"}
+	if !reflect.DeepEqual(hk.algorithms[:len(want)], want) || !hk.known {
+		t.Errorf("algorithms %q, want %q first", hk.algorithms, want)
 	}
 	hk, err = newHostKeyCheck(Config{KnownHosts: file}, "10.9.9.9:22", nil)
 	if err != nil {
@@ -80,17 +82,24 @@ func TestKnownAlgorithmsFollowKnownHosts(t *testing.T) {
 		t.Errorf("unknown host: algorithms %q, want the default preference", hk.algorithms)
 	}
 
-	// The check itself maps knownhosts' verdicts onto HostKeyError.
+	// The check itself maps the verdicts onto HostKeyError.
 	remote := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 2222}
 	hk, _ = newHostKeyCheck(Config{KnownHosts: file}, "10.0.0.1:2222", nil)
 	if err := hk.callback("10.0.0.1:2222", remote, rsaPub); err != nil {
 		t.Errorf("known hashed rsa key rejected: %v", err)
 	}
-	other := probeKeyOther(t)
-	err = hk.callback("10.0.0.1:2222", remote, other)
-	if e, ok := err.(*HostKeyError); !ok || e.Kind != HostKeyChanged || e.Line != 1 || e.Fingerprint != ssh.FingerprintSHA256(other) {
+	otherEC := mustECDSAKey(t)
+	err = hk.callback("10.0.0.1:2222", remote, otherEC)
+	if e, ok := err.(*HostKeyError); !ok || e.Kind != HostKeyChanged || e.Line != 1 || e.Fingerprint != ssh.FingerprintSHA256(otherEC) {
 		t.Errorf("other key: %#v", err)
 	}
+	// A key of another type than the ported lines hold is changed too (OpenSSH).
+	other := probeKeyOther(t)
+	err = hk.callback("10.0.0.1:2222", remote, other)
+	if e, ok := err.(*HostKeyError); !ok || e.Kind != HostKeyChanged || e.Line != 1 {
+		t.Errorf("other ed25519 key: %#v", err)
+	}
+	hk, _ = newHostKeyCheck(Config{KnownHosts: file}, "10.0.0.2:2222", nil)
 	err = hk.callback("10.0.0.2:2222", remote, other)
 	if e, ok := err.(*HostKeyError); !ok || e.Kind != HostKeyUnknown || e.Host != "[10.0.0.2]:2222" {
 		t.Errorf("other host: %#v", err)

@@ -44,6 +44,7 @@ tb_bed_start() {
   tb_docker_spawn || return 1
   tb_registry_spawn || return 1
   tb_ssh_spawn || return 1
+  tb_bastion_spawn || return 1
   tb_moto_spawn || return 1
 
   tb_ready etcd etcd || return 1
@@ -51,6 +52,7 @@ tb_bed_start() {
   tb_ready docker dockerd || return 1
   tb_ready registry registry || return 1
   tb_ready ssh sshd || return 1
+  tb_ready bastion sshd-inner || return 1
   tb_ready moto moto || return 1
   tb_ready apiserver kube-apiserver || return 1
   tb_k8s_controllers_spawn || return 1

@@ -6,6 +6,7 @@
 # State lives in $TB_DIR:
 #   pids      "PID NAME" per started process, in start order (stopped in reverse)
 #   bridges   network bridges we created (deleted on stop)
+#   netns     network namespaces we created (deleted on stop)
 #   logs/     one log per peer
 #   env       the exported GANTRY_TEST_* variables, ready to `source`
 
@@ -316,6 +317,13 @@ tb_stop_all() {
     done
     : >"$TB_DIR/bridges"
   fi
+  # Network namespaces of the bastion (their veth pairs go with them).
+  if [ -f "$TB_DIR/netns" ]; then
+    sort -u "$TB_DIR/netns" | while read -r ns; do
+      if [ -n "$ns" ]; then ip netns delete "$ns" 2>/dev/null || tb_log "stop: could not delete netns $ns"; fi
+    done
+    : >"$TB_DIR/netns"
+  fi
   tb_log "all peers stopped ($(tb_elapsed "$start")s)"
 }
 
@@ -326,6 +334,7 @@ tb_write_env() {
     echo "# gantry test bed $TB_DIR: source this file; stop with: scripts/testbed/down $TB_DIR"
     for v in GANTRY_TEST_BED_DIR GANTRY_TEST_DOCKER_HOST DOCKER_HOST GANTRY_TEST_REGISTRY \
       GANTRY_TEST_SSH GANTRY_TEST_SSH_USER GANTRY_TEST_SSH_KEY GANTRY_TEST_SSH_KNOWN_HOSTS \
+      GANTRY_TEST_BASTION GANTRY_TEST_BEHIND_BASTION GANTRY_TEST_BASTION_KNOWN_HOSTS \
       GANTRY_TEST_ECR_ENDPOINT GANTRY_TEST_KUBECONFIG GANTRY_TEST_GORELEASER GANTRY_TEST_OPENAPI \
       GANTRY_TESTBED_REQUIRED; do
       printf 'export %s=%q\n' "$v" "${!v}"
