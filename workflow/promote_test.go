@@ -316,7 +316,7 @@ func TestPromoteRerunAfterFailureAtEachStep(t *testing.T) {
 
 	b.gh.Fail(ghPath, http.StatusServiceUnavailable)
 	rec, _, err := b.run()
-	if !errors.Is(err, ErrPreflight) || statuses(rec) != "preflight=failed" {
+	if !errors.Is(err, pipeline.ErrRefused) || !strings.Contains(err.Error(), "GitHub release permission") || statuses(rec) != "preflight=failed" {
 		t.Fatalf("preflight failure: %v (%s)", err, statuses(rec))
 	}
 	assertNothing("after the preflight failure")
