@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/signal"
 	"strings"
@@ -31,6 +32,10 @@ type globals struct {
 	allowDirty bool
 	noColor    bool
 	debug      string
+
+	// debugFile and debugLog are the --debug file of a headless command (see debug.go).
+	debugFile *os.File
+	debugLog  *log.Logger
 
 	stdout, stderr io.Writer
 	stdin          io.Reader
@@ -81,11 +86,16 @@ func (g *globals) sink() (pipeline.Sink, error) {
 		w = colorprofile.NewWriter(g.stdout, env)
 		color = true
 	}
-	return printer.New(format, w, color, g.getenv), nil
+	return g.debugSink(printer.New(format, w, color, g.getenv)), nil
 }
 
 // NewRoot builds the command tree. env, stdin, stdout and stderr are injectable for tests.
 func NewRoot(stdin io.Reader, stdout, stderr io.Writer, env func(string) (string, bool)) *cobra.Command {
+	root, _ := newRoot(stdin, stdout, stderr, env)
+	return root
+}
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer, env func(string) (string, bool)) (*cobra.Command, *globals) {
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, env: env}
 	root := &cobra.Command{
 		Use:   "gantry",
@@ -103,6 +113,13 @@ also runs headless with --ci (GitHub Actions, scripts).`,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runTUI(cmd.Context(), g)
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.HasParent() {
+				// Every command but the console (which keeps its own) logs to --debug.
+				return g.openDebug()
+			}
+			return nil
 		},
 	}
 	root.SetIn(stdin)
@@ -131,7 +148,7 @@ also runs headless with --ci (GitHub Actions, scripts).`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return badInput(fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
 	})
-	return root
+	return root, g
 }
 
 // Main runs gantry with the process's arguments and returns the exit status.
@@ -143,7 +160,8 @@ func Main() int {
 
 // Execute runs one command line and returns the exit status.
 func Execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) (string, bool)) int {
-	root := NewRoot(stdin, stdout, stderr, env)
+	root, g := newRoot(stdin, stdout, stderr, env)
+	defer g.closeDebug()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

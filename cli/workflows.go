@@ -32,7 +32,7 @@ func (g *globals) prepare(ctx context.Context, needMeta bool) (*app.App, meta.Me
 				workflow.ErrDirty, cfg.Dir, strings.Join(firstN(m.Changes, 5), ", "), m.ShortSHA))
 		}
 	}
-	a, err := app.New(cfg, app.Options{Headless: g.headless(), AllowDirty: g.allowDirty || !g.headless(), Warn: g.warn})
+	a, err := app.New(cfg, app.Options{Headless: g.headless(), AllowDirty: g.allowDirty || !g.headless(), Warn: g.warn, Logf: g.logf})
 	if err != nil {
 		return nil, m, badInput(err)
 	}
