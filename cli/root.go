@@ -62,6 +62,19 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
+	// A misspelt GANTRY_* variable would silently not apply: say so (a warning, as the
+	// environment is shared with other tools). Only variables this run sees count.
+	var seen []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if v, ok := g.env(k); ok {
+			seen = append(seen, k+"="+v)
+		}
+	}
+	for _, w := range config.UnknownEnv(seen) {
+		g.logf("warning: %s", w)
+		fmt.Fprintf(g.stderr, "gantry: warning: %s\n", w)
+	}
 	return cfg, nil
 }
 
