@@ -534,12 +534,44 @@ func shortImageID(id string) string {
 }
 
 // WithSecrets registers values as secrets before step runs, so that nothing the
-// run prints can show them (and GitHub's printer masks them in the log).
+// run prints can show them (and GitHub's printer masks them in the log). Its plan is
+// the step's own, with the values masked (a plan is shown before anything runs).
 func WithSecrets(step pipeline.Step, values ...string) pipeline.Step {
-	return pipeline.StepFunc(step.Name(), func(ctx context.Context, r pipeline.Reporter) error {
-		for _, v := range values {
-			r.Secret(v)
-		}
-		return step.Run(ctx, r)
-	})
+	m := pipeline.NewMasker()
+	for _, v := range values {
+		m.Add(v)
+	}
+	return secretStep{Step: step, values: values, m: m}
+}
+
+type secretStep struct {
+	pipeline.Step
+	values []string
+	m      *pipeline.Masker
+}
+
+func (s secretStep) Plan(ctx context.Context) (pipeline.StepPlan, error) {
+	p, err := s.Step.Plan(ctx)
+	if err != nil {
+		return p, s.m.MaskError(err)
+	}
+	p.Summary, p.Target, p.Reason, p.Key = s.m.Mask(p.Summary), s.m.Mask(p.Target), s.m.Mask(p.Reason), s.m.Mask(p.Key)
+	facts := make([]pipeline.Fact, len(p.Facts))
+	for i, f := range p.Facts {
+		facts[i] = pipeline.Fact{Name: f.Name, Value: s.m.Mask(f.Value)}
+	}
+	p.Facts = facts
+	var ws []string
+	for _, w := range p.Warnings {
+		ws = append(ws, s.m.Mask(w))
+	}
+	p.Warnings = ws
+	return p, nil
+}
+
+func (s secretStep) Run(ctx context.Context, r pipeline.Reporter) error {
+	for _, v := range s.values {
+		r.Secret(v)
+	}
+	return s.Step.Run(ctx, r)
 }

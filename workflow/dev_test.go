@@ -479,3 +479,25 @@ func TestWithSecretsMasksBeforeTheStep(t *testing.T) {
 		t.Errorf("finished = %+v", fin)
 	}
 }
+
+// TestWithSecretsKeepsThePlan: the wrapped step's plan decides (a failed preflight
+// refuses, the run stops before later steps), with the secret masked in it.
+func TestWithSecretsKeepsThePlan(t *testing.T) {
+	secret := "AAAAC3NzaC1lZDI1NTE5"
+	checks := []Check{{Name: "ssh key", Run: func(context.Context) error { return errors.New("key " + secret + " is refused") }}}
+	later := false
+	steps := []pipeline.Step{
+		WithSecrets(Preflight(checks), secret),
+		pipeline.StepFunc("build", func(context.Context, pipeline.Reporter) error { later = true; return nil }),
+	}
+	plan := pipeline.PlanSteps(context.Background(), "dev", steps, nil)
+	p, _ := plan.Step("preflight")
+	if p.Action != pipeline.ActionRefuse || !strings.Contains(p.Reason, "ssh key") || strings.Contains(fmt.Sprint(p), secret) {
+		t.Fatalf("preflight plan = %+v", p)
+	}
+	rec := &pipelinetest.Recorder{}
+	_, err := pipeline.Run(context.Background(), "dev", steps, rec)
+	if !errors.Is(err, pipeline.ErrRefused) || later || strings.Contains(err.Error(), secret) {
+		t.Fatalf("err = %v, later step ran: %v", err, later)
+	}
+}
