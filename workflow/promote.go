@@ -16,6 +16,7 @@ import (
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"github.com/bookshop-ops/gantry/meta"
+	"github.com/bookshop-ops/gantry/remote/git"
 	"github.com/bookshop-ops/gantry/remote/github"
 	"github.com/bookshop-ops/gantry/remote/registry"
 )
