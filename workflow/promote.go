@@ -122,11 +122,11 @@ type PromoteOptions struct {
 	TagFormat string
 	// ReleaseRepo is owner/name of the GitHub repository, for plans.
 	ReleaseRepo string
-	Registry  func(ctx context.Context) (PromoteRegistry, error)
-	GitHub    func(ctx context.Context) (ReleaseAPI, error)
-	Repo      func(ctx context.Context) (GitHistory, error)
-	Host      func(ctx context.Context) (hostexec.Runner, error)
-	Prod      ProdTarget
+	Registry    func(ctx context.Context) (PromoteRegistry, error)
+	GitHub      func(ctx context.Context) (ReleaseAPI, error)
+	Repo        func(ctx context.Context) (GitHistory, error)
+	Host        func(ctx context.Context) (hostexec.Runner, error)
+	Prod        ProdTarget
 	// AllowDowngrade rolls out a version older than the one prod runs (--allow-downgrade);
 	// the audit line says so.
 	AllowDowngrade bool

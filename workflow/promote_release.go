@@ -2,11 +2,11 @@ package workflow
 
 import (
 	"context"
-	"time"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/bookshop-ops/gantry/pipeline"
 

@@ -542,7 +542,7 @@ func planLatest(ctx context.Context, o RollbackProdOptions, version string) (pip
 	case rel.Draft || rel.Prerelease:
 		return pipeline.Skipping("release %s is a draft or prerelease: latest release left as it is", tag).With("release", tag), nil
 	}
-	p := pipeline.Acting("mark release " + tag + " as GitHub's latest").With("release", tag).With("url", rel.HTMLURL)
+	p := pipeline.Acting("mark release "+tag+" as GitHub's latest").With("release", tag).With("url", rel.HTMLURL)
 	p.Key = tag
 	return p, nil
 }
