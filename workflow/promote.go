@@ -227,7 +227,6 @@ func FindSnapshotStep(o PromoteOptions, p *Promotion) pipeline.Step {
 		}
 		r.Set("snapshot", snap.Tag)
 		r.Set("digest", snap.Digest)
-		r.Set("image", p.Image)
 		return nil
 	})
 }
