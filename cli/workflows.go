@@ -192,6 +192,7 @@ stops if it went stale meanwhile. --dry-run prints the plan and changes nothing;
 	}
 	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "", "promote this snapshot tag instead of HEAD's")
 	cmd.Flags().BoolVar(&opts.ForceUnlock, "force-unlock", false, "break a deploy lock older than prod.lock_stale")
+	cmd.Flags().BoolVar(&opts.AllowDowngrade, "allow-downgrade", false, "roll out a version older than the one prod runs (audited)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, dryRunHelp)
 	return cmd
