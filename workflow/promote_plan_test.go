@@ -500,3 +500,37 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("timed out waiting")
 }
+
+func TestCompareVersions(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+		ok   bool
+	}{
+		{"1.0.0", "1.1.0", -1, true},
+		{"1.10.0", "1.9.3", 1, true},
+		{"1.2", "1.2.0", 0, true},
+		{"1.2.0rc1", "1.2.0", -1, true},
+		{"1.2.0rc2", "1.2.0rc1", 1, true},
+		{"1.2.0b1", "1.2.0rc1", -1, true},
+		{"1.2.0-beta.2", "1.2.0", -1, true},
+		{"2.0.0.dev1", "1.9.9", 1, true},
+		{"latest", "1.0.0", 0, false},
+	} {
+		got, ok := compareVersions(tc.a, tc.b)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("compareVersions(%q, %q) = %d %v, want %d %v", tc.a, tc.b, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestStripFailedNote(t *testing.T) {
+	body := "notes\n"
+	marked := body + "\n\n" + failedNoteMarker + "\n> **Not published:** …\n"
+	if got, ok := stripFailedNote(marked); !ok || got != body {
+		t.Fatalf("strip = %q %v", got, ok)
+	}
+	if _, ok := stripFailedNote(body); ok {
+		t.Fatal("stripped a note that was not there")
+	}
+}
