@@ -44,6 +44,7 @@ type ProdState struct {
 	Desired      int
 	ChangeCause  string
 	Selector     string
+	container    string
 	Unreachable  error
 	Unconfigured string
 }
@@ -56,15 +57,17 @@ func (s ProdState) Describe() string {
 	case !s.Exists:
 		return "nothing (the deployment does not exist yet)"
 	}
+	if s.Stuck {
+		if s.HasGood {
+			return fmt.Sprintf("%s at revision %d, with a stuck rollout of %s at revision %s", s.Good.Images[s.container], s.Good.Revision, s.StuckImage, orUnknown(s.Revision))
+		}
+		return fmt.Sprintf("a stuck rollout of %s at revision %s", s.StuckImage, orUnknown(s.Revision))
+	}
 	v := s.Image
 	if s.Version != "" {
 		v = s.Version + " (" + s.Image + ")"
 	}
-	out := v + " at revision " + orUnknown(s.Revision)
-	if s.Stuck {
-		out += ", stuck rollout of " + s.StuckImage
-	}
-	return out
+	return v + " at revision " + orUnknown(s.Revision)
 }
 
 // gates are the checks that may refuse a promotion, evaluated before its first side
@@ -182,7 +185,7 @@ func prodStateOf(ctx context.Context, k kubectl.Client, t ProdTarget) (ProdState
 	if err != nil {
 		return st, err
 	}
-	st.Exists = true
+	st.Exists, st.container = true, t.Container
 	st.Image = d.Images[t.Container]
 	st.Version = ImageVersion(st.Image)
 	st.Revision, st.Desired, st.ChangeCause, st.Selector = d.Revision, d.Desired, d.ChangeCause, d.Selector

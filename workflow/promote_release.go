@@ -134,7 +134,17 @@ func planRelease(ctx context.Context, o PromoteOptions, p *Promotion) (pipeline.
 			from = meta.ReleaseTag(o.TagFormat, g.prod.Version)
 		}
 		if from != "" && from != tag {
-			plan = plan.With("commits", commitLines(commitsSince(ctx, repo, gh, from, p.ReleaseCommit, logf)))
+			// A range that cannot be listed is a fact, not a warning: the notes have their own.
+			var why string
+			commits := commitsSince(ctx, repo, gh, from, p.ReleaseCommit, func(f string, a ...any) { why = fmt.Sprintf(f, a...) })
+			switch {
+			case why != "":
+				plan = plan.With("commits", why)
+			case len(commits) == 0:
+				plan = plan.With("commits", "none since "+from)
+			default:
+				plan = plan.With("commits", commitLines(commits))
+			}
 		}
 	} else if rerr == nil && len(p.notes.commits) > 0 {
 		plan = plan.With("commits", commitLines(p.notes.commits))

@@ -528,17 +528,18 @@ func planLatest(ctx context.Context, o RollbackProdOptions, version string) (pip
 	if version == "" {
 		return pipeline.Skipping("the version that runs after the rollback has no vX.Y.Z tag: latest release left as it is"), nil
 	}
+	tag := meta.ReleaseTag(o.TagFormat, version)
 	gh, err := o.GitHub(ctx)
 	if err != nil {
-		return pipeline.StepPlan{}, err
+		// The rollback itself does not need GitHub: say so, do not fail it.
+		return pipeline.Skipping("cannot reach GitHub (%v): latest release left as it is", err).With("release", tag).Warn("GitHub's latest release was not moved to %s: %v", tag, err), nil
 	}
-	tag := meta.ReleaseTag(o.TagFormat, version)
 	rel, err := gh.FindRelease(ctx, tag)
 	switch {
 	case errors.Is(err, github.ErrNotFound):
 		return pipeline.Skipping("no release %s: latest release left as it is", tag).With("release", tag), nil
 	case err != nil:
-		return pipeline.StepPlan{}, err
+		return pipeline.Skipping("cannot read release %s (%v): latest release left as it is", tag, err).With("release", tag).Warn("GitHub's latest release was not moved to %s: %v", tag, err), nil
 	case rel.Draft || rel.Prerelease:
 		return pipeline.Skipping("release %s is a draft or prerelease: latest release left as it is", tag).With("release", tag), nil
 	}
