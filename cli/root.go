@@ -78,8 +78,9 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
-// sink picks the headless printer: --output, else GitHub's when GITHUB_ACTIONS=true, else plain.
-func (g *globals) sink() (pipeline.Sink, error) {
+// format picks the headless output: --output, else GitHub's when GITHUB_ACTIONS=true,
+// else plain; and the writer (colour only for plain on a terminal) to stdout.
+func (g *globals) format() (printer.Format, io.Writer, bool, error) {
 	format := printer.Plain
 	if g.getenv("GITHUB_ACTIONS") == "true" {
 		format = printer.GitHub
@@ -87,17 +88,31 @@ func (g *globals) sink() (pipeline.Sink, error) {
 	if g.output != "" {
 		f, err := printer.ParseFormat(g.output)
 		if err != nil {
-			return nil, badInput(err)
+			return "", nil, false, badInput(err)
 		}
 		format = f
 	}
-	w := g.stdout
-	color := false
-	if format == printer.Plain && !g.noColor && g.getenv("NO_COLOR") == "" {
-		// colorprofile strips ANSI when stdout is not a terminal (and honours NO_COLOR/CLICOLOR).
-		env := os.Environ()
-		w = colorprofile.NewWriter(g.stdout, env)
-		color = true
+	w, color := g.colorWriter(g.stdout)
+	if format != printer.Plain {
+		w, color = g.stdout, false
+	}
+	return format, w, color, nil
+}
+
+// colorWriter wraps w so ANSI colours reach only a terminal (colorprofile strips them
+// otherwise and honours NO_COLOR/CLICOLOR); --no-color and NO_COLOR turn them off.
+func (g *globals) colorWriter(w io.Writer) (io.Writer, bool) {
+	if g.noColor || g.getenv("NO_COLOR") != "" {
+		return w, false
+	}
+	return colorprofile.NewWriter(w, os.Environ()), true
+}
+
+// sink picks the headless printer (see format).
+func (g *globals) sink() (pipeline.Sink, error) {
+	format, w, color, err := g.format()
+	if err != nil {
+		return nil, err
 	}
 	return g.debugSink(printer.New(format, w, color, g.getenv)), nil
 }

@@ -7,12 +7,10 @@ import (
 	"log"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/bookshop-ops/gantry/app"
 	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/pipeline"
-	"github.com/bookshop-ops/gantry/remote/git"
 	"github.com/bookshop-ops/gantry/remote/registry"
 	"github.com/bookshop-ops/gantry/ui"
 )
@@ -49,9 +47,6 @@ func runTUI(ctx context.Context, g *globals) error {
 type backend struct {
 	app  *app.App
 	logf func(string, ...any)
-
-	mu   sync.Mutex
-	tags map[string]string // sha7 → snapshot tag, from the last listing
 }
 
 var _ ui.Backend = (*backend)(nil)
@@ -82,93 +77,24 @@ func (b *backend) Snapshots(ctx context.Context, page func([]ui.Snapshot)) error
 	if err != nil {
 		return err
 	}
-	tags := map[string]string{}
-	err = reg.List(ctx, func(imgs []registry.Image) error {
+	return reg.List(ctx, func(imgs []registry.Image) error {
 		out := make([]ui.Snapshot, 0, len(imgs))
 		for _, img := range imgs {
-			s := toSnapshot(img)
-			if s.ShortSHA != "" {
-				tags[s.ShortSHA] = s.Tag
-			}
-			out = append(out, s)
+			out = append(out, toSnapshot(img))
 		}
 		page(out)
 		return nil
 	})
-	b.mu.Lock()
-	b.tags = tags
-	b.mu.Unlock()
-	return err
 }
 
-// snapshotTags returns sha7 → tag, listing the registry when no listing is cached.
-func (b *backend) snapshotTags(ctx context.Context) map[string]string {
-	b.mu.Lock()
-	tags := b.tags
-	b.mu.Unlock()
-	if tags != nil {
-		return tags
-	}
-	if err := b.Snapshots(ctx, func([]ui.Snapshot) {}); err != nil {
-		b.logf("snapshots for commits: %v", err)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.tags
-}
-
+// Commits lists the branches' commits; the console badges them from its Snapshots listing.
 func (b *backend) Commits(ctx context.Context) ([]ui.Commit, error) {
-	repo, err := b.app.Repo(ctx)
-	if err != nil {
-		return nil, err
+	commits, err := b.app.Commits(ctx)
+	out := make([]ui.Commit, 0, len(commits))
+	for _, c := range commits {
+		out = append(out, ui.Commit{SHA: c.SHA, Subject: c.Subject, Author: c.Author, When: c.When, Branch: c.Branch, Released: strings.Join(c.Releases, ",")})
 	}
-	released, err := repo.TagsByCommit(ctx)
-	if err != nil {
-		return nil, err
-	}
-	snaps := b.snapshotTags(ctx)
-	var out []ui.Commit
-	seen := map[string]bool{}
-	found := false
-	for _, branch := range []string{b.app.Cfg.Prod.DevBranch, "main"} {
-		ref := ""
-		for _, cand := range []string{branch, "origin/" + branch} {
-			if repo.HasRef(ctx, cand) {
-				ref = cand
-				break
-			}
-		}
-		if ref == "" {
-			continue
-		}
-		found = true
-		commits, err := repo.Log(ctx, ref, 50)
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range commits {
-			key := branch + c.SHA
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			out = append(out, ui.Commit{SHA: c.SHA, Subject: c.Subject, Author: c.Author, When: c.When, Branch: branch,
-				SnapshotTag: snaps[git.ShortSHA(c.SHA)], Released: strings.Join(released[c.SHA], ",")})
-		}
-	}
-	if !found {
-		// Neither dev nor main exists (e.g. another branch layout): show HEAD's history.
-		commits, err := repo.Log(ctx, "HEAD", 50)
-		if err != nil {
-			return nil, err
-		}
-		branch := repo.Branch(ctx)
-		for _, c := range commits {
-			out = append(out, ui.Commit{SHA: c.SHA, Subject: c.Subject, Author: c.Author, When: c.When, Branch: branch,
-				SnapshotTag: snaps[git.ShortSHA(c.SHA)], Released: strings.Join(released[c.SHA], ",")})
-		}
-	}
-	return out, nil
+	return out, err
 }
 
 func (b *backend) DevEnv(ctx context.Context) ui.DevEnv {
@@ -217,50 +143,32 @@ func (b *backend) History(ctx context.Context) ([]ui.AuditEntry, error) {
 	return out, err
 }
 
-func (b *backend) PlanDev(ctx context.Context) (ui.DevPlan, error) {
-	m, err := meta.Read(ctx, b.app.Cfg.Dir)
-	if err != nil {
-		return ui.DevPlan{}, err
-	}
-	subject := ""
-	if repo, err := b.app.Repo(ctx); err == nil {
-		if c, err := repo.Log(ctx, m.Commit, 1); err == nil && len(c) == 1 {
-			subject = c[0].Subject
-		}
-	}
-	target := b.app.Cfg.Dev.Target
-	if target == "ssh" {
-		target = b.app.Cfg.Dev.User + "@" + b.app.Cfg.Dev.Host
-	}
-	return ui.DevPlan{Commit: m.Commit, Subject: subject, Tag: m.ImageTag, Target: target, Dirty: m.Dirty}, nil
+func (b *backend) PlanDev(ctx context.Context) (pipeline.Plan, error) {
+	return b.app.Plan(ctx, "dev", b.app.Dev(app.DevOptions{})), nil
 }
 
-func (b *backend) PlanPromote(ctx context.Context, snapshotTag string) (ui.PromotePlan, error) {
-	p, err := b.app.PlanPromote(ctx, snapshotTag)
-	if err != nil {
-		return ui.PromotePlan{}, err
-	}
-	return ui.PromotePlan{Snapshot: p.Snapshot, Digest: p.Digest, ReleaseTag: p.ReleaseTag, PromotedTag: p.PromotedTag,
-		NotesPreview: p.NotesPreview, Deployment: p.Deployment, Container: p.Container, Image: p.Image, Warnings: p.Warnings}, nil
+func (b *backend) PlanPromote(ctx context.Context, snapshotTag string) (pipeline.Plan, error) {
+	return b.app.Plan(ctx, "promote", b.app.Promote(app.PromoteOptions{Snapshot: snapshotTag})), nil
 }
 
-// run runs a workflow and logs its events to the debug log as plain text too.
-func (b *backend) run(ctx context.Context, workflow string, steps []pipeline.Step, sink pipeline.Sink) error {
-	_, err := pipeline.Run(ctx, workflow, steps, sink)
-	b.mu.Lock()
-	b.tags = nil // a run may have pushed or promoted: list again next time
-	b.mu.Unlock()
+func (b *backend) PlanRollback(ctx context.Context, env string) (pipeline.Plan, error) {
+	return b.app.Plan(ctx, "rollback "+env, b.app.Rollback(env, false)), nil
+}
+
+// run runs fresh steps against the plan the user approved.
+func (b *backend) run(ctx context.Context, workflow string, steps []pipeline.Step, approved pipeline.Plan, sink pipeline.Sink) error {
+	_, err := b.app.Execute(ctx, workflow, steps, sink, &approved)
 	return err
 }
 
-func (b *backend) RunDev(ctx context.Context, sink pipeline.Sink) error {
-	return b.run(ctx, "dev", b.app.Dev(app.DevOptions{}), sink)
+func (b *backend) RunDev(ctx context.Context, approved pipeline.Plan, sink pipeline.Sink) error {
+	return b.run(ctx, "dev", b.app.Dev(app.DevOptions{}), approved, sink)
 }
 
-func (b *backend) RunPromote(ctx context.Context, snapshotTag string, sink pipeline.Sink) error {
-	return b.run(ctx, "promote", b.app.Promote(app.PromoteOptions{Snapshot: snapshotTag}), sink)
+func (b *backend) RunPromote(ctx context.Context, snapshotTag string, approved pipeline.Plan, sink pipeline.Sink) error {
+	return b.run(ctx, "promote", b.app.Promote(app.PromoteOptions{Snapshot: snapshotTag}), approved, sink)
 }
 
-func (b *backend) RunRollback(ctx context.Context, env string, sink pipeline.Sink) error {
-	return b.run(ctx, "rollback "+env, b.app.Rollback(env, false), sink)
+func (b *backend) RunRollback(ctx context.Context, env string, approved pipeline.Plan, sink pipeline.Sink) error {
+	return b.run(ctx, "rollback "+env, b.app.Rollback(env, false), approved, sink)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/bookshop-ops/gantry/app"
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/internal/testbed"
+	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/ui"
 )
 
@@ -70,7 +72,8 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = a.Close() })
 
-	c := startConsole(t, &backend{app: a, logf: t.Logf}, 110, 30)
+	rec := &recordingBackend{backend: &backend{app: a, logf: t.Logf}}
+	c := startConsole(t, rec, 110, 30)
 
 	// Snapshots loads first, from an empty registry.
 	c.waitFor("the empty Snapshots screen", time.Minute, func(s string) bool {
@@ -80,15 +83,22 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 		t.Errorf("header %q does not name the embedded registry and %s", first, repoName)
 	}
 
-	// d opens the confirmation with the plan: commit and image tag; nothing runs yet.
+	// d opens the confirmation with the plan the run will execute; nothing runs yet.
 	c.keys("d")
 	c.waitFor("the dev plan", 30*time.Second, func(s string) bool {
 		return strings.Contains(s, "Deploy to dev?") && strings.Contains(s, "y/enter deploy")
 	})
 	plan := c.screen()
-	for _, want := range [][]string{{"commit", sha[:7], "initial"}, {"image tag", tag}, {"target", "local"}} {
-		if !hasLine(plan, want...) {
-			t.Errorf("the confirm screen has no line with %q:\n%s", want, plan)
+	approved := rec.planned()
+	if len(approved.Steps) == 0 || approved.Refused() {
+		t.Fatalf("the dev plan %+v is empty or refuses:\n%s", approved, plan)
+	}
+	for _, sp := range approved.Steps {
+		if !hasLine(plan, sp.Step, clip(sp.Summary, 30)) {
+			t.Errorf("the confirm screen has no line for step %q (%q):\n%s", sp.Step, sp.Summary, plan)
+		}
+		if sp.Target != "" && !hasLine(plan, "target", clip(sp.Target, 30)) {
+			t.Errorf("the confirm screen does not show the target %q of %q:\n%s", sp.Target, sp.Step, plan)
 		}
 	}
 	if out, _ := exec.Command("docker", "-H", dockerHost, "inspect", container).CombinedOutput(); !strings.Contains(string(out), "No such") && strings.TrimSpace(string(out)) != "[]" {
@@ -104,6 +114,17 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 	done := c.screen()
 	if !strings.Contains(done, "✓ succeeded in") {
 		t.Fatalf("the dev deploy did not succeed:\n%s", done)
+	}
+	// The run carried out the plan the confirm showed: each step planned the same
+	// summary and target at run time.
+	ran := rec.ranPlans()
+	if len(ran) != len(approved.Steps) {
+		t.Fatalf("the run planned %d steps, the confirm showed %d", len(ran), len(approved.Steps))
+	}
+	for i, sp := range approved.Steps {
+		if ran[i].Step != sp.Step || ran[i].Target != sp.Target || ran[i].Key != sp.Key {
+			t.Errorf("step %d: the confirm showed %q → %q [%s], the run did %q → %q [%s]", i, sp.Step, sp.Target, sp.Key, ran[i].Step, ran[i].Target, ran[i].Key)
+		}
 	}
 	for _, want := range []string{"dev deploy succeeded", tag} {
 		if !strings.Contains(done, want) {
@@ -326,4 +347,51 @@ func tuiCleanupEngine(t *testing.T, dockerHost, container, imageRepo string) {
 			docker(append([]string{"rmi", "-f", "--no-prune"}, ids...)...)
 		}
 	})
+}
+
+// recordingBackend keeps the plan the confirm got and the plans the run's steps made.
+type recordingBackend struct {
+	*backend
+	mu   sync.Mutex
+	plan pipeline.Plan
+	ran  []pipeline.StepPlan
+}
+
+func (r *recordingBackend) PlanDev(ctx context.Context) (pipeline.Plan, error) {
+	p, err := r.backend.PlanDev(ctx)
+	r.mu.Lock()
+	r.plan = p
+	r.mu.Unlock()
+	return p, err
+}
+
+func (r *recordingBackend) RunDev(ctx context.Context, approved pipeline.Plan, sink pipeline.Sink) error {
+	return r.backend.RunDev(ctx, approved, pipeline.SinkFunc(func(e pipeline.Event) {
+		if sp, ok := e.(pipeline.StepPlanned); ok {
+			r.mu.Lock()
+			r.ran = append(r.ran, sp.Plan)
+			r.mu.Unlock()
+		}
+		sink.Emit(e)
+	}))
+}
+
+func (r *recordingBackend) planned() pipeline.Plan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.plan
+}
+
+func (r *recordingBackend) ranPlans() []pipeline.StepPlan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]pipeline.StepPlan(nil), r.ran...)
+}
+
+// clip keeps the start of s that fits a narrow column of the confirm.
+func clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
 }

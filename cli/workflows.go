@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/bookshop-ops/gantry/app"
 	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/printer"
 )
 
 // prepare loads config and metadata up front, so bad input exits 2 before anything starts.
@@ -50,41 +52,92 @@ func firstN(s []string, n int) []string {
 	return s
 }
 
-// runSteps runs a workflow through the headless printer and maps the result to an exit status.
-func (g *globals) runSteps(ctx context.Context, workflow string, steps []pipeline.Step) error {
+// workflowRun is one workflow command as its flags ask for it.
+type workflowRun struct {
+	name string
+	// steps builds fresh step instances on every call: a plan and the run that
+	// carries it out never share state.
+	steps  func() []pipeline.Step
+	masker *pipeline.Masker
+	// dryRun prints the plan and stops.
+	dryRun bool
+	// ask shows the plan on the terminal and asks question before running it; the
+	// run then executes exactly that plan (a step whose plan went stale stops it).
+	ask      bool
+	question string
+}
+
+// errPlanRefused ends a --dry-run or a confirm whose plan refuses (exit 1).
+var errPlanRefused = errors.New("the plan refuses: nothing was changed")
+
+// execute plans, asks and runs a workflow; see workflowRun.
+func (g *globals) execute(ctx context.Context, wr workflowRun) error {
+	if wr.dryRun {
+		format, w, color, err := g.format()
+		if err != nil {
+			return err
+		}
+		plan := pipeline.PlanSteps(ctx, wr.name, wr.steps(), wr.masker)
+		if err := printer.WritePlan(format, w, plan, color); err != nil {
+			return err
+		}
+		if plan.Refused() {
+			return &reportedError{fmt.Errorf("%s: %w", wr.name, errPlanRefused)}
+		}
+		return nil
+	}
 	sink, err := g.sink()
 	if err != nil {
 		return err
 	}
-	_, err = pipeline.Run(ctx, workflow, steps, sink)
-	if err != nil {
+	var approved *pipeline.Plan
+	if wr.ask {
+		plan := pipeline.PlanSteps(ctx, wr.name, wr.steps(), wr.masker)
+		w, color := g.colorWriter(g.stderr)
+		if err := printer.WritePlan(printer.Plain, w, plan, color); err != nil {
+			return err
+		}
+		if plan.Refused() {
+			fmt.Fprintf(g.stderr, "gantry: %s: %v\n", wr.name, errPlanRefused)
+			return &reportedError{fmt.Errorf("%s: %w", wr.name, errPlanRefused)}
+		}
+		if !g.confirm(wr.question) {
+			return badInput(fmt.Errorf("%s: not confirmed", wr.name))
+		}
+		approved = &plan
+	}
+	r := &pipeline.Runner{Sink: sink, Masker: wr.masker, Approved: approved}
+	if _, err := r.Run(ctx, wr.name, wr.steps()); err != nil {
 		// The printer has shown the failure; only the exit status is left to set.
 		return &reportedError{err}
 	}
 	return nil
 }
 
-// confirm asks a yes/no question on the terminal; headless runs never ask.
+// confirm asks a yes/no question on the terminal.
 func (g *globals) confirm(question string) bool {
-	if g.headless() {
-		return true
-	}
 	fmt.Fprintf(g.stderr, "%s [y/N] ", question)
 	line, _ := bufio.NewReader(g.stdin).ReadString('\n')
 	line = strings.ToLower(strings.TrimSpace(line))
 	return line == "y" || line == "yes"
 }
 
+const dryRunHelp = "print the plan (what each step would do, nothing is changed) and exit: 0 when it would run, 1 when it refuses"
+
 func newDevCmd(g *globals) *cobra.Command {
 	var opts app.DevOptions
+	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Build HEAD as X.Y.Z-SNAPSHOT-<sha7>, push it and deploy it as dev-app",
 		Long: `dev runs the dev workflow: preflight, metadata, registry login, build, push, deploy.
 
 A re-run after a failure picks up where it stopped: a snapshot already in the registry
-is not rebuilt or pushed again.`,
-		Example: "  gantry dev\n  gantry dev --ci                      # in GitHub Actions\n  gantry dev --ci --output json | jq .",
+is not rebuilt or pushed again.
+
+--dry-run prints what every step would do and changes nothing; it exits 0 when the
+plan would run and 1 when a step refuses (the reason says how to fix it).`,
+		Example: "  gantry dev --dry-run\n  gantry dev\n  gantry dev --ci                      # in GitHub Actions\n  gantry dev --ci --output json | jq .",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, _, err := g.prepare(cmd.Context(), true)
@@ -92,9 +145,10 @@ is not rebuilt or pushed again.`,
 				return err
 			}
 			defer a.Close()
-			return g.runSteps(cmd.Context(), "dev", a.Dev(opts))
+			return g.execute(cmd.Context(), workflowRun{name: "dev", steps: func() []pipeline.Step { return a.Dev(opts) }, masker: a.Masker(), dryRun: dryRun})
 		},
 	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, dryRunHelp)
 	cmd.Flags().BoolVar(&opts.ForceUnlock, "force-unlock", false, "break a deploy lock older than dev.lock_stale")
 	cmd.Flags().BoolVar(&opts.NoDeploy, "no-deploy", false, "build and push only")
 	return cmd
@@ -102,7 +156,7 @@ is not rebuilt or pushed again.`,
 
 func newPromoteCmd(g *globals) *cobra.Command {
 	var opts app.PromoteOptions
-	var yes bool
+	var yes, dryRun bool
 	cmd := &cobra.Command{
 		Use:   "promote",
 		Short: "Release HEAD's snapshot: GitHub release, tag vX.Y.Z, Kubernetes rollout",
@@ -110,8 +164,13 @@ func newPromoteCmd(g *globals) *cobra.Command {
 HEAD's sources, create the GitHub release, tag the snapshot vX.Y.Z in the registry
 (a manifest copy, no layer upload), and roll it out with kubectl over SSH.
 
-A release tag never moves: if vX.Y.Z already names another image, promote stops.`,
-		Example: "  gantry promote\n  gantry promote --snapshot 1.4.2-SNAPSHOT-3f2a9c1\n  gantry promote --ci",
+A release tag never moves: if vX.Y.Z already names another image, promote stops.
+
+On a terminal (no --ci, no --yes) promote shows its plan (the snapshot, digest, release
+and rollout target it will use) and asks; the run then carries out exactly that plan and
+stops if it went stale meanwhile. --dry-run prints the plan and changes nothing; it exits
+0 when the plan would run and 1 when a step refuses.`,
+		Example: "  gantry promote --dry-run\n  gantry promote --dry-run -o json | jq .steps\n  gantry promote\n  gantry promote --snapshot 1.4.2-SNAPSHOT-3f2a9c1\n  gantry promote --ci",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Snapshot != "" {
@@ -124,31 +183,33 @@ A release tag never moves: if vX.Y.Z already names another image, promote stops.
 				return err
 			}
 			defer a.Close()
-			if !yes && !g.confirm(fmt.Sprintf("Promote %s to prod as release %s?", orDefault(opts.Snapshot, m.ImageTag), meta.ReleaseTag(a.Cfg.GitHub.TagFormat, m.Version))) {
-				return badInput(fmt.Errorf("promote: not confirmed"))
-			}
-			return g.runSteps(cmd.Context(), "promote", a.Promote(opts))
+			return g.execute(cmd.Context(), workflowRun{
+				name: "promote", steps: func() []pipeline.Step { return a.Promote(opts) }, masker: a.Masker(),
+				dryRun: dryRun, ask: !yes && g.interactive(),
+				question: fmt.Sprintf("Promote to prod as release %s, as planned above?", meta.ReleaseTag(a.Cfg.GitHub.TagFormat, m.Version)),
+			})
 		},
 	}
 	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "", "promote this snapshot tag instead of HEAD's")
 	cmd.Flags().BoolVar(&opts.ForceUnlock, "force-unlock", false, "break a deploy lock older than prod.lock_stale")
+	cmd.Flags().BoolVar(&opts.AllowDowngrade, "allow-downgrade", false, "roll out a version older than the one prod runs (audited)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, dryRunHelp)
 	return cmd
 }
 
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 func newRollbackCmd(g *globals) *cobra.Command {
-	var forceUnlock bool
+	var forceUnlock, yes, dryRun bool
 	cmd := &cobra.Command{
-		Use:       "rollback dev|prod",
-		Short:     "Put the previous version back on dev (previous image) or prod (rollout undo)",
-		Example:   "  gantry rollback dev\n  gantry rollback prod --ci",
+		Use:   "rollback dev|prod",
+		Short: "Put the previous version back on dev (previous image) or prod (rollout undo)",
+		Long: `rollback puts the previous version back: on dev the previous image kept on the host,
+on prod a rollout undo, under the environment's lock, with an audit line.
+
+On a terminal (no --ci, no --yes) rollback shows its plan (what runs now and what it goes
+back to) and asks; the run carries out exactly that plan. --dry-run prints the plan and
+changes nothing; it exits 0 when the plan would run and 1 when a step refuses.`,
+		Example:   "  gantry rollback dev --dry-run\n  gantry rollback dev\n  gantry rollback prod --ci",
 		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
 		ValidArgs: []string{"dev", "prod"},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -157,13 +218,17 @@ func newRollbackCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer a.Close()
-			if !g.confirm(fmt.Sprintf("Roll back %s to the previous version?", args[0])) {
-				return badInput(fmt.Errorf("rollback: not confirmed"))
-			}
-			return g.runSteps(cmd.Context(), "rollback "+args[0], a.Rollback(args[0], forceUnlock))
+			env := args[0]
+			return g.execute(cmd.Context(), workflowRun{
+				name: "rollback " + env, steps: func() []pipeline.Step { return a.Rollback(env, forceUnlock) }, masker: a.Masker(),
+				dryRun: dryRun, ask: !yes && g.interactive(),
+				question: fmt.Sprintf("Roll back %s as planned above?", env),
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&forceUnlock, "force-unlock", false, "break a stale deploy lock")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, dryRunHelp)
 	return cmd
 }
 

@@ -24,13 +24,15 @@ type Snapshot struct {
 	Tags []string
 }
 
-// Commit is one commit on the dev or main branch.
+// Commit is one commit on the dev branch or the branch promote releases from.
 type Commit struct {
 	SHA, Subject, Author string
 	When                 time.Time
-	Branch               string // "dev" or "main"
-	SnapshotTag          string // "" if no snapshot was built from it
-	Released             string // release tag or ""
+	Branch               string // e.g. "dev" or "main"
+	// SnapshotTag is the snapshot built from it. The backend may leave it empty: the
+	// console fills it in from the Snapshots listing it already has.
+	SnapshotTag string
+	Released    string // release tag or ""
 }
 
 // DevEnv is what runs on the dev host. Err is set when it could not be read.
@@ -62,18 +64,6 @@ type AuditEntry struct {
 	Env, Who, Version, SHA, Result string
 }
 
-// DevPlan is what a dev deploy would do; shown for confirmation.
-type DevPlan struct {
-	Commit, Subject, Tag, Target string
-	Dirty                        bool
-}
-
-// PromotePlan is what a promote would do; shown for confirmation.
-type PromotePlan struct {
-	Snapshot, Digest, ReleaseTag, PromotedTag, NotesPreview, Deployment, Container, Image string
-	Warnings                                                                              []string
-}
-
 // Backend is everything the UI needs from the outside world. The UI calls every
 // method from a tea.Cmd, never from Update or View, and bounds each call with a
 // context deadline.
@@ -82,7 +72,9 @@ type Backend interface {
 	Project() ProjectInfo
 	// Snapshots streams the registry's images page by page.
 	Snapshots(ctx context.Context, page func([]Snapshot)) error
-	// Commits lists recent dev and main commits.
+	// Commits lists the recent commits of the dev branch and of the branch promote
+	// releases from. The console badges them from the Snapshots listing: Commits
+	// need not list the registry again.
 	Commits(ctx context.Context) ([]Commit, error)
 	// DevEnv reads what runs on the dev host.
 	DevEnv(ctx context.Context) DevEnv
@@ -90,14 +82,17 @@ type Backend interface {
 	ProdEnv(ctx context.Context) ProdEnv
 	// History reads the audit log of both environments.
 	History(ctx context.Context) ([]AuditEntry, error)
-	// PlanDev says what RunDev would do.
-	PlanDev(ctx context.Context) (DevPlan, error)
-	// PlanPromote says what RunPromote would do with the snapshot.
-	PlanPromote(ctx context.Context, snapshotTag string) (PromotePlan, error)
-	// RunDev runs the dev workflow to completion, emitting events to sink.
-	RunDev(ctx context.Context, sink pipeline.Sink) error
-	// RunPromote runs the prod workflow for the snapshot, emitting events to sink.
-	RunPromote(ctx context.Context, snapshotTag string, sink pipeline.Sink) error
-	// RunRollback rolls env ("dev" or "prod") back, emitting events to sink.
-	RunRollback(ctx context.Context, env string, sink pipeline.Sink) error
+	// PlanDev plans the dev workflow without changing anything; the confirm shows the plan.
+	PlanDev(ctx context.Context) (pipeline.Plan, error)
+	// PlanPromote plans the prod workflow for the snapshot ("" for HEAD's).
+	PlanPromote(ctx context.Context, snapshotTag string) (pipeline.Plan, error)
+	// PlanRollback plans the rollback of env ("dev" or "prod").
+	PlanRollback(ctx context.Context, env string) (pipeline.Plan, error)
+	// RunDev runs the dev workflow with fresh steps, emitting events to sink; a step
+	// whose fresh plan no longer agrees with approved stops the run (pipeline.StaleError).
+	RunDev(ctx context.Context, approved pipeline.Plan, sink pipeline.Sink) error
+	// RunPromote runs the prod workflow for the snapshot, as RunDev.
+	RunPromote(ctx context.Context, snapshotTag string, approved pipeline.Plan, sink pipeline.Sink) error
+	// RunRollback rolls env back, as RunDev.
+	RunRollback(ctx context.Context, env string, approved pipeline.Plan, sink pipeline.Sink) error
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/bookshop-ops/gantry/pipeline"
 )
 
 // How long each background load may take before the UI reports it as failed.
@@ -48,14 +50,9 @@ type (
 		entries []AuditEntry
 		err     error
 	}
-	devPlanMsg struct {
+	planMsg struct {
 		gen  int
-		plan DevPlan
-		err  error
-	}
-	promotePlanMsg struct {
-		gen  int
-		plan PromotePlan
+		plan pipeline.Plan
 		err  error
 	}
 	envTickMsg    struct{}
@@ -116,21 +113,22 @@ func loadHistory(ctx context.Context, b Backend, gen int, d time.Duration) tea.C
 	}
 }
 
-func loadDevPlan(ctx context.Context, b Backend, gen int, d time.Duration) tea.Cmd {
+// loadPlan asks the backend for the plan of req; the confirm shows it.
+func loadPlan(ctx context.Context, b Backend, gen int, d time.Duration, req runRequest) tea.Cmd {
 	return func() tea.Msg {
-		return call(ctx, d, func(ctx context.Context) devPlanMsg {
-			p, err := b.PlanDev(ctx)
-			return devPlanMsg{gen: gen, plan: p, err: err}
-		}, func(err error) devPlanMsg { return devPlanMsg{gen: gen, err: err} })
-	}
-}
-
-func loadPromotePlan(ctx context.Context, b Backend, gen int, d time.Duration, tag string) tea.Cmd {
-	return func() tea.Msg {
-		return call(ctx, d, func(ctx context.Context) promotePlanMsg {
-			p, err := b.PlanPromote(ctx, tag)
-			return promotePlanMsg{gen: gen, plan: p, err: err}
-		}, func(err error) promotePlanMsg { return promotePlanMsg{gen: gen, err: err} })
+		return call(ctx, d, func(ctx context.Context) planMsg {
+			var p pipeline.Plan
+			var err error
+			switch req.kind {
+			case runDev:
+				p, err = b.PlanDev(ctx)
+			case runPromote:
+				p, err = b.PlanPromote(ctx, req.tag)
+			case runRollback:
+				p, err = b.PlanRollback(ctx, req.env)
+			}
+			return planMsg{gen: gen, plan: p, err: err}
+		}, func(err error) planMsg { return planMsg{gen: gen, err: err} })
 	}
 }
 

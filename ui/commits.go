@@ -13,7 +13,10 @@ import (
 type commitsScreen struct {
 	ctx *programContext
 
-	rows    []Commit // newest first
+	rows []Commit // newest first
+	// snaps maps a short SHA to the newest snapshot built from it, from the
+	// Snapshots listing as its pages arrive (the registry is listed once).
+	snaps   map[string]Snapshot
 	keys    []string // lower-case filter text per row
 	matched []int
 	filter  filterInput
@@ -44,6 +47,48 @@ func (s *commitsScreen) ShortHelp() []key.Binding {
 	return []key.Binding{k.Filter, jump, k.Promote, k.Deploy}
 }
 
+// addSnapshots badges the commits a page of the registry listing was built from.
+func (s *commitsScreen) addSnapshots(page []Snapshot) {
+	if s.snaps == nil {
+		s.snaps = map[string]Snapshot{}
+	}
+	changed := false
+	for _, sn := range page {
+		if sn.ShortSHA == "" {
+			continue
+		}
+		if old, ok := s.snaps[sn.ShortSHA]; !ok || sn.PushedAt.After(old.PushedAt) {
+			s.snaps[sn.ShortSHA] = sn
+			changed = true
+		}
+	}
+	if changed && len(s.rows) > 0 {
+		s.setCommits(s.rows)
+	}
+}
+
+// snapshotTag is the snapshot built from c: the backend's word, else the listing's.
+func (s *commitsScreen) snapshotTag(c Commit) string {
+	if c.SnapshotTag != "" {
+		return c.SnapshotTag
+	}
+	return s.snaps[shortSHA(c.SHA)].Tag
+}
+
+// branches names the branches the rows come from, in order of appearance.
+func (s *commitsScreen) branches() string {
+	var names []string
+	for _, c := range s.rows {
+		if c.Branch != "" && !slices.Contains(names, c.Branch) {
+			names = append(names, c.Branch)
+		}
+	}
+	if len(names) == 0 {
+		return "HEAD"
+	}
+	return strings.Join(names, " and ")
+}
+
 func (s *commitsScreen) setCommits(c []Commit) {
 	sel := ""
 	if r := s.selected(); r != nil {
@@ -51,6 +96,9 @@ func (s *commitsScreen) setCommits(c []Commit) {
 	}
 	s.rows = slices.Clone(c)
 	slices.SortStableFunc(s.rows, func(a, b Commit) int { return b.When.Compare(a.When) })
+	for i := range s.rows {
+		s.rows[i].SnapshotTag = s.snapshotTag(s.rows[i])
+	}
 	s.keys = make([]string, len(s.rows))
 	for i, c := range s.rows {
 		s.keys[i] = strings.ToLower(strings.Join([]string{c.SHA, c.Subject, c.Author, c.Branch, c.SnapshotTag, c.Released}, " "))
@@ -149,7 +197,7 @@ func (s *commitsScreen) View() string {
 	st := s.ctx.styles
 	w := s.w
 	lines := make([]string, 0, s.h)
-	left := st.Title.Render("Commits") + st.Muted.Render(fmt.Sprintf("  %d on dev and main · ● snapshot built", len(s.rows)))
+	left := st.Title.Render("Commits") + st.Muted.Render(fmt.Sprintf("  %d on %s · ● snapshot built", len(s.rows), s.branches()))
 	var right string
 	switch {
 	case s.loading:
@@ -173,7 +221,7 @@ func (s *commitsScreen) View() string {
 		if s.loading {
 			lines = append(lines, st.Muted.Render("  reading commits …"))
 		} else {
-			lines = append(lines, st.Muted.Render("  no commits on dev or main"))
+			lines = append(lines, st.Muted.Render("  no commits on the dev branch or HEAD's branch"))
 		}
 		return frame(lines, w, s.h)
 	}

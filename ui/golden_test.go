@@ -48,14 +48,14 @@ var goldenCases = []goldenCase{
 		b.Block = map[string]bool{"ProdEnv": true}
 	}, setup: func(d *driver) { d.loaded(); d.press("3", "j") }},
 	{name: "history", setup: func(d *driver) { d.loaded(); d.press("5") }},
-	{name: "confirm_dev", fake: func(b *fakebackend.Backend) { b.DevPlan.Dirty = true }, setup: func(d *driver) {
+	{name: "confirm_dev", fake: func(b *fakebackend.Backend) { b.Head.Dirty = true }, setup: func(d *driver) {
 		d.loaded()
 		d.press("d")
 		d.wait("plan", d.m.PlanReady)
 	}},
 	{name: "confirm_dev_running", fake: func(b *fakebackend.Backend) {
 		_, tag, _ := strings.Cut(b.Dev.Image, ":")
-		b.DevPlan.Tag = tag
+		b.Head.Tag = tag
 	}, setup: func(d *driver) {
 		d.loaded()
 		d.press("d")
@@ -66,7 +66,21 @@ var goldenCases = []goldenCase{
 		d.press("j", "p")
 		d.wait("plan", d.m.PlanReady)
 	}},
-	{name: "confirm_rollback", setup: func(d *driver) { d.loaded(); d.press("3", "j", "b") }},
+	{name: "confirm_promote_refused", setup: func(d *driver) {
+		d.loaded()
+		d.press("G", "p")
+		d.wait("plan", func() bool { return d.m.HasLine("this plan will not run") })
+	}},
+	{name: "confirm_rollback", setup: func(d *driver) {
+		d.loaded()
+		d.press("3", "j", "b")
+		d.wait("plan", d.m.PlanReady)
+	}},
+	{name: "confirm_rollback_dev", setup: func(d *driver) {
+		d.loaded()
+		d.press("3", "b")
+		d.wait("plan", d.m.PlanReady)
+	}},
 	{name: "run_idle", setup: func(d *driver) { d.loaded(); d.press("4") }},
 	{name: "run_running", fake: func(b *fakebackend.Backend) { b.HoldStep = "push image" }, setup: func(d *driver) {
 		d.loaded()
@@ -127,6 +141,25 @@ func TestGoldenNarrow(t *testing.T) {
 				gc.fake(b)
 			}
 			d := newDriver(t, b, ui.Options{}, 56, 20)
+			gc.setup(d)
+			golden.RequireEqual(t, d.m.Screen())
+		})
+	}
+}
+
+// TestGoldenConfirmSmall renders every confirm (the plan a run executes, a refused one
+// too) on a small terminal: the prompt stays on screen and long plans scroll.
+func TestGoldenConfirmSmall(t *testing.T) {
+	for _, gc := range goldenCases {
+		if !strings.HasPrefix(gc.name, "confirm_") || strings.Contains(gc.name, "running") && gc.name != "confirm_dev_running" {
+			continue
+		}
+		t.Run(gc.name+"_60x20", func(t *testing.T) {
+			b := fake(300)
+			if gc.fake != nil {
+				gc.fake(b)
+			}
+			d := newDriver(t, b, ui.Options{}, 60, 20)
 			gc.setup(d)
 			golden.RequireEqual(t, d.m.Screen())
 		})

@@ -229,7 +229,7 @@ func TestPanickingWorkflowEndsRun(t *testing.T) {
 
 type panicky struct{ Backend }
 
-func (panicky) RunDev(context.Context, pipeline.Sink) error { panic("boom") }
+func (panicky) RunDev(context.Context, pipeline.Plan, pipeline.Sink) error { panic("boom") }
 
 func TestCallTimesOutOnStuckBackend(t *testing.T) {
 	start := time.Now()
@@ -420,5 +420,37 @@ func TestBackgroundColorPicksTheme(t *testing.T) {
 	fixed.Update(tea.BackgroundColorMsg{Color: color.Black})
 	if fixed.ctx.styles.Dark {
 		t.Fatal("Theme light was overridden by the terminal")
+	}
+}
+
+// The confirm renders any plan generically: every step's mark and summary, its target,
+// each fact once (steps repeat the image tag), many-line notes compactly, warnings;
+// a refusal first, and no y offered for it.
+func TestConfirmRendersAnyPlan(t *testing.T) {
+	ctx := &programContext{styles: NewStyles(true), keys: DefaultKeyMap(), now: time.Now}
+	s := newConfirmScreen(ctx)
+	s.SetSize(100, 40)
+	s.open(runRequest{kind: runPromote, tag: "1.4.2-SNAPSHOT-3f2a9c1"}, 1)
+	notes := "## What's changed\n* one\n* two\n* three\n* four\n* five"
+	meta := pipeline.Reading("version 1.4.2").With("image tag", "1.4.2-SNAPSHOT-3f2a9c1")
+	rel := pipeline.Acting("create draft release v1.4.2").With("image tag", "1.4.2-SNAPSHOT-3f2a9c1").With("notes", notes).With("weather", "sunny")
+	rel.Target = "github.com/acme/book-shop"
+	rel = rel.Warn("v1.4.1 is still a draft")
+	tag := pipeline.Refusing("v1.4.2 already names sha256:bbbb: bump the version")
+	plan := pipeline.Plan{Workflow: "promote", Steps: []pipeline.StepPlan{meta, rel, tag}}
+	plan.Steps[0].Step, plan.Steps[1].Step, plan.Steps[2].Step = "metadata", "release", "promote"
+	s.Update(planMsg{gen: 1, plan: plan})
+	view := ansi.Strip(s.View())
+	for _, want := range []string{"✗ promote refuses: v1.4.2 already names sha256:bbbb", "· metadata", "● release", "create draft release v1.4.2",
+		"github.com/acme/book-shop", "sunny", "## What's changed", "* two", "… 3 more lines", "⚠ v1.4.1 is still a draft", "this plan will not run"} {
+		if !strings.Contains(view, want) {
+			t.Errorf("confirm lacks %q:\n%s", want, view)
+		}
+	}
+	if strings.Count(view, "1.4.2-SNAPSHOT-3f2a9c1") != 1 || strings.Contains(view, "* three") || strings.Contains(view, "y/enter") {
+		t.Errorf("a fact repeated, notes not compact, or a refused plan offered:\n%s", view)
+	}
+	if s.ready() {
+		t.Fatal("a refused plan is ready to run")
 	}
 }

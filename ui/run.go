@@ -42,6 +42,8 @@ type runStepState struct {
 	logs     []string
 	dropped  int
 	progress *pipeline.StepProgress
+	// plan is what the step planned right before it ran (StepPlanned).
+	plan *pipeline.StepPlan
 }
 
 // runScreen is the live view of one workflow, fed by pipeline events.
@@ -156,6 +158,9 @@ func (s *runScreen) apply(events []pipeline.Event) {
 				st.logs = slices.Delete(st.logs, 0, drop)
 				st.dropped += drop
 			}
+		case pipeline.StepPlanned:
+			p := e.Plan
+			s.step(e.Step, "").plan = &p
 		case pipeline.StepProgress:
 			st := s.step(e.Step, "")
 			p := e
@@ -474,6 +479,23 @@ func (s *runScreen) View() string {
 	return frame(lines, w, s.h)
 }
 
+// planned says what the step set out to do ("→ summary · target"); "" for a step
+// whose plan only repeats its name.
+func (st *runStepState) planned() string {
+	p := st.plan
+	if p == nil || (p.Summary == st.name || p.Summary == "") && p.Target == "" {
+		return ""
+	}
+	text := "→ " + p.Summary
+	if p.Summary == st.name || p.Summary == "" {
+		text = "→"
+	}
+	if p.Target != "" {
+		text += " · " + p.Target
+	}
+	return text
+}
+
 func (s *runScreen) stepLine(i int, now time.Time) string {
 	st := s.ctx.styles
 	step := &s.steps[i]
@@ -489,9 +511,11 @@ func (s *runScreen) stepLine(i int, now time.Time) string {
 	case stepRunning:
 		icon, style = s.spin.View(), st.Running
 		took = humanDuration(now.Sub(step.started))
+		note = step.planned()
 	case stepSucceeded:
 		icon, style = "✓", st.Success
 		took = humanDuration(step.took)
+		note = step.planned()
 	case stepSkipped:
 		icon, style = "⊘", st.Muted
 		took = humanDuration(step.took)

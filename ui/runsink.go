@@ -108,6 +108,8 @@ type runRequest struct {
 	kind runKind
 	tag  string // promote: snapshot tag
 	env  string // rollback: "dev" or "prod"
+	// plan is what the user approved; the run stops if a step's fresh plan disagrees.
+	plan pipeline.Plan
 }
 
 func (r runRequest) title() string {
@@ -145,11 +147,11 @@ func (r *activeRun) start(ctx context.Context, b Backend) tea.Cmd {
 		}()
 		switch req.kind {
 		case runDev:
-			err = b.RunDev(ctx, q)
+			err = b.RunDev(ctx, req.plan, q)
 		case runPromote:
-			err = b.RunPromote(ctx, req.tag, q)
+			err = b.RunPromote(ctx, req.tag, req.plan, q)
 		case runRollback:
-			err = b.RunRollback(ctx, req.env, q)
+			err = b.RunRollback(ctx, req.env, req.plan, q)
 		}
 		return nil
 	}

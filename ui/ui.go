@@ -257,6 +257,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		if len(msg.snaps) > 0 {
 			m.snaps.addPage(msg.snaps)
+			m.commits.addSnapshots(msg.snaps)
 		}
 		if msg.done {
 			m.snaps.finishLoad(msg.err, m.ctx.now())
@@ -323,7 +324,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			cmds = append(cmds, m.loadEnvs())
 		}
 		return m, tea.Batch(cmds...)
-	case devPlanMsg, promotePlanMsg:
+	case planMsg:
 		_, cmd := m.confirm.Update(msg)
 		return m, cmd
 
@@ -506,23 +507,7 @@ func (m *Model) openConfirm(req runRequest) tea.Cmd {
 	m.gen.plan++
 	m.confirm.open(req, m.gen.plan)
 	m.modal = true
-	switch req.kind {
-	case runDev:
-		return loadDevPlan(m.ctx.base, m.ctx.backend, m.gen.plan, m.ctx.loadTimeout)
-	case runPromote:
-		return loadPromotePlan(m.ctx.base, m.ctx.backend, m.gen.plan, m.ctx.loadTimeout, req.tag)
-	}
-	// Rollback has no plan call: show what the environment runs and what the
-	// audit log says ran before.
-	if req.env == "dev" {
-		m.confirm.current = m.ctx.dev.val.Image
-	} else {
-		m.confirm.current = m.ctx.prod.val.Image
-	}
-	if _, prev := m.history.previous(req.env); prev != nil {
-		m.confirm.previous = strings.TrimSpace(prev.Version + " " + shortSHA(prev.SHA))
-	}
-	return nil
+	return loadPlan(m.ctx.base, m.ctx.backend, m.gen.plan, m.ctx.loadTimeout, req)
 }
 
 func (m *Model) startRun(req runRequest) tea.Cmd {

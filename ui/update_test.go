@@ -251,7 +251,7 @@ func TestDeployNeedsConfirmation(t *testing.T) {
 
 	d.press("d")
 	d.wait("dev plan", d.m.PlanReady)
-	if !d.m.HasLine("image tag", b.DevPlan.Tag) {
+	if !d.m.HasLine("image tag", b.Head.Tag) {
 		t.Fatalf("plan not shown:\n%s", d.m.Screen())
 	}
 	if b.Called("RunDev") {
@@ -285,6 +285,23 @@ func TestDeployNeedsConfirmation(t *testing.T) {
 	}
 	if d.m.ActiveTab() != "Run" {
 		t.Fatalf("run shown on %s", d.m.ActiveTab())
+	}
+}
+
+// A refused plan is shown with its reason and not offered: y and enter do nothing.
+func TestRefusedPlanIsNotOffered(t *testing.T) {
+	b := fake(60)
+	d := newDriver(t, b, ui.Options{}, 120, 40)
+	d.loaded()
+	d.press("G", "p")
+	d.wait("plan answer", func() bool { return d.m.HasLine("this plan will not run") })
+	if !d.m.HasLine("✗", "never moves") || d.m.HasLine("y/enter promote") {
+		t.Fatalf("refused plan:\n%s", d.m.Screen())
+	}
+	d.press("y", "enter")
+	d.settle()
+	if b.Called("RunPromote") || d.m.RunStarted() {
+		t.Fatal("a refused plan ran")
 	}
 }
 
@@ -379,7 +396,7 @@ func TestSkippedStepShowsReason(t *testing.T) {
 	if !d.m.HasLine("⊘", "remove old images", "skipped: no unused images") {
 		t.Fatalf("skip reason not shown:\n%s", d.m.Screen())
 	}
-	if !d.m.HasLine("image_tag", b.DevPlan.Tag) {
+	if !d.m.HasLine("image_tag", b.Head.Tag) {
 		t.Fatalf("summary missing:\n%s", d.m.Screen())
 	}
 }
@@ -527,10 +544,10 @@ func TestRefreshAfterRunShowsNewState(t *testing.T) {
 	d.wait("run end and reload", func() bool { return d.m.RunStarted() && !d.m.RunActive() && d.m.Loaded() })
 	d.press("1")
 	// The fake pushed a new snapshot and runs it on dev: the reload shows it on top with DEV.
-	if got := d.m.MatchedTags()[0]; got != b.DevPlan.Tag {
-		t.Fatalf("top row %s, want the new %s", got, b.DevPlan.Tag)
+	if got := d.m.MatchedTags()[0]; got != b.Head.Tag {
+		t.Fatalf("top row %s, want the new %s", got, b.Head.Tag)
 	}
-	if !d.m.HasLine(b.DevPlan.Tag, "DEV") {
+	if !d.m.HasLine(b.Head.Tag, "DEV") {
 		t.Fatalf("new snapshot lacks DEV badge:\n%s", d.m.Screen())
 	}
 }
@@ -560,7 +577,8 @@ func TestRollbackNeedsConfirmation(t *testing.T) {
 	d := newDriver(t, b, ui.Options{}, 120, 40)
 	d.loaded()
 	d.press("3", "j", "b")
-	if !d.m.HasLine("Roll back prod?") || !d.m.HasLine("goes back to", "v1.") {
+	d.wait("rollback plan", d.m.PlanReady)
+	if !d.m.HasLine("Roll back prod?") || !d.m.HasLine("goes back to", "v1.") || !d.m.HasLine("target", "deployment/django-app") {
 		t.Fatalf("rollback confirm:\n%s", d.m.Screen())
 	}
 	d.press("esc")
@@ -568,7 +586,9 @@ func TestRollbackNeedsConfirmation(t *testing.T) {
 	if b.Called("RunRollback") {
 		t.Fatal("rollback ran without confirmation")
 	}
-	d.press("k", "b", "y")
+	d.press("k", "b")
+	d.wait("rollback plan", d.m.PlanReady)
+	d.press("y")
 	d.wait("rollback end", func() bool { return d.m.RunStarted() && !d.m.RunActive() })
 	if !b.Called("RunRollback") || !d.m.HasLine("Run · rollback dev") {
 		t.Fatalf("rollback dev did not run:\n%s", d.m.Screen())

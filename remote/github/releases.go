@@ -274,6 +274,7 @@ func (c *Client) CreateRelease(ctx context.Context, nr NewRelease) (*Release, er
 			return nil, fmt.Errorf("create release %s: %w", nr.Tag, err)
 		}
 	}
+	// Drafts are never the latest; GitHub decides again when one is published.
 	makeLatest := "false"
 	if nr.MakeLatest {
 		makeLatest = "true"
@@ -289,10 +290,7 @@ func (c *Client) CreateRelease(ctx context.Context, nr NewRelease) (*Release, er
 	}{nr.Tag, nr.Target, nr.Name, nr.Body, nr.Draft, nr.Prerelease, makeLatest}
 	var r releaseJSON
 	if _, err := c.do(ctx, http.MethodPost, c.repoPath()+"/releases", req, &r); err != nil {
-		if errors.Is(err, ErrForbidden) || errors.Is(err, ErrNotFound) {
-			err = fmt.Errorf("%w (the token from %s may lack contents:write)", err, c.tokenSource)
-		}
-		return nil, redact(fmt.Errorf("create release %s in %s: %w", nr.Tag, c.Repo(), err), c.token)
+		return nil, redact(fmt.Errorf("create release %s in %s: %w", nr.Tag, c.Repo(), c.explainWrite(err)), c.token)
 	}
 	return r.release(), nil
 }

@@ -20,6 +20,12 @@ import (
 // Registry is the repository the fake pretends to list.
 const Registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/bookshop"
 
+// Head is what the fake's dev deploy builds and where it deploys it.
+type Head struct {
+	Commit, Subject, Tag, Target string
+	Dirty                        bool
+}
+
 // Backend is a scripted ui.Backend. Set fields before handing it to the UI;
 // afterwards use its methods, which lock.
 type Backend struct {
@@ -33,10 +39,11 @@ type Backend struct {
 	Dev        ui.DevEnv
 	Prod       ui.ProdEnv
 	Audit      []ui.AuditEntry
-	DevPlan    ui.DevPlan
+	// Head is the commit a dev deploy would build.
+	Head Head
 
 	// Errs makes a method fail: keys are method names ("Snapshots", "Commits",
-	// "DevEnv", "ProdEnv", "History", "PlanDev", "PlanPromote").
+	// "DevEnv", "ProdEnv", "History", "PlanDev", "PlanPromote", "PlanRollback").
 	Errs map[string]error
 	// Block makes a method wait for its context to end (to test timeouts).
 	Block map[string]bool
@@ -87,7 +94,7 @@ func New(n int, now time.Time) *Backend {
 	b.Audit = auditFor(b.Snaps, now)
 	if n > 0 {
 		head := b.CommitList[0]
-		b.DevPlan = ui.DevPlan{
+		b.Head = Head{
 			Commit: head.SHA, Subject: head.Subject, Tag: newest.Version + "-SNAPSHOT-" + head.SHA[:7],
 			Target: b.Dev.Target,
 		}
@@ -285,42 +292,32 @@ func (b *Backend) History(ctx context.Context) ([]ui.AuditEntry, error) {
 	return slices.Clone(b.Audit), nil
 }
 
-// PlanDev implements ui.Backend.
-func (b *Backend) PlanDev(ctx context.Context) (ui.DevPlan, error) {
+// PlanDev implements ui.Backend: the plan of the steps RunDev runs.
+func (b *Backend) PlanDev(ctx context.Context) (pipeline.Plan, error) {
 	if err := b.enter(ctx, "PlanDev"); err != nil {
-		return ui.DevPlan{}, fmt.Errorf("plan dev deploy: %w", err)
+		return pipeline.Plan{}, fmt.Errorf("plan dev deploy: %w", err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.DevPlan, nil
+	return pipeline.PlanSteps(ctx, "dev", b.devSteps(), nil), nil
 }
 
-// PlanPromote implements ui.Backend.
-func (b *Backend) PlanPromote(ctx context.Context, tag string) (ui.PromotePlan, error) {
+// PlanPromote implements ui.Backend: the plan of the steps RunPromote runs.
+func (b *Backend) PlanPromote(ctx context.Context, tag string) (pipeline.Plan, error) {
 	if err := b.enter(ctx, "PlanPromote"); err != nil {
-		return ui.PromotePlan{}, fmt.Errorf("plan promote %s: %w", tag, err)
+		return pipeline.Plan{}, fmt.Errorf("plan promote %s: %w", tag, err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s, ok := b.find(tag)
-	if !ok {
-		return ui.PromotePlan{}, fmt.Errorf("plan promote: no image tagged %s", tag)
+	steps, err := b.promoteSteps(tag)
+	if err != nil {
+		return pipeline.Plan{}, err
 	}
-	rel := "v" + s.Version
-	p := ui.PromotePlan{
-		Snapshot: s.Tag, Digest: s.Digest, ReleaseTag: rel, PromotedTag: rel,
-		NotesPreview: "## What's changed\n* Add wishlist page (#412)\n* Fix ISBN validation for 979 prefixes (#415)\n* Bump Django to 5.1.4 (#417)\n* Cache the catalogue query (#418)",
-		Deployment:   b.Prod.Deployment, Container: "django-container", Image: Registry + ":" + rel,
+	return pipeline.PlanSteps(ctx, "promote", steps, nil), nil
+}
+
+// PlanRollback implements ui.Backend: the plan of the steps RunRollback runs.
+func (b *Backend) PlanRollback(ctx context.Context, env string) (pipeline.Plan, error) {
+	if err := b.enter(ctx, "PlanRollback"); err != nil {
+		return pipeline.Plan{}, fmt.Errorf("plan rollback %s: %w", env, err)
 	}
-	for _, o := range b.Snaps {
-		if o.Digest != s.Digest && slices.Contains(o.Tags, rel) {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s already names %s: promoting would move a release tag, which gantry refuses", rel, shortDigest(o.Digest)))
-		}
-	}
-	if b.Snaps[0].Tag != s.Tag {
-		p.Warnings = append(p.Warnings, "this is not the newest snapshot")
-	}
-	return p, nil
+	return pipeline.PlanSteps(ctx, "rollback "+env, b.rollbackSteps(env), nil), nil
 }
 
 func shortDigest(d string) string {
@@ -344,89 +341,162 @@ func (b *Backend) now() time.Time {
 	return time.Now()
 }
 
-// RunDev implements ui.Backend: a simulated dev workflow.
-func (b *Backend) RunDev(ctx context.Context, sink pipeline.Sink) error {
-	b.enter(ctx, "RunDev")
+// locked reads the fake's state under its lock (plans run while the UI calls in).
+func (b *Backend) locked(fn func()) {
 	b.mu.Lock()
-	plan := b.DevPlan
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	fn()
+}
+
+// devSteps are the simulated dev workflow; each plan reads the fake's state when asked.
+func (b *Backend) devSteps() []pipeline.Step {
+	var h Head
+	var inRegistry bool
+	var runsNow string
+	b.locked(func() {
+		h = b.Head
+		_, inRegistry = b.find(h.Tag)
+		runsNow = b.Dev.Image
+	})
+	build := pipeline.Acting("build "+h.Tag).With("commit", shortSHA(h.Commit)+"  "+h.Subject)
+	push := pipeline.Acting("push " + h.Tag)
+	if inRegistry {
+		build = pipeline.Skipping("%s is already in the registry", h.Tag)
+		push = pipeline.Skipping("%s is already in the registry", h.Tag)
+	}
+	if h.Dirty {
+		build = build.Warn("the working tree has uncommitted changes: they are NOT in the image")
+	}
+	build.Key, push.Key = h.Tag, h.Tag
+	push.Target = Registry
+	deploy := pipeline.Acting("replace the dev-app container with "+h.Tag).With("runs now", runsNow)
+	deploy.Target, deploy.Key = "container dev-app on "+h.Target, runsNow
+	if runsNow == Registry+":"+h.Tag {
+		deploy = pipeline.Skipping("dev-app already runs %s", h.Tag)
+		deploy.Key = runsNow
+	}
+	meta := pipeline.Reading("version "+strings.SplitN(h.Tag, "-", 2)[0]+" at "+shortSHA(h.Commit)).With("image tag", h.Tag)
+	meta.Key = h.Commit
 	steps := []pipeline.Step{
-		b.step("read version", 2, func(r pipeline.Reporter) error {
-			r.Set("image_tag", plan.Tag)
+		b.step("read version", meta, 2, func(r pipeline.Reporter) error {
+			r.Set("image_tag", h.Tag)
 			return nil
-		}, say("pyproject.toml: version = %q", plan.Tag)),
-		b.step("aws auth", 2, nil, say("caller arn:aws:iam::123456789012:user/deployer")),
-		b.step("ecr login", 2, nil, say("logged in to %s", Registry)),
-		b.step("build image", 40, nil, count("Step %d/40 : RUN pip install -r requirements.txt")),
-		b.pushStep(plan.Tag),
-		b.step("deploy on dev host", 8, func(r pipeline.Reporter) error {
+		}, say("pyproject.toml: version = %q", h.Tag)),
+		b.step("aws auth", pipeline.Reading("check the AWS identity"), 2, nil, say("caller arn:aws:iam::123456789012:user/deployer")),
+		b.step("ecr login", pipeline.Reading("log in to "+Registry), 2, nil, say("logged in to %s", Registry)),
+		b.step("build image", build, 40, nil, count("Step %d/40 : RUN pip install -r requirements.txt")),
+		b.pushStep(push, h.Tag),
+		b.step("deploy on dev host", deploy, 8, func(r pipeline.Reporter) error {
 			r.Set("container", "dev-app")
 			return nil
-		}, say("ssh %s: docker run -d --name dev-app -p 8080:8000 …", plan.Target)),
-		pipeline.StepFunc("remove old images", func(ctx context.Context, r pipeline.Reporter) error {
-			if err := sleep(ctx, b.StepDelay/4); err != nil {
-				return err
-			}
-			return pipeline.Skip("no unused images")
-		}),
+		}, say("ssh %s: docker run -d --name dev-app -p 8080:8000 …", h.Target)),
+		pipeline.NewStep("remove old images", func(context.Context) (pipeline.StepPlan, error) {
+			return pipeline.Skipping("no unused images"), nil
+		}, func(context.Context, pipeline.Reporter) error { return nil }),
 	}
-	err := b.finishRun(ctx, "dev", steps, sink)
+	return steps
+}
+
+// RunDev implements ui.Backend: a simulated dev workflow, run against the approved plan.
+func (b *Backend) RunDev(ctx context.Context, approved pipeline.Plan, sink pipeline.Sink) error {
+	b.enter(ctx, "RunDev")
+	var h Head
+	b.locked(func() { h = b.Head })
+	err := b.finishRun(ctx, "dev", b.devSteps(), approved, sink)
 	if err == nil {
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		if _, ok := b.find(plan.Tag); !ok && len(b.Snaps) > 0 {
-			s := ui.Snapshot{Tag: plan.Tag, Version: b.Snaps[0].Version, ShortSHA: plan.Commit[:7],
-				Digest: "sha256:" + hexOf("digest", -int(b.now().Unix())), PushedAt: b.now(), Size: 131_000_000, Tags: []string{plan.Tag}}
+		if _, ok := b.find(h.Tag); !ok && len(b.Snaps) > 0 {
+			s := ui.Snapshot{Tag: h.Tag, Version: b.Snaps[0].Version, ShortSHA: h.Commit[:7],
+				Digest: "sha256:" + hexOf("digest", -int(b.now().Unix())), PushedAt: b.now(), Size: 131_000_000, Tags: []string{h.Tag}}
 			b.Snaps = append([]ui.Snapshot{s}, b.Snaps...)
 			if len(b.CommitList) > 0 {
-				b.CommitList[0].SnapshotTag = plan.Tag
+				b.CommitList[0].SnapshotTag = h.Tag
 			}
 		}
-		b.Dev.Image = Registry + ":" + plan.Tag
+		b.Dev.Image = Registry + ":" + h.Tag
 		b.Dev.StartedAt = b.now()
-		b.Audit = append(b.Audit, ui.AuditEntry{When: b.now(), Env: "dev", Who: "you", Version: plan.Tag, SHA: shortSHA(plan.Commit), Result: "deployed"})
+		b.Audit = append(b.Audit, ui.AuditEntry{When: b.now(), Env: "dev", Who: "you", Version: h.Tag, SHA: shortSHA(h.Commit), Result: "deployed"})
 	}
 	return err
 }
 
-// RunPromote implements ui.Backend: a simulated prod workflow.
-func (b *Backend) RunPromote(ctx context.Context, tag string, sink pipeline.Sink) error {
-	b.enter(ctx, "RunPromote")
-	b.mu.Lock()
-	s, ok := b.find(tag)
-	b.mu.Unlock()
+const notesPreview = "## What's changed\n* Add wishlist page (#412)\n* Fix ISBN validation for 979 prefixes (#415)\n* Bump Django to 5.1.4 (#417)\n* Cache the catalogue query (#418)\n* Translate the footer (#421)"
+
+// promoteSteps are the simulated prod workflow for tag.
+func (b *Backend) promoteSteps(tag string) ([]pipeline.Step, error) {
+	var s ui.Snapshot
+	var ok, newest bool
+	var other, runsNow, deployment string
+	b.locked(func() {
+		s, ok = b.find(tag)
+		newest = len(b.Snaps) > 0 && b.Snaps[0].Tag == s.Tag
+		for _, o := range b.Snaps {
+			if o.Digest != s.Digest && slices.Contains(o.Tags, "v"+s.Version) {
+				other = o.Digest
+			}
+		}
+		runsNow, deployment = b.Prod.Image, b.Prod.Deployment
+	})
 	if !ok {
-		err := fmt.Errorf("promote: no image tagged %s", tag)
-		b.record(ctx, err)
-		return err
+		return nil, fmt.Errorf("plan promote: no image tagged %s", tag)
 	}
 	rel := "v" + s.Version
+	find := pipeline.Reading("snapshot "+s.Tag).With("digest", s.Digest)
+	find.Key = s.Digest
+	if !newest {
+		find = find.Warn("this is not the newest snapshot")
+	}
+	release := pipeline.Acting("create GitHub release "+rel+" on "+s.ShortSHA).With("notes", notesPreview)
+	release.Target = "github.com/bookshop-ops/bookshop"
+	tagPlan := pipeline.Acting("tag " + rel + " → " + shortDigest(s.Digest) + ", no layer upload")
+	switch {
+	case other != "":
+		tagPlan = pipeline.Refusing("%s already names %s: a release tag never moves; bump the version", rel, shortDigest(other))
+	case slices.Contains(s.Tags, rel):
+		tagPlan = pipeline.Skipping("%s already names this image", rel)
+	}
+	tagPlan.Target, tagPlan.Key = Registry, s.Digest
+	setImage := pipeline.Acting("set image "+Registry+":"+rel).With("container", "django-container").With("runs now", runsNow)
+	setImage.Target, setImage.Key = "deployment/"+deployment+" in default on prod", runsNow
 	steps := []pipeline.Step{
-		b.step("read version", 2, nil, say("version %s", s.Version)),
-		b.step("find snapshot", 2, func(r pipeline.Reporter) error {
+		b.step("read version", pipeline.Reading("version "+s.Version), 2, nil, say("version %s", s.Version)),
+		b.step("find snapshot", find, 2, func(r pipeline.Reporter) error {
 			r.Set("digest", s.Digest)
 			return nil
 		}, say("found %s", s.Tag)),
-		b.step("create GitHub release", 4, func(r pipeline.Reporter) error {
+		b.step("create GitHub release", release, 4, func(r pipeline.Reporter) error {
 			r.Set("release_url", "https://github.com/bookshop-ops/bookshop/releases/tag/"+rel)
 			return nil
 		}, say("notes: %d commits since the last release", 12)),
-		pipeline.StepFunc("tag "+rel, func(ctx context.Context, r pipeline.Reporter) error {
-			if err := sleep(ctx, b.StepDelay/2); err != nil {
-				return err
-			}
-			r.Set("tags", s.Tag+", "+rel)
-			if slices.Contains(s.Tags, rel) {
-				return pipeline.Skip("%s already points at this digest", rel)
-			}
-			r.Logf("put manifest %s → %s", rel, s.Digest)
-			return nil
-		}),
-		b.step("apply k8s/app-prod.yaml", 3, nil, say("deployment.apps/django-app configured")),
-		b.step("set image", 2, nil, say("deployment.apps/django-app image updated")),
-		b.step("rollout status", 10, nil, count("Waiting for deployment \"django-app\" rollout to finish: %d of 10 checks...")),
+		pipeline.NewStep("tag "+rel, func(context.Context) (pipeline.StepPlan, error) { return tagPlan, nil },
+			func(ctx context.Context, r pipeline.Reporter) error {
+				if err := sleep(ctx, b.StepDelay/2); err != nil {
+					return err
+				}
+				r.Set("tags", s.Tag+", "+rel)
+				r.Logf("put manifest %s → %s", rel, s.Digest)
+				return nil
+			}),
+		b.step("apply k8s/app-prod.yaml", pipeline.Acting("apply the manifest k8s/app-prod.yaml"), 3, nil, say("deployment.apps/django-app configured")),
+		b.step("set image", setImage, 2, nil, say("deployment.apps/django-app image updated")),
+		b.step("rollout status", pipeline.Reading("wait for the rollout of deployment/"+deployment), 10, nil, count("Waiting for deployment \"django-app\" rollout to finish: %d of 10 checks...")),
 	}
-	err := b.finishRun(ctx, "prod", steps, sink)
+	return steps, nil
+}
+
+// RunPromote implements ui.Backend: a simulated prod workflow, run against the approved plan.
+func (b *Backend) RunPromote(ctx context.Context, tag string, approved pipeline.Plan, sink pipeline.Sink) error {
+	b.enter(ctx, "RunPromote")
+	steps, err := b.promoteSteps(tag)
+	if err != nil {
+		b.record(ctx, err)
+		return err
+	}
+	var s ui.Snapshot
+	b.locked(func() { s, _ = b.find(tag) })
+	rel := "v" + s.Version
+	err = b.finishRun(ctx, "prod", steps, approved, sink)
 	if err == nil {
 		b.mu.Lock()
 		defer b.mu.Unlock()
@@ -442,26 +512,64 @@ func (b *Backend) RunPromote(ctx context.Context, tag string, sink pipeline.Sink
 	return err
 }
 
-// RunRollback implements ui.Backend: a simulated rollback.
-func (b *Backend) RunRollback(ctx context.Context, env string, sink pipeline.Sink) error {
-	b.enter(ctx, "RunRollback")
-	steps := []pipeline.Step{
-		b.step("find previous image", 2, nil, say("audit log: previous %s deploy", env)),
-		b.step("set image", 2, nil, say("image updated")),
-		b.step("rollout status", 6, nil, count("Waiting for rollout: check %d of 6")),
+// previous is what env ran before what it runs now, per the fake's audit log.
+func (b *Backend) previous(env string) (now, prev string) {
+	b.locked(func() {
+		now = b.Dev.Image
+		if env == "prod" {
+			now = b.Prod.Image
+		}
+		var at time.Time
+		for _, e := range b.Audit {
+			if e.Env == env && (e.Result == "deployed" || e.Result == "promoted") && !strings.HasSuffix(now, ":"+e.Version) && e.When.After(at) {
+				prev, at = Registry+":"+e.Version, e.When
+			}
+		}
+	})
+	return now, prev
+}
+
+// rollbackSteps are the simulated rollback of env.
+func (b *Backend) rollbackSteps(env string) []pipeline.Step {
+	now, prev := b.previous(env)
+	target := "container dev-app on " + b.Dev.Target
+	if env == "prod" {
+		target = "deployment/" + b.Prod.Deployment + " in default on prod"
 	}
-	err := b.finishRun(ctx, env+"-rollback", steps, sink)
+	back := pipeline.Acting("go back to "+prev).With("runs now", now).With("goes back to", prev)
+	if prev == "" {
+		back = pipeline.Refusing("no earlier %s deploy is recorded: there is nothing to go back to", env).With("runs now", now)
+	}
+	back.Target, back.Key = target, now+" → "+prev
+	return []pipeline.Step{
+		b.step("find previous image", pipeline.Reading("read the "+env+" audit log"), 2, nil, say("audit log: previous %s deploy", env)),
+		b.step("set image", back, 2, nil, say("image updated")),
+		b.step("rollout status", pipeline.Reading("wait until it serves"), 6, nil, count("Waiting for rollout: check %d of 6")),
+	}
+}
+
+// RunRollback implements ui.Backend: a simulated rollback, run against the approved plan.
+func (b *Backend) RunRollback(ctx context.Context, env string, approved pipeline.Plan, sink pipeline.Sink) error {
+	b.enter(ctx, "RunRollback")
+	_, prev := b.previous(env)
+	err := b.finishRun(ctx, env+"-rollback", b.rollbackSteps(env), approved, sink)
 	if err == nil {
 		b.mu.Lock()
-		b.Audit = append(b.Audit, ui.AuditEntry{When: b.now(), Env: env, Who: "you", Version: "previous", Result: "rolled back"})
+		if env == "prod" {
+			b.Prod.Image = prev
+		} else {
+			b.Dev.Image = prev
+		}
+		_, version, _ := strings.Cut(prev, ":")
+		b.Audit = append(b.Audit, ui.AuditEntry{When: b.now(), Env: env, Who: "you", Version: version, Result: "rolled back"})
 		b.mu.Unlock()
 	}
 	return err
 }
 
-func (b *Backend) finishRun(ctx context.Context, workflow string, steps []pipeline.Step, sink pipeline.Sink) error {
+func (b *Backend) finishRun(ctx context.Context, workflow string, steps []pipeline.Step, approved pipeline.Plan, sink pipeline.Sink) error {
 	// The runner shares the fake's clock so step durations are reproducible.
-	r := &pipeline.Runner{Sink: sink, Now: b.Now}
+	r := &pipeline.Runner{Sink: sink, Now: b.Now, Approved: &approved}
 	_, err := r.Run(ctx, workflow, steps)
 	b.record(ctx, err)
 	return err
@@ -473,9 +581,9 @@ func (b *Backend) record(ctx context.Context, err error) {
 	b.mu.Unlock()
 }
 
-// step simulates a step that logs n lines, line(1)…line(n), over StepDelay.
-func (b *Backend) step(name string, n int, then func(pipeline.Reporter) error, line func(i int) string) pipeline.Step {
-	return pipeline.StepFunc(name, func(ctx context.Context, r pipeline.Reporter) error {
+// step simulates a step that plans plan and logs n lines, line(1)…line(n), over StepDelay.
+func (b *Backend) step(name string, plan pipeline.StepPlan, n int, then func(pipeline.Reporter) error, line func(i int) string) pipeline.Step {
+	return pipeline.NewStep(name, func(context.Context) (pipeline.StepPlan, error) { return plan, nil }, func(ctx context.Context, r pipeline.Reporter) error {
 		for i := 1; i <= n; i++ {
 			if err := sleep(ctx, b.StepDelay/time.Duration(n)); err != nil {
 				return err
@@ -492,8 +600,8 @@ func (b *Backend) step(name string, n int, then func(pipeline.Reporter) error, l
 	})
 }
 
-func (b *Backend) pushStep(tag string) pipeline.Step {
-	return pipeline.StepFunc("push image", func(ctx context.Context, r pipeline.Reporter) error {
+func (b *Backend) pushStep(plan pipeline.StepPlan, tag string) pipeline.Step {
+	return pipeline.NewStep("push image", func(context.Context) (pipeline.StepPlan, error) { return plan, nil }, func(ctx context.Context, r pipeline.Reporter) error {
 		const total = int64(131_000_000)
 		const chunks = 20
 		r.Logf("The push refers to repository [%s]", Registry)

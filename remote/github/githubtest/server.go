@@ -12,7 +12,10 @@
 //	GET  /repositories/{id}/releases                 (targets of Link headers)
 //	POST /repos/{owner}/{repo}/releases
 //	GET  /repos/{owner}/{repo}/releases/latest
-//	GET  /repos/{owner}/{repo}/releases/tags/{tag}
+//	GET  /repos/{owner}/{repo}/releases/tags/{tag}   (published releases only)
+//	GET  /repos/{owner}/{repo}/releases/{release_id}
+//	PATCH /repos/{owner}/{repo}/releases/{release_id}
+//	DELETE /repos/{owner}/{repo}/releases/{release_id}
 //	POST /repos/{owner}/{repo}/releases/generate-notes
 //	GET  /repos/{owner}/{repo}/git/ref/tags/{tag}
 //	GET  /repos/{owner}/{repo}/git/tags/{sha}
@@ -75,6 +78,37 @@ func WithOAuthScopes(scopes ...string) Option {
 	return func(s *Server) { s.scopes = append([]string{}, scopes...); s.classic = true }
 }
 
+// WithBasePath serves the API under a path prefix, as GitHub Enterprise
+// Server serves it under "/api/v3"; URL then ends in it. Requests outside
+// it answer 404.
+func WithBasePath(prefix string) Option {
+	return func(s *Server) { s.basePath = "/" + strings.Trim(prefix, "/") }
+}
+
+// WithImmutableReleases turns on the repository setting "immutable
+// releases": a published release cannot be changed, and its tag cannot be
+// used by another release, even after the release is deleted.
+func WithImmutableReleases() Option { return func(s *Server) { s.immutable = true } }
+
+// RateLimitKind is the kind of rate-limit answer RateLimit gives.
+type RateLimitKind int
+
+const (
+	// TooManyRequests answers 429 with a secondary-limit message.
+	TooManyRequests RateLimitKind = iota
+	// SecondaryLimit answers 403 "You have exceeded a secondary rate limit".
+	SecondaryLimit
+	// PrimaryLimit answers 403 with x-ratelimit-remaining: 0 and
+	// x-ratelimit-reset set wait from now, and no Retry-After.
+	PrimaryLimit
+)
+
+type rateLimit struct {
+	n    int
+	kind RateLimitKind
+	wait time.Duration
+}
+
 // Server is a fake GitHub REST API.
 type Server struct {
 	// URL is the API base, http://127.0.0.1:PORT (no trailing slash).
@@ -87,6 +121,8 @@ type Server struct {
 	installation bool
 	classic      bool
 	scopes       []string
+	basePath     string // "" or e.g. "/api/v3"
+	immutable    bool
 
 	mu        sync.Mutex
 	repos     map[string]*repo // by lower-case "owner/name"
@@ -95,6 +131,8 @@ type Server struct {
 	clock     time.Time
 	requests  []Request
 	failures  map[string]int
+	limit     rateLimit
+	used      int // requests counted against the primary limit
 }
 
 // Request is one request the server received.
@@ -118,6 +156,9 @@ type Release struct {
 	CreatedAt       time.Time
 	PublishedAt     time.Time // zero for drafts
 	Author          string    // login; default "octocat"
+	// Immutable is set on publishing when the repository has immutable
+	// releases (WithImmutableReleases), or by AddRelease.
+	Immutable bool
 }
 
 type repo struct {
@@ -133,6 +174,8 @@ type repo struct {
 	releases []*Release           // creation order
 	latestID int64
 	prs      []pullRequest
+	// usedTags are tags of immutable releases; no other release may use them.
+	usedTags map[string]bool
 }
 
 type tagRef struct {
@@ -174,7 +217,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		s.Token = "ghp_" + hex.EncodeToString(b)
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = s.srv.URL
+	s.URL = s.srv.URL + s.basePath
 	t.Cleanup(s.srv.Close)
 	return s
 }
@@ -204,7 +247,7 @@ func (s *Server) AddRepo(fullName string, pushPermission bool) {
 	r := &repo{
 		id: s.id(), owner: owner, name: name, push: pushPermission,
 		index: map[string]int{}, branches: map[string]string{},
-		tags: map[string]tagRef{}, tagObjs: map[string]tagObject{},
+		tags: map[string]tagRef{}, tagObjs: map[string]tagObject{}, usedTags: map[string]bool{},
 	}
 	s.repos[key] = r
 	s.reposByID[r.id] = r
@@ -311,6 +354,12 @@ func (s *Server) AddRelease(repoName string, rel Release) Release {
 	if rel.Author == "" {
 		rel.Author = "octocat"
 	}
+	if !rel.Draft && s.immutable {
+		rel.Immutable = true
+	}
+	if rel.Immutable {
+		r.usedTags[rel.TagName] = true
+	}
 	stored := rel
 	r.releases = append(r.releases, &stored)
 	if !rel.Draft && !rel.Prerelease {
@@ -353,6 +402,16 @@ func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Request(nil), s.requests...)
+}
+
+// RateLimit answers the next n authenticated requests with a rate-limit
+// response of kind; wait is the Retry-After (0: none) or, for
+// PrimaryLimit, the time until x-ratelimit-reset. Nothing is done for a
+// limited request, as on GitHub.
+func (s *Server) RateLimit(n int, kind RateLimitKind, wait time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limit = rateLimit{n: n, kind: kind, wait: wait}
 }
 
 // Fail makes every later request whose URL path equals path answer status
@@ -440,23 +499,56 @@ func (r *repo) tagCommit(tag string) (string, bool) {
 	return ref.sha, true
 }
 
-// latest is the release GET .../releases/latest returns.
+// latest is the release GET .../releases/latest returns: the one marked
+// latest, or (legacy, or none marked) the most recently created published
+// full release.
 func (r *repo) latest() *Release {
+	if r.latestID == noLatest {
+		return nil
+	}
 	for _, rel := range r.releases {
 		if rel.ID == r.latestID && !rel.Draft && !rel.Prerelease {
 			return rel
 		}
 	}
+	return r.newestFull(0)
+}
+
+// newestFull is the most recently created published full release other
+// than except.
+func (r *repo) newestFull(except int64) *Release {
 	var best *Release
 	for _, rel := range r.releases {
-		if rel.Draft || rel.Prerelease {
+		if rel.Draft || rel.Prerelease || rel.ID == except {
 			continue
 		}
-		if best == nil || rel.CreatedAt.After(best.CreatedAt) {
+		if best == nil || rel.CreatedAt.After(best.CreatedAt) || (rel.CreatedAt.Equal(best.CreatedAt) && rel.ID > best.ID) {
 			best = rel
 		}
 	}
 	return best
+}
+
+// noLatest as latestID means no release is the latest.
+const noLatest = -1
+
+// markLatest applies make_latest to a published full release: "true" makes
+// it the latest, "legacy" lets creation date decide, "false" leaves the
+// latest alone (and moves it away from rel if rel was the latest).
+func (r *repo) markLatest(rel *Release, makeLatest string) {
+	switch makeLatest {
+	case "true":
+		r.latestID = rel.ID
+	case "legacy":
+		r.latestID = 0
+	case "false":
+		if cur := r.latest(); cur != nil && cur.ID == rel.ID {
+			r.latestID = noLatest
+			if next := r.newestFull(rel.ID); next != nil {
+				r.latestID = next.ID
+			}
+		}
+	}
 }
 
 // visible lists releases newest first; drafts only for pushers, as documented.
@@ -542,10 +634,57 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 	if !s.authorize(w, req) {
 		return
 	}
+	if s.rateLimited(w) {
+		return
+	}
 	if s.classic {
 		w.Header().Set("X-OAuth-Scopes", strings.Join(s.scopes, ", "))
 	}
 	s.route(w, req, body)
+}
+
+// primaryLimit is the fake's hourly request budget, as for a user token.
+const primaryLimit = 5000
+
+// rateLimited writes the x-ratelimit-* headers GitHub sends on every
+// authenticated answer, and the rate-limit answer RateLimit asked for.
+func (s *Server) rateLimited(w http.ResponseWriter) bool {
+	h := w.Header()
+	reset := time.Now().Add(time.Hour).Truncate(time.Second)
+	h.Set("X-Ratelimit-Limit", strconv.Itoa(primaryLimit))
+	h.Set("X-Ratelimit-Resource", "core")
+	if s.limit.n <= 0 {
+		s.used++
+		h.Set("X-Ratelimit-Remaining", strconv.Itoa(max(0, primaryLimit-s.used)))
+		h.Set("X-Ratelimit-Used", strconv.Itoa(s.used))
+		h.Set("X-Ratelimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+		return false
+	}
+	s.limit.n--
+	h.Set("X-Ratelimit-Remaining", strconv.Itoa(max(0, primaryLimit-s.used)))
+	h.Set("X-Ratelimit-Used", strconv.Itoa(s.used))
+	h.Set("X-Ratelimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+	secs := strconv.Itoa(int((s.limit.wait + time.Second - 1) / time.Second))
+	const secondary = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000."
+	switch s.limit.kind {
+	case PrimaryLimit:
+		reset := time.Now().Add(s.limit.wait)
+		h.Set("X-Ratelimit-Remaining", "0")
+		h.Set("X-Ratelimit-Used", strconv.Itoa(primaryLimit))
+		h.Set("X-Ratelimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+		writeError(w, http.StatusForbidden, "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.", nil)
+	case SecondaryLimit:
+		if s.limit.wait > 0 {
+			h.Set("Retry-After", secs)
+		}
+		writeError(w, http.StatusForbidden, secondary, nil)
+	default:
+		if s.limit.wait > 0 {
+			h.Set("Retry-After", secs)
+		}
+		writeError(w, http.StatusTooManyRequests, secondary, nil)
+	}
+	return true
 }
 
 // authorize accepts "Authorization: token X" and "Bearer X".
@@ -563,51 +702,111 @@ func (s *Server) authorize(w http.ResponseWriter, req *http.Request) bool {
 	return true
 }
 
+// route is one endpoint the fake serves. pattern is the path template as
+// GitHub's OpenAPI description writes it; a test checks every route
+// against that description.
+type route struct {
+	method  string
+	pattern string
+	// undocumented says why a route is absent from the description.
+	undocumented string
+	handle       func(s *Server, c *call)
+}
+
+// call is one routed request.
+type call struct {
+	w      http.ResponseWriter
+	req    *http.Request
+	body   []byte
+	repo   *repo
+	params map[string]string
+}
+
+// greedy path parameters may span "/" (tags and refs may contain it).
+var greedy = map[string]bool{"tag": true, "ref": true}
+
+// routes in match order: literal segments before parameters.
+var routes = []route{
+	{method: "GET", pattern: "/installation/repositories", handle: func(s *Server, c *call) { s.installationRepos(c.w) }},
+	{method: "GET", pattern: "/repositories/{repository_id}/releases",
+		undocumented: "GitHub's Link headers for the releases list point here",
+		handle:       func(s *Server, c *call) { s.listReleases(c.w, c.req, c.repo) }},
+	{method: "GET", pattern: "/repos/{owner}/{repo}", handle: func(s *Server, c *call) { s.getRepo(c.w, c.repo) }},
+	{method: "GET", pattern: "/repos/{owner}/{repo}/releases", handle: func(s *Server, c *call) { s.listReleases(c.w, c.req, c.repo) }},
+	{method: "POST", pattern: "/repos/{owner}/{repo}/releases", handle: func(s *Server, c *call) { s.createRelease(c.w, c.repo, c.body) }},
+	{method: "GET", pattern: "/repos/{owner}/{repo}/releases/latest", handle: func(s *Server, c *call) { s.latestRelease(c.w, c.repo) }},
+	{method: "POST", pattern: "/repos/{owner}/{repo}/releases/generate-notes", handle: func(s *Server, c *call) { s.generateNotes(c.w, c.repo, c.body) }},
+	{method: "GET", pattern: "/repos/{owner}/{repo}/releases/tags/{tag}", handle: func(s *Server, c *call) { s.releaseByTag(c.w, c.repo, c.params["tag"]) }},
+	{method: "GET", pattern: "/repos/{owner}/{repo}/releases/{release_id}", handle: func(s *Server, c *call) { s.getRelease(c.w, c.repo, c.id()) }},
+	{method: "PATCH", pattern: "/repos/{owner}/{repo}/releases/{release_id}", handle: func(s *Server, c *call) { s.updateRelease(c.w, c.repo, c.id(), c.body) }},
+	{method: "DELETE", pattern: "/repos/{owner}/{repo}/releases/{release_id}", handle: func(s *Server, c *call) { s.deleteRelease(c.w, c.repo, c.id()) }},
+	{method: "GET", pattern: "/repos/{owner}/{repo}/git/ref/{ref}", handle: func(s *Server, c *call) { s.getRef(c.w, c.repo, c.params["ref"]) }},
+	{method: "GET", pattern: "/repos/{owner}/{repo}/git/tags/{tag_sha}", handle: func(s *Server, c *call) { s.getTagObject(c.w, c.repo, c.params["tag_sha"]) }},
+}
+
+func (c *call) id() int64 {
+	id, _ := strconv.ParseInt(c.params["release_id"], 10, 64)
+	return id
+}
+
+// match fills params when path fits pattern.
+func match(pattern string, segs []string) (map[string]string, bool) {
+	pat := strings.Split(strings.Trim(pattern, "/"), "/")
+	params := map[string]string{}
+	for i, p := range pat {
+		if i >= len(segs) || segs[i] == "" {
+			return nil, false
+		}
+		if !strings.HasPrefix(p, "{") {
+			if p != segs[i] {
+				return nil, false
+			}
+			continue
+		}
+		name := strings.Trim(p, "{}")
+		if greedy[name] && i == len(pat)-1 {
+			params[name] = strings.Join(segs[i:], "/")
+			return params, true
+		}
+		params[name] = segs[i]
+	}
+	return params, len(pat) == len(segs)
+}
+
 func (s *Server) route(w http.ResponseWriter, req *http.Request, body []byte) {
-	segs := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
-	get, post := req.Method == http.MethodGet, req.Method == http.MethodPost
-	switch {
-	case len(segs) == 2 && segs[0] == "installation" && segs[1] == "repositories" && get:
-		s.installationRepos(w)
+	path, ok := strings.CutPrefix(req.URL.Path, s.basePath)
+	if !ok {
+		writeError(w, http.StatusNotFound, "Not Found", nil)
 		return
-	case len(segs) == 3 && segs[0] == "repositories" && segs[2] == "releases" && get:
-		id, err := strconv.ParseInt(segs[1], 10, 64)
-		if r, ok := s.reposByID[id]; err == nil && ok {
-			s.listReleases(w, req, r)
-			return
+	}
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	for _, rt := range routes {
+		if rt.method != req.Method {
+			continue
 		}
-	case len(segs) >= 3 && segs[0] == "repos":
-		r, ok := s.repos[strings.ToLower(segs[1]+"/"+segs[2])]
+		params, ok := match(rt.pattern, segs)
 		if !ok {
-			break
+			continue
 		}
-		rest := segs[3:]
+		c := &call{w: w, req: req, body: body, params: params}
+		if id, ok := params["release_id"]; ok && !isID(id) {
+			continue
+		}
 		switch {
-		case len(rest) == 0 && get:
-			s.getRepo(w, r)
-			return
-		case len(rest) == 1 && rest[0] == "releases" && get:
-			s.listReleases(w, req, r)
-			return
-		case len(rest) == 1 && rest[0] == "releases" && post:
-			s.createRelease(w, r, body)
-			return
-		case len(rest) == 2 && rest[0] == "releases" && rest[1] == "latest" && get:
-			s.latestRelease(w, r)
-			return
-		case len(rest) == 2 && rest[0] == "releases" && rest[1] == "generate-notes" && post:
-			s.generateNotes(w, r, body)
-			return
-		case len(rest) >= 3 && rest[0] == "releases" && rest[1] == "tags" && get:
-			s.releaseByTag(w, r, strings.Join(rest[2:], "/"))
-			return
-		case len(rest) >= 4 && rest[0] == "git" && rest[1] == "ref" && rest[2] == "tags" && get:
-			s.getTagRef(w, r, strings.Join(rest[3:], "/"))
-			return
-		case len(rest) == 3 && rest[0] == "git" && rest[1] == "tags" && get:
-			s.getTagObject(w, r, rest[2])
-			return
+		case params["owner"] != "":
+			if c.repo = s.repos[strings.ToLower(params["owner"]+"/"+params["repo"])]; c.repo == nil {
+				writeError(w, http.StatusNotFound, "Not Found", nil)
+				return
+			}
+		case params["repository_id"] != "":
+			id, _ := strconv.ParseInt(params["repository_id"], 10, 64)
+			if c.repo = s.reposByID[id]; c.repo == nil {
+				writeError(w, http.StatusNotFound, "Not Found", nil)
+				return
+			}
 		}
+		rt.handle(s, c)
+		return
 	}
 	writeError(w, http.StatusNotFound, "Not Found", nil)
 }
@@ -641,10 +840,20 @@ func validationFailed(w http.ResponseWriter, items ...errorItem) {
 	writeError(w, http.StatusUnprocessableEntity, "Validation Failed", items)
 }
 
-func (s *Server) owner(r *repo) map[string]any {
+func (s *Server) owner(r *repo) map[string]any { return s.user(r.owner, 1) }
+
+// user is GitHub's simple-user object.
+func (s *Server) user(login string, id int64) map[string]any {
+	api := s.URL + "/users/" + login
 	return map[string]any{
-		"login": r.owner, "id": 1, "node_id": nodeID("User", 1), "type": "User",
-		"url": s.URL + "/users/" + r.owner, "html_url": WebURL + "/" + r.owner,
+		"login": login, "id": id, "node_id": nodeID("User", id), "type": "User", "site_admin": false,
+		"avatar_url": fmt.Sprintf("https://avatars.githubusercontent.com/u/%d?v=4", id), "gravatar_id": "",
+		"url": api, "html_url": WebURL + "/" + login,
+		"followers_url": api + "/followers", "following_url": api + "/following{/other_user}",
+		"gists_url": api + "/gists{/gist_id}", "starred_url": api + "/starred{/owner}{/repo}",
+		"subscriptions_url": api + "/subscriptions", "organizations_url": api + "/orgs",
+		"repos_url": api + "/repos", "events_url": api + "/events{/privacy}",
+		"received_events_url": api + "/received_events",
 	}
 }
 
@@ -696,11 +905,13 @@ func (s *Server) releaseJSON(r *repo, rel *Release) map[string]any {
 		"prerelease":       rel.Prerelease,
 		"created_at":       rel.CreatedAt.UTC().Format(time.RFC3339),
 		"published_at":     nil,
-		"author": map[string]any{
-			"login": rel.Author, "id": 583231, "node_id": nodeID("User", 583231), "type": "User",
-			"html_url": WebURL + "/" + rel.Author,
-		},
-		"assets": []any{},
+		"updated_at":       rel.CreatedAt.UTC().Format(time.RFC3339),
+		"immutable":        rel.Immutable,
+		"author":           s.user(rel.Author, 583231),
+		"assets":           []any{},
+	}
+	if !rel.PublishedAt.IsZero() {
+		out["updated_at"] = rel.PublishedAt.UTC().Format(time.RFC3339)
 	}
 	if rel.Draft {
 		// GitHub gives drafts an untagged-… page and no archives.
@@ -712,6 +923,170 @@ func (s *Server) releaseJSON(r *repo, rel *Release) map[string]any {
 	return out
 }
 
+// seal makes a just-published release immutable when the repository says so.
+func (s *Server) seal(r *repo, rel *Release) {
+	if s.immutable {
+		rel.Immutable = true
+		r.usedTags[rel.TagName] = true
+	}
+}
+
+func immutableField(rel *Release, k string) any {
+	switch k {
+	case "tag_name":
+		return rel.TagName
+	case "target_commitish":
+		return rel.TargetCommitish
+	case "draft":
+		return rel.Draft
+	default:
+		return rel.Prerelease
+	}
+}
+
+func isID(s string) bool {
+	id, err := strconv.ParseInt(s, 10, 64)
+	return err == nil && id > 0 && strconv.FormatInt(id, 10) == s
+}
+
+func (r *repo) releaseByID(id int64) (int, *Release) {
+	for i, rel := range r.releases {
+		if rel.ID == id {
+			return i, rel
+		}
+	}
+	return -1, nil
+}
+
+func (s *Server) getRelease(w http.ResponseWriter, r *repo, id int64) {
+	_, rel := r.releaseByID(id)
+	if rel == nil || (rel.Draft && !r.push) {
+		writeError(w, http.StatusNotFound, "Not Found", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.releaseJSON(r, rel))
+}
+
+// updateRelease is PATCH .../releases/{id}: publishing a draft gives it
+// published_at and its tag (created at target_commitish when missing);
+// make_latest applies to the release as it is after the change, defaulting
+// to "true" for a newly published full release.
+func (s *Server) updateRelease(w http.ResponseWriter, r *repo, id int64, body []byte) {
+	_, rel := r.releaseByID(id)
+	if rel == nil || (rel.Draft && !r.push) {
+		writeError(w, http.StatusNotFound, "Not Found", nil)
+		return
+	}
+	if !s.canWrite(w, r) {
+		return
+	}
+	in, ok := decodeBody(w, body, map[string]fieldKind{
+		"tag_name": kindString, "target_commitish": kindString, "name": kindString, "body": kindString,
+		"draft": kindBool, "prerelease": kindBool, "make_latest": kindString, "discussion_category_name": kindString,
+	})
+	if !ok {
+		return
+	}
+	makeLatest := ""
+	if v, ok := in["make_latest"]; ok {
+		makeLatest = v.(string)
+		if makeLatest != "true" && makeLatest != "false" && makeLatest != "legacy" {
+			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("Invalid request.\n\nFor 'properties/make_latest', %q is not one of [\"true\", \"false\", \"legacy\"].", makeLatest), nil)
+			return
+		}
+	}
+	if rel.Immutable {
+		for _, k := range []string{"tag_name", "target_commitish", "draft", "prerelease"} {
+			if v, ok := in[k]; ok && v != immutableField(rel, k) {
+				validationFailed(w, errorItem{Resource: "Release", Code: "custom", Field: k, Message: "Cannot modify an immutable release."})
+				return
+			}
+		}
+	}
+	next := *rel
+	if v, ok := in["tag_name"]; ok {
+		next.TagName = v.(string)
+	}
+	if v, ok := in["target_commitish"]; ok {
+		next.TargetCommitish = v.(string)
+	}
+	if v, ok := in["name"]; ok {
+		next.Name = v.(string)
+	}
+	if v, ok := in["body"]; ok {
+		next.Body = v.(string)
+	}
+	if v, ok := in["draft"]; ok {
+		next.Draft = v.(bool)
+	}
+	if v, ok := in["prerelease"]; ok {
+		next.Prerelease = v.(bool)
+	}
+	if !validTagName(next.TagName) {
+		validationFailed(w, errorItem{Resource: "Release", Code: "custom", Field: "tag_name", Message: "tag_name is not well-formed"})
+		return
+	}
+	if !next.Draft {
+		for _, other := range r.releases {
+			if other.ID != rel.ID && !other.Draft && other.TagName == next.TagName {
+				validationFailed(w, errorItem{Resource: "Release", Code: "already_exists", Field: "tag_name"})
+				return
+			}
+		}
+		if r.usedTags[next.TagName] && !rel.Immutable {
+			validationFailed(w, errorItem{Resource: "Release", Code: "custom", Field: "tag_name", Message: "tag_name was used by an immutable release"})
+			return
+		}
+		if _, exists := r.tags[next.TagName]; !exists {
+			sha, ok := r.resolve(next.TargetCommitish)
+			if !ok {
+				validationFailed(w, errorItem{Resource: "Release", Code: "invalid", Field: "target_commitish"})
+				return
+			}
+			r.tags[next.TagName] = tagRef{objType: "commit", sha: sha}
+		}
+	}
+	published := rel.Draft && !next.Draft
+	switch {
+	case published:
+		next.PublishedAt = s.tick()
+	case next.Draft:
+		next.PublishedAt = time.Time{}
+	}
+	*rel = next
+	if published {
+		s.seal(r, rel)
+	}
+	if rel.Draft || rel.Prerelease {
+		if r.latestID == rel.ID {
+			r.latestID = 0
+		}
+	} else {
+		if makeLatest == "" && published {
+			makeLatest = "true"
+		}
+		r.markLatest(rel, makeLatest)
+	}
+	writeJSON(w, http.StatusOK, s.releaseJSON(r, rel))
+}
+
+// deleteRelease is DELETE .../releases/{id}; the tag stays, as on GitHub.
+func (s *Server) deleteRelease(w http.ResponseWriter, r *repo, id int64) {
+	i, rel := r.releaseByID(id)
+	if rel == nil || (rel.Draft && !r.push) {
+		writeError(w, http.StatusNotFound, "Not Found", nil)
+		return
+	}
+	if !s.canWrite(w, r) {
+		return
+	}
+	r.releases = append(r.releases[:i], r.releases[i+1:]...)
+	if r.latestID == id {
+		r.latestID = 0
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func nullIfEmpty(s string) any {
 	if s == "" {
 		return nil
@@ -720,12 +1095,14 @@ func nullIfEmpty(s string) any {
 }
 
 func (s *Server) releaseByTag(w http.ResponseWriter, r *repo, tag string) {
-	rel := r.releaseByTag(tag)
-	if rel == nil || rel.Draft { // "Get a published release with the specified tag."
-		writeError(w, http.StatusNotFound, "Not Found", nil)
-		return
+	// "Get a published release with the specified tag."
+	for _, rel := range r.releases {
+		if rel.TagName == tag && !rel.Draft {
+			writeJSON(w, http.StatusOK, s.releaseJSON(r, rel))
+			return
+		}
 	}
-	writeJSON(w, http.StatusOK, s.releaseJSON(r, rel))
+	writeError(w, http.StatusNotFound, "Not Found", nil)
 }
 
 func (s *Server) latestRelease(w http.ResponseWriter, r *repo) {
@@ -884,6 +1261,10 @@ func (s *Server) createRelease(w http.ResponseWriter, r *repo, body []byte) {
 			return
 		}
 	}
+	if r.usedTags[tag] {
+		validationFailed(w, errorItem{Resource: "Release", Code: "custom", Field: "tag_name", Message: "tag_name was used by an immutable release"})
+		return
+	}
 	if r.releaseByTag(tag) != nil {
 		validationFailed(w, errorItem{Resource: "Release", Code: "already_exists", Field: "tag_name"})
 		return
@@ -923,10 +1304,11 @@ func (s *Server) createRelease(w http.ResponseWriter, r *repo, body []byte) {
 	}
 	if !rel.Draft {
 		rel.PublishedAt = rel.CreatedAt
+		s.seal(r, rel)
 	}
 	r.releases = append(r.releases, rel)
-	if !rel.Draft && !rel.Prerelease && makeLatest == "true" {
-		r.latestID = rel.ID
+	if !rel.Draft && !rel.Prerelease {
+		r.markLatest(rel, makeLatest)
 	}
 	out := s.releaseJSON(r, rel)
 	w.Header().Set("Location", out["url"].(string))
@@ -1040,13 +1422,28 @@ func (s *Server) notes(r *repo, tag, prev, head string) (name, body string) {
 	return tag, b.String()
 }
 
-func (s *Server) getTagRef(w http.ResponseWriter, r *repo, tag string) {
+// getRef serves refs/tags/* and refs/heads/*.
+func (s *Server) getRef(w http.ResponseWriter, r *repo, name string) {
+	api := s.URL + "/repos/" + r.fullName()
+	if branch, ok := strings.CutPrefix(name, "heads/"); ok {
+		sha, ok := r.branches[branch]
+		if !ok {
+			writeError(w, http.StatusNotFound, "Not Found", nil)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"ref": "refs/heads/" + branch, "node_id": base64.StdEncoding.EncodeToString([]byte("refs/heads/" + branch)),
+			"url":    api + "/git/refs/heads/" + branch,
+			"object": map[string]string{"type": "commit", "sha": sha, "url": api + "/git/commits/" + sha},
+		})
+		return
+	}
+	tag, isTag := strings.CutPrefix(name, "tags/")
 	ref, ok := r.tags[tag]
-	if !ok {
+	if !isTag || !ok {
 		writeError(w, http.StatusNotFound, "Not Found", nil)
 		return
 	}
-	api := s.URL + "/repos/" + r.fullName()
 	kind := "commits"
 	if ref.objType == "tag" {
 		kind = "tags"

@@ -589,3 +589,79 @@ func TestLinkTargetsAreServed(t *testing.T) {
 		t.Errorf("page 2 via Link: %v", page)
 	}
 }
+
+func TestReleaseUpdateDeleteAndLatest(t *testing.T) {
+	s := newRepo(t, 3)
+	base := "/repos/" + repoName + "/releases"
+	var a, d map[string]any
+	authed(t, s, "POST", base, map[string]any{"tag_name": "1.0.0", "target_commitish": sha(1)}).json(t, &a)
+	r := authed(t, s, "POST", base, map[string]any{"tag_name": "1.1.0", "target_commitish": sha(3), "draft": true})
+	r.json(t, &d)
+	id := int64(d["id"].(float64))
+	if want := fmt.Sprintf("%s/%s/releases/tag/untagged-%d", githubtest.WebURL, repoName, id); d["html_url"] != want {
+		t.Errorf("draft html_url %v, want %s", d["html_url"], want)
+	}
+	if r := authed(t, s, "GET", base+"/tags/1.1.0", nil); r.status != 404 {
+		t.Errorf("draft by tag: %d", r.status)
+	}
+	if r := authed(t, s, "GET", fmt.Sprintf("%s/%d", base, id), nil); r.status != 200 {
+		t.Errorf("draft by id: %d", r.status)
+	}
+
+	// Publish with make_latest=false: tag appears, latest stays.
+	r = authed(t, s, "PATCH", fmt.Sprintf("%s/%d", base, id), map[string]any{"draft": false, "make_latest": "false"})
+	var p map[string]any
+	r.json(t, &p)
+	if r.status != 200 || p["draft"] != false || p["published_at"] == nil || p["html_url"] != githubtest.WebURL+"/"+repoName+"/releases/tag/1.1.0" {
+		t.Fatalf("publish: %d %v", r.status, p)
+	}
+	if got, ok := s.TagCommit(repoName, "1.1.0"); !ok || got != sha(3) {
+		t.Errorf("tag %q %v", got, ok)
+	}
+	latest := func() float64 {
+		var l map[string]any
+		r := authed(t, s, "GET", base+"/latest", nil)
+		if r.status != 200 {
+			return 0
+		}
+		r.json(t, &l)
+		return l["id"].(float64)
+	}
+	if got := latest(); got != a["id"] {
+		t.Errorf("latest %v, want %v", got, a["id"])
+	}
+	// legacy: the newest published full release.
+	authed(t, s, "PATCH", fmt.Sprintf("%s/%d", base, id), map[string]any{"make_latest": "legacy"})
+	if got := latest(); got != float64(id) {
+		t.Errorf("legacy latest %v, want %d", got, id)
+	}
+	authed(t, s, "PATCH", fmt.Sprintf("%s/%v", base, a["id"]), map[string]any{"make_latest": "true"})
+	if got := latest(); got != a["id"] {
+		t.Errorf("latest after true %v, want %v", got, a["id"])
+	}
+	if r := authed(t, s, "PATCH", fmt.Sprintf("%s/%d", base, id), map[string]any{"make_latest": "yes"}); r.status != 422 {
+		t.Errorf("bad make_latest: %d", r.status)
+	}
+	if r := authed(t, s, "PATCH", fmt.Sprintf("%s/%d", base, id), map[string]any{"draft": "no"}); r.status != 422 {
+		t.Errorf("draft not bool: %d", r.status)
+	}
+	// Publishing a draft whose tag has a published release is refused.
+	var d2 map[string]any
+	authed(t, s, "POST", base, map[string]any{"tag_name": "1.2.0", "draft": true}).json(t, &d2)
+	if r := authed(t, s, "PATCH", fmt.Sprintf("%s/%v", base, d2["id"]), map[string]any{"tag_name": "1.0.0", "draft": false}); r.status != 422 {
+		t.Errorf("publish onto released tag: %d", r.status)
+	}
+
+	if r := authed(t, s, "DELETE", fmt.Sprintf("%s/%v", base, a["id"]), nil); r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if r := authed(t, s, "DELETE", fmt.Sprintf("%s/%v", base, a["id"]), nil); r.status != 404 {
+		t.Errorf("delete again: %d", r.status)
+	}
+	if got := latest(); got != float64(id) {
+		t.Errorf("latest after deleting it: %v, want %d", got, id)
+	}
+	if _, ok := s.TagCommit(repoName, "1.0.0"); !ok {
+		t.Error("delete removed the tag")
+	}
+}
