@@ -190,9 +190,10 @@ type Container struct {
 	Name  string
 	Image string // image ID
 	State struct {
-		Status   string
-		Running  bool
-		ExitCode int
+		Status    string
+		Running   bool
+		ExitCode  int
+		StartedAt time.Time
 	}
 	RestartCount int
 	Config       struct {
@@ -463,6 +464,14 @@ func (h *Client) restore(ctx context.Context, old *Container, next string, cause
 	}
 	h.logf("removed the new container and started the previous one again: %s", Describe(old))
 	return &RolledBackError{Err: cause, Previous: old.Config.Image}
+}
+
+// HealthURL is the URL the health probe asks on the host ("" without a health path).
+func (h *Client) HealthURL() string {
+	if h.cfg.HealthPath == "" {
+		return ""
+	}
+	return "http://127.0.0.1:" + h.hostPort() + h.cfg.HealthPath
 }
 
 // hostPort is the host side of dev.ports.
