@@ -133,7 +133,8 @@ func TestDevSurvivesDroppedConnection(t *testing.T) {
 	removeContainers(t, container)
 	appPort := testbed.FreePort(t)
 	repo := "bookshop-cut-" + testbed.Suffix()
-	toml := sshDevToml(ociSection(t, repo), proxy.Port(), knownHostsFor(t, proxy.Port(), nil), container, appPort, `lock_timeout = "60s"`)
+	toml := strings.Replace(sshDevToml(ociSection(t, repo), proxy.Port(), knownHostsFor(t, proxy.Port(), nil), container, appPort, ""),
+		`lock_timeout = "3s"`, `lock_timeout = "60s"`, 1)
 
 	a := newAppRepo(t)
 	a.write("gantry.toml", toml)

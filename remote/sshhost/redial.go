@@ -111,6 +111,7 @@ func (r *Redialer) gone(c *Client) bool {
 		return true
 	}
 	if isDead(dead) {
+		r.drop(c)
 		return true
 	}
 	reply := make(chan error, 1)
@@ -126,8 +127,18 @@ func (r *Redialer) gone(c *Client) bool {
 	case <-dead:
 	case <-time.After(5 * time.Second):
 	}
-	_ = c.conn.Close() // the watcher sees it end; the next Run dials again
+	r.drop(c)
 	return true
+}
+
+// drop closes c and forgets it, so the next Run dials again.
+func (r *Redialer) drop(c *Client) {
+	_ = c.Close()
+	r.mu.Lock()
+	if r.cur == c {
+		r.cur = nil
+	}
+	r.mu.Unlock()
 }
 
 // notStarted reports whether a Run error means the command never reached the host.
