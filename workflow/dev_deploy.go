@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/devhost"
 	"github.com/bookshop-ops/gantry/remote/hostexec"
@@ -88,29 +89,37 @@ func stateKey(s devhost.State) string {
 	return id(s.Current) + " next=" + id(s.Next)
 }
 
-// deployImage is the image the deploy starts: what the login step chose, or
-// (before it ran, in a dry run) the registry repository with IMAGE_TAG.
-func (d *DevRun) deployImage(ctx context.Context) (string, error) {
+// deployTarget is the image the deploy starts and the metadata it is labelled with:
+// what the login and metadata steps found, or (before they ran, in a dry run) HEAD's
+// metadata read here, without keeping it, and the registry repository with IMAGE_TAG.
+func (d *DevRun) deployTarget(ctx context.Context) (string, meta.Meta, error) {
+	m := d.Meta
+	if m.ImageTag == "" {
+		var err error
+		if m, err = meta.Read(ctx, d.p.Dir); err != nil {
+			return "", m, err
+		}
+	}
 	if d.image != "" {
-		return d.image, nil
+		return d.image, m, nil
 	}
 	reg, err := d.registry(ctx)
 	if err != nil {
-		return "", err
+		return "", m, err
 	}
-	if reg.Repository() == "" || d.Meta.ImageTag == "" {
-		return "", errors.New("the image to deploy is not known yet")
+	if reg.Repository() == "" {
+		return "", m, fmt.Errorf("the %s registry host is unknown: set registry.host or registry.account_id", reg.Kind())
 	}
-	return reg.Repository() + ":" + d.Meta.ImageTag, nil
+	return reg.Repository() + ":" + m.ImageTag, m, nil
 }
 
 // deployLabels are the labels the dev container gets; a changed port map
 // (dev.ports) must not pass for "already running".
-func (d *DevRun) deployLabels() map[string]string {
+func (d *DevRun) deployLabels(m meta.Meta) map[string]string {
 	return map[string]string{
-		"gantry.version":   d.Meta.Version,
-		"gantry.sha":       d.Meta.Commit,
-		"gantry.image_tag": d.Meta.ImageTag,
+		"gantry.version":   m.Version,
+		"gantry.sha":       m.Commit,
+		"gantry.image_tag": m.ImageTag,
 		"gantry.ports":     d.p.Dev.Ports,
 	}
 }
@@ -119,7 +128,7 @@ func (d *DevRun) deployLabels() map[string]string {
 // deploy left, skip when the container already runs the image and answers healthy,
 // else replace it. Plan and Run (under the lock) both call it.
 func (d *DevRun) planDeploy(ctx context.Context, h *devhost.Client) (pipeline.StepPlan, devhost.State, error) {
-	image, err := d.deployImage(ctx)
+	image, m, err := d.deployTarget(ctx)
 	if err != nil {
 		return pipeline.StepPlan{}, devhost.State{}, err
 	}
@@ -128,13 +137,13 @@ func (d *DevRun) planDeploy(ctx context.Context, h *devhost.Client) (pipeline.St
 		return pipeline.StepPlan{}, st, err
 	}
 	name := d.p.Dev.Container
-	replace := fmt.Sprintf("replace %s (runs %s) with %s on %s", name, describeRuns(st.Current), d.Meta.ImageTag, d.p.hostName())
+	replace := fmt.Sprintf("replace %s (runs %s) with %s on %s", name, describeRuns(st.Current), m.ImageTag, d.p.hostName())
 	var plan pipeline.StepPlan
 	switch rec := st.Recovery(); {
 	case rec != "":
 		plan = pipeline.Acting(rec + "; then " + replace + " unless the recovered container already runs it")
 	default:
-		if why, ok := h.Serving(ctx, st.Current, image, d.deployLabels()); ok {
+		if why, ok := h.Serving(ctx, st.Current, image, d.deployLabels(m)); ok {
 			plan = pipeline.Skipping("%s", why)
 		} else {
 			plan = pipeline.Acting(replace)
@@ -193,13 +202,13 @@ func (d *DevRun) Deploy() pipeline.Step {
 				return entry, err
 			}
 			if st.Next != nil {
-				if why, ok := h.Serving(ctx, old, d.image, d.deployLabels()); ok {
+				if why, ok := h.Serving(ctx, old, d.image, d.deployLabels(d.Meta)); ok {
 					r.Logf("recovered: %s", why)
 					r.Set("url", d.p.url())
 					return entry, nil
 				}
 			}
-			done, err := h.Replace(ctx, old, d.image, d.reg.Repository(), d.deployLabels())
+			done, err := h.Replace(ctx, old, d.image, d.reg.Repository(), d.deployLabels(d.Meta))
 			if err != nil {
 				return entry, err
 			}
