@@ -60,9 +60,13 @@ type DevParams struct {
 	// RemoteURL returns the git remote's URL, the default image source label ("" if none).
 	RemoteURL func(ctx context.Context) string
 
+	// App is the app's name: the dev lock and audit log are the app's own on the host.
+	App string
+	// LockLease is how long the dev lock's lease lasts unrenewed (hoststate.DefaultLease).
+	LockLease time.Duration
 	// Who names the person or job deploying, for the lock and the audit log.
 	Who string
-	// ForceUnlock breaks a dev lock older than Dev.LockStale.
+	// ForceUnlock takes the dev lock even from a live-looking holder (with a warning).
 	ForceUnlock bool
 	// URLHost is the dev host's name as users reach it, for the summary's url.
 	URLHost string
