@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -14,10 +13,8 @@ import (
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"github.com/bookshop-ops/gantry/config"
-	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/github"
-	"github.com/bookshop-ops/gantry/remote/registry"
 )
 
 // PromoteOptions are the choices of one `gantry promote`.
@@ -26,6 +23,9 @@ type PromoteOptions struct {
 	Snapshot string
 	// ForceUnlock breaks a prod lock older than prod.lock_stale.
 	ForceUnlock bool
+	// AllowDowngrade rolls out a version older than the one prod runs (--allow-downgrade);
+	// the audit line says so.
+	AllowDowngrade bool
 }
 
 // snapshotLineages are the branches searched for HEAD's tree after a squash merge.
@@ -49,6 +49,7 @@ func (a *App) promoteOptions(opts PromoteOptions) workflow.PromoteOptions {
 		Snapshot:    opts.Snapshot,
 		Lineages:    a.snapshotLineages(),
 		TagFormat:   a.Cfg.GitHub.TagFormat,
+		ReleaseRepo: a.Cfg.GitHub.Repo,
 		Registry: func(ctx context.Context) (workflow.PromoteRegistry, error) {
 			return a.Registry(ctx)
 		},
@@ -61,8 +62,9 @@ func (a *App) promoteOptions(opts PromoteOptions) workflow.PromoteOptions {
 		Host: func(ctx context.Context) (hostexec.Runner, error) {
 			return a.Host(ctx, "prod")
 		},
-		Prod: a.prodTarget(opts.ForceUnlock),
-		Who:  workflow.Who(os.Getenv),
+		Prod:           a.prodTarget(opts.ForceUnlock),
+		AllowDowngrade: opts.AllowDowngrade,
+		Who:            workflow.Who(os.Getenv),
 	}
 }
 
@@ -72,6 +74,7 @@ func (a *App) prodTarget(forceUnlock bool) workflow.ProdTarget {
 	return workflow.ProdTarget{
 		Kubectl:        kubectl.Words(p.Kubectl),
 		Namespace:      p.Namespace,
+		HostName:       prodHostName(p.User, p.Host),
 		Deployment:     p.Deployment,
 		Container:      p.Container,
 		Manifest:       a.Cfg.Path(p.Manifest),
@@ -80,6 +83,16 @@ func (a *App) prodTarget(forceUnlock bool) workflow.ProdTarget {
 		RolloutTimeout: p.RolloutTimeout.Duration,
 		Lock:           workflow.LockOptions{Timeout: p.LockTimeout.Duration, Stale: p.LockStale.Duration, Force: forceUnlock},
 	}
+}
+
+func prodHostName(user, host string) string {
+	if host == "" {
+		return ""
+	}
+	if user == "" {
+		return host
+	}
+	return user + "@" + host
 }
 
 // promoteSecrets are envSecrets plus a GitHub token found in gh's own config.
@@ -255,112 +268,10 @@ func (a *App) rollbackProd(forceUnlock bool) []pipeline.Step {
 			return a.Host(ctx, "prod")
 		},
 		Prod: a.prodTarget(forceUnlock),
-		Who:  workflow.Who(os.Getenv),
+		GitHub: func(context.Context) (workflow.ReleaseAPI, error) {
+			return a.GitHub()
+		},
+		TagFormat: a.Cfg.GitHub.TagFormat,
+		Who:       workflow.Who(os.Getenv),
 	})
-}
-
-// PromotePlan is what a promote would do; the TUI shows it for confirmation.
-type PromotePlan struct {
-	Version, Commit string
-	// Snapshot is the tag that would be released, Why how it was found.
-	Snapshot, Digest, Why   string
-	ReleaseTag, PromotedTag string
-	// NotesPreview is the first lines of the release notes GitHub would generate.
-	NotesPreview string
-	Namespace    string
-	Deployment   string
-	Container    string
-	// Image is what the deployment would be set to.
-	Image string
-	// Warnings are things to know before confirming (the run may stop on some).
-	Warnings []string
-}
-
-// notesPreviewLines bounds PromotePlan.NotesPreview.
-const notesPreviewLines = 8
-
-// PlanPromote says what Promote would do for snapshot ("" for HEAD's), changing nothing.
-// Only a missing snapshot is an error; other problems become warnings.
-func (a *App) PlanPromote(ctx context.Context, snapshot string) (PromotePlan, error) {
-	m, err := meta.Read(ctx, a.Cfg.Dir)
-	if err != nil {
-		return PromotePlan{}, err
-	}
-	p := a.Cfg.Prod
-	plan := PromotePlan{
-		Version: m.Version, Commit: m.Commit,
-		ReleaseTag:  meta.ReleaseTag(a.Cfg.GitHub.TagFormat, m.Version),
-		PromotedTag: meta.PromotedTag(m.Version),
-		Namespace:   p.Namespace, Deployment: p.Deployment, Container: p.Container,
-	}
-	if m.Dirty {
-		plan.Warnings = append(plan.Warnings, fmt.Sprintf("the work tree has %d uncommitted change(s); the manifest is applied as it is on disk", len(m.Changes)))
-	}
-	reg, err := a.Registry(ctx)
-	if err != nil {
-		return plan, err
-	}
-	g, err := a.Repo(ctx)
-	if err != nil {
-		return plan, err
-	}
-	snap, err := workflow.FindSnapshot(ctx, g, reg, workflow.SnapshotSearch{Version: m.Version, Head: m.Commit, Explicit: snapshot, Lineages: a.snapshotLineages()})
-	if err != nil {
-		return plan, err
-	}
-	plan.Snapshot, plan.Digest, plan.Why = snap.Tag, snap.Digest, snap.Why
-	plan.Warnings = append(plan.Warnings, snap.Warnings...)
-	plan.Image = workflow.ImageRef(reg.Repository(), plan.PromotedTag, snap.Digest, config.Enabled(p.PinDigest, true))
-	switch have, err := reg.Resolve(ctx, plan.PromotedTag); {
-	case err == nil && have == snap.Digest:
-		plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s already names this image: the promote step will be skipped", plan.PromotedTag))
-	case err == nil:
-		plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s already names another image (%s): promote will stop, a release tag never moves", plan.PromotedTag, have))
-	case !errors.Is(err, registry.ErrNotFound):
-		plan.Warnings = append(plan.Warnings, fmt.Sprintf("cannot check %s: %v", plan.PromotedTag, err))
-	}
-	plan.NotesPreview, plan.Warnings = a.notesPreview(ctx, plan, m.Commit, plan.Warnings)
-	return plan, nil
-}
-
-func (a *App) notesPreview(ctx context.Context, plan PromotePlan, head string, warnings []string) (string, []string) {
-	gh, err := a.GitHub()
-	if err != nil {
-		return "", append(warnings, fmt.Sprintf("GitHub: %v", err))
-	}
-	rel, err := gh.ReleaseByTag(ctx, plan.ReleaseTag)
-	switch {
-	case err == nil:
-		commit, cerr := gh.TagCommit(ctx, plan.ReleaseTag)
-		if cerr == nil && !strings.EqualFold(commit, head) {
-			warnings = append(warnings, fmt.Sprintf("release %s already exists for commit %s: promote will stop; bump the version", plan.ReleaseTag, commit))
-		} else {
-			warnings = append(warnings, fmt.Sprintf("release %s already exists: the release step will be skipped", plan.ReleaseTag))
-		}
-		return firstLines(rel.Body, notesPreviewLines), warnings
-	case !errors.Is(err, github.ErrNotFound):
-		return "", append(warnings, fmt.Sprintf("GitHub: %v", err))
-	}
-	prev := ""
-	if list, err := gh.ListReleases(ctx, 30); err == nil {
-		for _, r := range list {
-			if !r.Draft && r.TagName != plan.ReleaseTag && (!r.Prerelease || meta.Prerelease(plan.Version)) {
-				prev = r.TagName
-				break
-			}
-		}
-	}
-	_, body, err := gh.GenerateNotes(ctx, plan.ReleaseTag, head, prev)
-	if err != nil {
-		return "", append(warnings, fmt.Sprintf("release notes: %v", err))
-	}
-	return firstLines(body, notesPreviewLines), warnings
-}
-
-func firstLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = append(lines[:n], "…")
-	}
-	return strings.Join(lines, "\n")
 }

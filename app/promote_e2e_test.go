@@ -24,6 +24,8 @@ import (
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/internal/testbed"
 	"github.com/bookshop-ops/gantry/meta"
+	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/remote/github"
 	"github.com/bookshop-ops/gantry/remote/github/githubtest"
 )
 
@@ -194,16 +196,46 @@ func (p *prodApp) app() *app.App {
 	return a
 }
 
-// plan is what the TUI's confirm screen shows.
-func (p *prodApp) plan(snapshot string) app.PromotePlan {
+// plan is what the TUI's confirm screen and --dry-run show.
+func (p *prodApp) plan(snapshot string) pipeline.Plan {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	plan, err := p.app().PlanPromote(ctx, snapshot)
+	a := p.app()
+	return a.Plan(ctx, "promote", a.Promote(app.PromoteOptions{Snapshot: snapshot}))
+}
+
+// planActions lists each step's planned action, e.g. "release=skip".
+func planActions(pl pipeline.Plan) string {
+	var parts []string
+	for _, s := range pl.Steps {
+		parts = append(parts, s.Step+"="+s.Action.String())
+	}
+	return strings.Join(parts, " ")
+}
+
+// latestRelease is the tag GitHub calls latest ("" when none).
+func (p *prodApp) latestRelease() string {
+	p.t.Helper()
+	c, err := github.New(github.Options{Repo: prodGHRepo, APIURL: p.gh.URL, Token: p.gh.Token})
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	return plan
+	rel, err := c.LatestRelease(context.Background())
+	if err != nil {
+		return ""
+	}
+	return rel.TagName
+}
+
+// release is the fake's release of tag.
+func (p *prodApp) release(tag string) (githubtest.Release, bool) {
+	for _, r := range p.releases() {
+		if r.TagName == tag {
+			return r, true
+		}
+	}
+	return githubtest.Release{}, false
 }
 
 func (p *prodApp) status() app.ProdStatus {
@@ -235,9 +267,13 @@ func TestPromoteE2E(t *testing.T) {
 	}
 	image := reg + "/" + p.repoName + ":v1.4.2@" + digest
 	plan := p.plan("")
-	if plan.Snapshot != snap || plan.Digest != digest || plan.ReleaseTag != "1.4.2" || plan.PromotedTag != "v1.4.2" || plan.Image != image ||
-		plan.Deployment != "django-app" || plan.Container != "django-container" || plan.Why != "HEAD" || len(plan.Warnings) != 0 ||
-		!strings.Contains(plan.NotesPreview, "**Full Changelog**") {
+	rp, _ := plan.Step("release")
+	if got := planActions(plan); got != "preflight=read metadata=read find snapshot=read release=act promote=act rollout=act publish=act" {
+		t.Fatalf("plan actions: %s\n%+v", got, plan.Refusals())
+	}
+	if plan.Fact("snapshot") != snap || plan.Fact("digest") != digest || !strings.HasPrefix(rp.Fact("release"), "1.4.2 (absent") || rp.Fact("image tag") != "v1.4.2" ||
+		plan.Fact("image") != image || !strings.Contains(rp.Fact("prod"), "deployment/django-app (container django-container)") || plan.Fact("why") != "HEAD" ||
+		len(plan.Warnings()) != 0 || !strings.Contains(rp.Fact("notes"), "**Full Changelog**") || rp.Fact("runs now") != "nothing (the deployment does not exist yet)" {
 		t.Fatalf("plan: %+v", plan)
 	}
 	if len(p.releases()) != 0 {
@@ -251,8 +287,11 @@ func TestPromoteE2E(t *testing.T) {
 		}
 	}
 	noSecrets(t, r.Out, p.gh.Token, p.sshKey)
-	if rels := p.releases(); len(rels) != 1 || rels[0].TargetCommitish != head {
+	if rels := p.releases(); len(rels) != 1 || rels[0].TargetCommitish != head || rels[0].Draft {
 		t.Fatalf("releases: %+v", rels)
+	}
+	if l := p.latestRelease(); l != "1.4.2" {
+		t.Fatalf("latest release %q", l)
 	}
 	if d := p.deployment(); d.Images["django-container"] != image || d.Ready != 2 {
 		t.Fatalf("deployment after 1.4.2: %+v", d)
@@ -269,14 +308,15 @@ func TestPromoteE2E(t *testing.T) {
 	}
 
 	plan = p.plan(snap)
-	if plan.Why != "chosen with --snapshot" || len(plan.Warnings) != 2 || !strings.Contains(strings.Join(plan.Warnings, "\n"), "release step will be skipped") {
-		t.Fatalf("plan after promoting: %+v", plan)
+	if plan.Fact("why") != "chosen with --snapshot" || planActions(plan) != "preflight=read metadata=read find snapshot=read release=skip promote=skip rollout=skip publish=skip" ||
+		!strings.Contains(plan.Fact("runs now"), "1.4.2") {
+		t.Fatalf("plan after promoting: %s %+v", planActions(plan), plan)
 	}
 
 	// Re-running duplicates nothing.
 	r = gantry(t, p.Dir, "promote", "--ci")
 	wantCode(t, r, 0, "re-run of 1.4.2")
-	if len(p.releases()) != 1 || p.deployment().Revision != "1" || !strings.Contains(r.Out, "already exists") {
+	if len(p.releases()) != 1 || p.deployment().Revision != "1" || !strings.Contains(r.Out, "already exists") || !strings.Contains(r.Out, "already runs") {
 		t.Fatalf("re-run duplicated something: %d releases, revision %s", len(p.releases()), p.deployment().Revision)
 	}
 
@@ -304,6 +344,10 @@ func TestPromoteE2E(t *testing.T) {
 	wantCode(t, r, 1, "re-run of 1.4.3")
 	if n := len(p.releases()); n != 2 {
 		t.Fatalf("%d releases after re-running 1.4.3", n)
+	}
+	// Its release stays a draft that says why; 1.4.2 stays the latest.
+	if rel, ok := p.release("1.4.3"); !ok || !rel.Draft || !strings.Contains(rel.Body, "Not published") || p.latestRelease() != "1.4.2" {
+		t.Fatalf("1.4.3 release %+v, latest %q", rel, p.latestRelease())
 	}
 
 	// 1.4.4 squash-merged; it crash-loops.
@@ -349,8 +393,19 @@ func TestPromoteE2E(t *testing.T) {
 	if st := p.status(); st.Version != "1.4.5" || st.Ready != 2 {
 		t.Fatalf("after 1.4.5: %+v", st)
 	}
+	if l := p.latestRelease(); l != "1.4.5" {
+		t.Fatalf("latest after 1.4.5: %q", l)
+	}
+	a := p.app()
+	rb := a.Plan(context.Background(), "rollback prod", a.Rollback("prod", false))
+	if up, _ := rb.Step("rollout undo"); up.Action != pipeline.ActionAct || up.Fact("version") != "1.4.2" || up.Fact("revision") == "" || !strings.Contains(up.Summary, "to 1.4.2 (revision ") {
+		t.Fatalf("rollback plan: %+v", rb)
+	}
 	r = gantry(t, p.Dir, "rollback", "prod", "--ci")
 	wantCode(t, r, 0, "rollback prod")
+	if l := p.latestRelease(); l != "1.4.2" {
+		t.Fatalf("latest after the rollback to 1.4.2: %q", l)
+	}
 	if st := p.status(); st.Image != image || st.Ready != 2 || !strings.Contains(st.LastRollout, "gantry promote 1.4.2") {
 		t.Fatalf("after the rollback: %+v", st)
 	}
@@ -389,7 +444,7 @@ func TestPromoteE2EECR(t *testing.T) {
 	}
 	r = gantry(t, p.Dir, "promote", "--ci")
 	wantCode(t, r, 0, "re-run through ECR")
-	if !strings.Contains(r.Out, "already names") || len(p.releases()) != 1 {
+	if !strings.Contains(r.Out, "already") || len(p.releases()) != 1 {
 		t.Fatalf("re-run: %d releases", len(p.releases()))
 	}
 }

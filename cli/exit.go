@@ -9,6 +9,7 @@ import (
 
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/meta"
+	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/git"
 )
 
@@ -44,7 +45,25 @@ func ExitCode(err error) int {
 	case errors.Is(err, ErrBadInput), errors.Is(err, config.ErrInvalid), errors.Is(err, meta.ErrBadVersion),
 		errors.Is(err, git.ErrNotRepo), errors.Is(err, git.ErrNoCommits), errors.Is(err, workflow.ErrPreflight), errors.Is(err, workflow.ErrDirty):
 		return ExitBadInput
+	case refusedAt(err, "preflight", "metadata"):
+		// A failed check or refused work tree, now said by the step's plan: nothing
+		// was changed and the fix is the user's, as before plans.
+		return ExitBadInput
 	default:
 		return ExitFailed
 	}
+}
+
+// refusedAt reports whether err is the refusal of one of the named steps.
+func refusedAt(err error, steps ...string) bool {
+	var se *pipeline.StepError
+	if !errors.As(err, &se) || !errors.Is(err, pipeline.ErrRefused) {
+		return false
+	}
+	for _, s := range steps {
+		if se.Step == s {
+			return true
+		}
+	}
+	return false
 }

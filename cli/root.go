@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/signal"
 	"strings"
@@ -32,6 +33,10 @@ type globals struct {
 	noColor    bool
 	debug      string
 
+	// debugFile and debugLog are the --debug file of a headless command (see debug.go).
+	debugFile *os.File
+	debugLog  *log.Logger
+
 	stdout, stderr io.Writer
 	stdin          io.Reader
 	env            func(string) (string, bool)
@@ -56,6 +61,19 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	cfg, err := config.Load(config.Options{Dir: g.dir, File: g.configFile, Env: g.env})
 	if err != nil {
 		return nil, badInput(err)
+	}
+	// A misspelt GANTRY_* variable would silently not apply: say so (a warning, as the
+	// environment is shared with other tools). Only variables this run sees count.
+	var seen []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if v, ok := g.env(k); ok {
+			seen = append(seen, k+"="+v)
+		}
+	}
+	for _, w := range config.UnknownEnv(seen) {
+		g.logf("warning: %s", w)
+		fmt.Fprintf(g.stderr, "gantry: warning: %s\n", w)
 	}
 	return cfg, nil
 }
@@ -96,11 +114,16 @@ func (g *globals) sink() (pipeline.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return printer.New(format, w, color, g.getenv), nil
+	return g.debugSink(printer.New(format, w, color, g.getenv)), nil
 }
 
 // NewRoot builds the command tree. env, stdin, stdout and stderr are injectable for tests.
 func NewRoot(stdin io.Reader, stdout, stderr io.Writer, env func(string) (string, bool)) *cobra.Command {
+	root, _ := newRoot(stdin, stdout, stderr, env)
+	return root
+}
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer, env func(string) (string, bool)) (*cobra.Command, *globals) {
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, env: env}
 	root := &cobra.Command{
 		Use:   "gantry",
@@ -118,6 +141,13 @@ also runs headless with --ci (GitHub Actions, scripts).`,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runTUI(cmd.Context(), g)
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.HasParent() {
+				// Every command but the console (which keeps its own) logs to --debug.
+				return g.openDebug()
+			}
+			return nil
 		},
 	}
 	root.SetIn(stdin)
@@ -146,7 +176,7 @@ also runs headless with --ci (GitHub Actions, scripts).`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return badInput(fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
 	})
-	return root
+	return root, g
 }
 
 // Main runs gantry with the process's arguments and returns the exit status.
@@ -158,7 +188,8 @@ func Main() int {
 
 // Execute runs one command line and returns the exit status.
 func Execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) (string, bool)) int {
-	root := NewRoot(stdin, stdout, stderr, env)
+	root, g := newRoot(stdin, stdout, stderr, env)
+	defer g.closeDebug()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

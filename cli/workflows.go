@@ -35,7 +35,7 @@ func (g *globals) prepare(ctx context.Context, needMeta bool) (*app.App, meta.Me
 				workflow.ErrDirty, cfg.Dir, strings.Join(firstN(m.Changes, 5), ", "), m.ShortSHA))
 		}
 	}
-	opts := app.Options{Headless: g.headless(), AllowDirty: g.allowDirty || !g.headless(), Warn: g.warn}
+	opts := app.Options{Headless: g.headless(), AllowDirty: g.allowDirty || !g.headless(), Warn: g.warn, Logf: g.logf}
 	if !g.headless() {
 		opts.PromptPassphrase = sshhost.TTYPassphrase // an encrypted key the agent lacks: ask on the terminal
 	}
@@ -197,6 +197,7 @@ stops if it went stale meanwhile. --dry-run prints the plan and changes nothing;
 	}
 	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "", "promote this snapshot tag instead of HEAD's")
 	cmd.Flags().BoolVar(&opts.ForceUnlock, "force-unlock", false, "break a deploy lock older than prod.lock_stale")
+	cmd.Flags().BoolVar(&opts.AllowDowngrade, "allow-downgrade", false, "roll out a version older than the one prod runs (audited)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, dryRunHelp)
 	return cmd

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -180,7 +181,11 @@ type GitHub struct {
 }
 
 // Duration is a time.Duration written as "90s" or "5m" in TOML.
-type Duration struct{ time.Duration }
+type Duration struct {
+	time.Duration
+	// set is true once a value was read (so an explicit "0s" is not taken for unset).
+	set bool
+}
 
 // UnmarshalText parses a Go duration string.
 func (d *Duration) UnmarshalText(b []byte) error {
@@ -188,7 +193,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("%q is not a duration (write it like \"90s\" or \"5m\")", string(b))
 	}
-	d.Duration = v
+	d.Duration, d.set = v, true
 	return nil
 }
 
@@ -329,12 +334,25 @@ func decode(data []byte, name string, cfg *Config) error {
 				row, col := e.Position()
 				keys = append(keys, fmt.Sprintf("%s (line %d, column %d)", strings.Join(e.Key(), "."), row, col))
 			}
-			return &FieldError{Field: name, Problem: "unknown key " + strings.Join(keys, ", "), Fix: "remove it or check its spelling against the README's configuration reference"}
+			fix := "remove it or check its spelling against the README's configuration reference"
+			if len(se.Errors) == 1 {
+				if near := nearestKey(strings.Join(se.Errors[0].Key(), ".")); near != "" {
+					fix = fmt.Sprintf("did you mean %s? Otherwise remove it (see the README's configuration reference)", near)
+				}
+			}
+			return &FieldError{Field: name, Problem: "unknown key " + strings.Join(keys, ", "), Fix: fix}
 		}
 		var de *toml.DecodeError
 		if errors.As(err, &de) {
 			row, col := de.Position()
+			if key := strings.Join(de.Key(), "."); key != "" {
+				// The syntax is fine, the value has the wrong type for its field.
+				return valueError(key, fmt.Sprintf("%s:%d:%d", name, row, col), de)
+			}
 			return &FieldError{Field: fmt.Sprintf("%s:%d:%d", name, row, col), Problem: "malformed TOML: " + de.Error(), Fix: "fix the syntax at that line and column"}
+		}
+		if fe := findBadValue(data, name); fe != nil {
+			return fe
 		}
 		return &FieldError{Field: name, Problem: err.Error(), Fix: "check the value's type against the README's configuration reference"}
 	}
@@ -361,26 +379,81 @@ func dataDir(env func(string) (string, bool)) string {
 	return filepath.Join(home, ".local", "share", "gantry")
 }
 
+// defaults are the values a field takes when neither the file nor the environment
+// sets it, declared once and applied by fillDefaults. envDefaults apply to dev.<key>
+// and prod.<key> alike (SSH and the deploy lock). Defaults that depend on other fields
+// (repository, dev.target, known_hosts, the ECR Public region) are derived in fillDefaults.
+var (
+	defaults = []fieldDefault{
+		{"registry.kind", KindEmbedded},
+		{"build.dockerfile", "Dockerfile"},
+		{"build.context", "."},
+		{"dev.container", "dev-app"},
+		{"dev.ports", "8080:8000"},
+		{"dev.health_timeout", "60s"},
+		{"dev.uptime", "5s"},
+		{"dev.keep_images", "3"},
+		{"dev.docker", "docker"},
+		{"prod.kubectl", "microk8s kubectl"},
+		{"prod.dev_branch", "dev"},
+		{"prod.manifest", "k8s/app-prod.yaml"},
+		{"prod.deployment", "django-app"},
+		{"prod.container", "django-container"},
+		{"prod.rollout_timeout", "5m"},
+		{"github.host", "github.com"},
+		{"github.tag_format", "{version}"},
+	}
+	envDefaults = []fieldDefault{
+		{"port", "22"},
+		{"user", "ec2-user"},
+		{"lock_timeout", "5m"},
+		{"lock_stale", "30m"},
+	}
+)
+
+type fieldDefault struct{ field, value string }
+
+// defaultOf returns the declared default of a dotted field ("" when none).
+func defaultOf(field string) string {
+	for _, d := range defaults {
+		if d.field == field {
+			return d.value
+		}
+	}
+	if env, key, ok := strings.Cut(field, "."); ok && (env == "dev" || env == "prod") {
+		for _, d := range envDefaults {
+			if d.field == key {
+				return d.value
+			}
+		}
+	}
+	return ""
+}
+
 func (c *Config) fillDefaults() {
 	if c.App == "" {
 		c.App = filepath.Base(c.Dir)
 	}
-	r := &c.Registry
-	if r.Kind == "" {
-		r.Kind = KindEmbedded
+	// What the user set wins over ssh_config; record it before defaults fill the rest.
+	for _, s := range []*SSH{&c.Dev.SSH, &c.Prod.SSH} {
+		s.explicit = map[string]bool{
+			"host": s.Host != "", "port": s.Port != 0, "user": s.User != "", "key": s.Key != "",
+			"known_hosts": s.KnownHosts != "", "proxy_jump": s.ProxyJump != "",
+		}
 	}
+	walk(reflect.ValueOf(c).Elem(), "", func(field string, v reflect.Value) {
+		if def := defaultOf(field); def != "" && v.IsZero() {
+			if err := setValue(v, def); err != nil {
+				panic(fmt.Sprintf("config: the default of %s (%q): %v", field, def, err))
+			}
+		}
+	})
+	r := &c.Registry
 	if r.Repository == "" {
 		r.Repository = c.App
 	}
 	if r.Kind == KindECRPublic && r.Region == "" {
 		r.Region = "us-east-1"
-	}
-	b := &c.Build
-	if b.Dockerfile == "" {
-		b.Dockerfile = "Dockerfile"
-	}
-	if b.Context == "" {
-		b.Context = "."
 	}
 	d := &c.Dev
 	if d.Target == "" {
@@ -390,80 +463,11 @@ func (c *Config) fillDefaults() {
 			d.Target = TargetSSH
 		}
 	}
-	defSSH(&d.SSH)
-	if d.Container == "" {
-		d.Container = "dev-app"
-	}
-	if d.Ports == "" {
-		d.Ports = "8080:8000"
-	}
-	if d.HealthTimeout.Duration == 0 {
-		d.HealthTimeout.Duration = 60 * time.Second
-	}
-	if d.Uptime.Duration == 0 {
-		d.Uptime.Duration = 5 * time.Second
-	}
-	if d.KeepImages == 0 {
-		d.KeepImages = 3
-	}
-	if d.LockTimeout.Duration == 0 {
-		d.LockTimeout.Duration = 5 * time.Minute
-	}
-	if d.LockStale.Duration == 0 {
-		d.LockStale.Duration = 30 * time.Minute
-	}
-	if d.DockerCommand == "" {
-		d.DockerCommand = "docker"
-	}
-	p := &c.Prod
-	defSSH(&p.SSH)
-	if p.Kubectl == "" {
-		p.Kubectl = "microk8s kubectl"
-	}
-	if p.DevBranch == "" {
-		p.DevBranch = "dev"
-	}
-	if p.Manifest == "" {
-		p.Manifest = "k8s/app-prod.yaml"
-	}
-	if p.Deployment == "" {
-		p.Deployment = "django-app"
-	}
-	if p.Container == "" {
-		p.Container = "django-container"
-	}
-	if p.RolloutTimeout.Duration == 0 {
-		p.RolloutTimeout.Duration = 5 * time.Minute
-	}
-	if p.LockTimeout.Duration == 0 {
-		p.LockTimeout.Duration = 5 * time.Minute
-	}
-	if p.LockStale.Duration == 0 {
-		p.LockStale.Duration = 30 * time.Minute
-	}
-	g := &c.GitHub
-	if g.Host == "" {
-		g.Host = "github.com"
-	}
-	if g.TagFormat == "" {
-		g.TagFormat = "{version}"
-	}
-}
-
-func defSSH(s *SSH) {
-	s.explicit = map[string]bool{
-		"host": s.Host != "", "port": s.Port != 0, "user": s.User != "", "key": s.Key != "",
-		"known_hosts": s.KnownHosts != "", "proxy_jump": s.ProxyJump != "",
-	}
-	if s.Port == 0 {
-		s.Port = 22
-	}
-	if s.User == "" {
-		s.User = "ec2-user"
-	}
-	if s.KnownHosts == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			s.KnownHosts = filepath.Join(home, ".ssh", "known_hosts")
+	for _, s := range []*SSH{&c.Dev.SSH, &c.Prod.SSH} {
+		if s.KnownHosts == "" {
+			if home, err := os.UserHomeDir(); err == nil {
+				s.KnownHosts = filepath.Join(home, ".ssh", "known_hosts")
+			}
 		}
 	}
 }
@@ -478,6 +482,11 @@ var (
 	repoRe      = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
 	accountRe   = regexp.MustCompile(`^\d{12}$`)
 	proxyJumpRe = regexp.MustCompile(`^(ssh://)?([a-z_][a-z0-9_.-]*@)?([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?(,(ssh://)?([a-z_][a-z0-9_.-]*@)?([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?)*$`)
+	// healthPathRe is a plain URL path: RFC 3986 path characters without ; $ & ' ( ),
+	// percent escapes only as %XX, and at most a simple query (name=value pairs joined
+	// by &). No whitespace, control characters, quotes, brackets, braces or fragment: the
+	// probe's URL must mean the same to curl (which gets --globoff) and to a shell.
+	healthPathRe = regexp.MustCompile(`^/(?:[A-Za-z0-9\-._~/:@!,+=*]|%[0-9A-Fa-f]{2})*(?:\?(?:[A-Za-z0-9\-._~/:@!,+=*&]|%[0-9A-Fa-f]{2})*)?$`)
 )
 
 // expandTilde expands a leading ~/ to the home folder.
@@ -572,8 +581,21 @@ func (c *Config) Validate() error {
 	if m := portsRe.FindStringSubmatch(d.Ports); m == nil || !validPort(m[1]) || !validPort(m[2]) {
 		bad("dev.ports", fmt.Sprintf("%q is not a host:container port map", d.Ports), "write it like \"8080:8000\"")
 	}
-	if d.HealthPath != "" && (!strings.HasPrefix(d.HealthPath, "/") || strings.ContainsAny(d.HealthPath, " \t\n'\"`$;&|<>\\")) {
-		bad("dev.health_path", fmt.Sprintf("%q is not a URL path", d.HealthPath), "start it with / and leave out spaces and shell characters, e.g. \"/healthz\"")
+	if d.HealthPath != "" && !healthPathRe.MatchString(d.HealthPath) {
+		bad("dev.health_path", fmt.Sprintf("%q is not a plain URL path", d.HealthPath),
+			"start it with / and use letters, digits and - . _ ~ / % : @ ! , + = * (a simple ?query may add &; no spaces, quotes, brackets, braces or #), e.g. \"/healthz\"")
+	}
+	for _, f := range []struct {
+		field string
+		d     Duration
+	}{
+		{"dev.health_timeout", d.HealthTimeout}, {"dev.uptime", d.Uptime}, {"dev.lock_timeout", d.LockTimeout}, {"dev.lock_stale", d.LockStale},
+		{"prod.rollout_timeout", c.Prod.RolloutTimeout}, {"prod.lock_timeout", c.Prod.LockTimeout}, {"prod.lock_stale", c.Prod.LockStale},
+	} {
+		if f.d.Duration <= 0 {
+			example := defaultOf(f.field)
+			bad(f.field, fmt.Sprintf("%q must be a positive duration like %q", f.d.Duration.String(), example), fmt.Sprintf("write a positive duration, e.g. %s = %q (the default)", f.field[strings.Index(f.field, ".")+1:], example))
+		}
 	}
 	if d.KeepImages < 1 {
 		bad("dev.keep_images", fmt.Sprintf("%d keeps no image for rollback", d.KeepImages), "use 1 or more (3 by default)")

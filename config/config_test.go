@@ -2,8 +2,10 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +114,115 @@ func TestUnknownKeyAndMalformed(t *testing.T) {
 	_, err = load(t, "app = 'x'\n[dev\n", nil)
 	if err == nil || !strings.Contains(err.Error(), FileName+":2:") {
 		t.Fatalf("malformed: %v", err)
+	}
+}
+
+func TestDurationsMustBePositive(t *testing.T) {
+	for _, f := range []struct{ section, key string }{
+		{"dev", "health_timeout"}, {"dev", "uptime"}, {"dev", "lock_timeout"}, {"dev", "lock_stale"},
+		{"prod", "rollout_timeout"}, {"prod", "lock_timeout"}, {"prod", "lock_stale"},
+	} {
+		field := f.section + "." + f.key
+		def := defaultOf(field)
+		for _, v := range []string{"-1s", "0s"} {
+			_, err := load(t, fmt.Sprintf("[%s]\n%s = %q\n", f.section, f.key, v), nil)
+			want := fmt.Sprintf("%s: %q must be a positive duration like %q", field, v, def)
+			if !errors.Is(err, ErrInvalid) || err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s = %q: %v, want %q", field, v, err, want)
+			}
+		}
+		// The environment is held to the same rule.
+		if _, err := load(t, "", map[string]string{envName(field): "-5m"}); err == nil || !strings.Contains(err.Error(), field+": \"-5m0s\" must be a positive") {
+			t.Errorf("%s from the environment: %v", envName(field), err)
+		}
+	}
+}
+
+func TestHealthPath(t *testing.T) {
+	for _, good := range []string{"/healthz", "/", "/api/v1/health-check", "/health?full=1&verbose=yes", "/a%20b", "/~user/x.json"} {
+		if cfg, err := load(t, fmt.Sprintf("[dev]\nhealth_path = %q\n", good), nil); err != nil || cfg.Dev.HealthPath != good {
+			t.Errorf("%q refused: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"healthz", "/a b", "/x[1]", "/{a}", "/x#frag", "/a\x01", "/%zz", "/a'b", "/a\"b", "/$(id)", "/a;b", "/a\\b", "/a\tb", "/a?b c", "http://x/healthz"} {
+		_, err := load(t, fmt.Sprintf("[dev]\nhealth_path = %q\n", bad), nil)
+		if err == nil || !strings.Contains(err.Error(), "dev.health_path") || !strings.Contains(err.Error(), "start it with /") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// TestTypeErrorsNameTheField: a value of the wrong type names its key and what it
+// takes, not the decoder's Go struct path.
+func TestTypeErrorsNameTheField(t *testing.T) {
+	for in, want := range map[string]string{
+		"[dev]\nports = 8080\n":              `dev.ports: must be a string like "8080:8000"`,
+		"[dev]\nhealth_timeout = \"soon\"\n": `dev.health_timeout: "soon" is not a duration`,
+		"[dev]\nhealth_timeout = 60\n":       `dev.health_timeout: is not a duration`,
+		"[dev]\nport = \"22\"\n":             `dev.port: must be a whole number like 22`,
+		"[prod]\nundo_on_failure = \"no\"\n": `prod.undo_on_failure: must be true or false`,
+		"[build]\nargs = 3\n":                `build.args: must be a table of strings`,
+		"[build.args]\nPIP = 3\n":            `build.args.PIP: must be a string`,
+		"app = 3\n":                          `app: must be a string`,
+	} {
+		_, err := load(t, in, nil)
+		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "config.") || strings.Contains(err.Error(), "malformed") {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestDidYouMean(t *testing.T) {
+	_, err := load(t, "[dev]\nhelth_path = '/x'\n", nil)
+	if err == nil || !strings.Contains(err.Error(), "unknown key dev.helth_path") || !strings.Contains(err.Error(), "did you mean dev.health_path?") {
+		t.Errorf("misspelt key: %v", err)
+	}
+	_, err = load(t, "[dev]\ncompletely_unknown = 1\n", nil)
+	if err == nil || strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("a key near nothing: %v", err)
+	}
+	got := UnknownEnv([]string{"GANTRY_DEV_HOTS=a", "GANTRY_DEV_HOST=b", "GANTRY_TEST_SSH=c", "GANTRY_WHO=d", "GANTRY_NOTHING_LIKE_IT=e", "PATH=/bin"})
+	if len(got) != 2 || !strings.Contains(got[0], "GANTRY_DEV_HOTS is not a gantry setting; did you mean GANTRY_DEV_HOST?") || !strings.Contains(got[1], "GANTRY_NOTHING_LIKE_IT is not a gantry setting") {
+		t.Errorf("env warnings = %q", got)
+	}
+}
+
+// TestDefaultsDeclaredOnce: every declared default names a real field, parses, and is
+// what an empty config gets (dev and prod share the SSH and lock defaults).
+func TestDefaultsDeclaredOnce(t *testing.T) {
+	types := fieldTypes()
+	cfg, err := load(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]string{}
+	walk(reflect.ValueOf(cfg).Elem(), "", func(field string, v reflect.Value) {
+		values[field] = fmt.Sprint(v.Interface())
+		if d, ok := v.Interface().(Duration); ok {
+			values[field] = d.Duration.String()
+		}
+	})
+	check := func(field, def string) {
+		if _, ok := types[field]; !ok {
+			t.Errorf("default for %s: no such field", field)
+			return
+		}
+		want := def
+		if d, err := time.ParseDuration(def); err == nil {
+			want = d.String()
+		}
+		if values[field] != want {
+			t.Errorf("%s = %q, want the default %q", field, values[field], want)
+		}
+	}
+	for _, d := range defaults {
+		if d.field == "registry.kind" {
+			continue // the embedded default mode sets it too
+		}
+		check(d.field, d.value)
+	}
+	for _, d := range envDefaults {
+		check("dev."+d.field, d.value)
+		check("prod."+d.field, d.value)
 	}
 }

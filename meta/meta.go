@@ -19,21 +19,44 @@ import (
 // SnapshotInfix joins version and short SHA in a snapshot tag.
 const SnapshotInfix = "-SNAPSHOT-"
 
-// MaxVersionLen leaves room in the 128-character tag limit for "-SNAPSHOT-" and 7 hex digits.
-const MaxVersionLen = 128 - len(SnapshotInfix) - 7
+// DirtyInfix joins a snapshot tag and the content hash in the tag of a dirty build:
+// X.Y.Z-SNAPSHOT-<sha7>-dirty.<content hash>.
+const DirtyInfix = "-dirty."
+
+// ContentHashLen is how many hex digits of the work tree's tree id a dirty tag carries.
+const ContentHashLen = 10
+
+// MaxVersionLen leaves room in the 128-character tag limit for the longest tag built
+// from a version: "-SNAPSHOT-", 7 hex digits, "-dirty." and the content hash.
+const MaxVersionLen = 128 - len(SnapshotInfix) - 7 - len(DirtyInfix) - ContentHashLen
 
 // ErrBadVersion marks a version that is missing or unsafe to use.
 var ErrBadVersion = errors.New("bad version")
 
 // Meta is what a release is made of.
 type Meta struct {
-	Version  string   `json:"version"`
-	Commit   string   `json:"commit"`
-	ShortSHA string   `json:"short_sha"`
+	Version  string `json:"version"`
+	Commit   string `json:"commit"`
+	ShortSHA string `json:"short_sha"`
+	// ImageTag is the tag this build gets: the snapshot tag of the commit, or for a dirty
+	// work tree a tag of its own (DirtyTag) that no clean build can take.
 	ImageTag string   `json:"image_tag"`
 	Dirty    bool     `json:"dirty"`
 	Changes  []string `json:"changes,omitempty"`
 	Source   string   `json:"version_source"`
+	// Tree is the git tree the image is built from: the commit's tree, or for a dirty
+	// work tree the tree of its content as it is on disk.
+	Tree string `json:"tree"`
+	// ContentHash is the short hash of a dirty work tree's content ("" when clean).
+	ContentHash string `json:"content_hash,omitempty"`
+}
+
+// Contents says plainly what an image built from m holds.
+func (m Meta) Contents() string {
+	if !m.Dirty {
+		return "built from commit " + m.ShortSHA
+	}
+	return fmt.Sprintf("built from the work tree: %d uncommitted change(s) on top of %s", len(m.Changes), m.ShortSHA)
 }
 
 // VersionError says why pyproject.toml gave no usable version.
@@ -138,17 +161,49 @@ func SnapshotTag(version, commit string) string {
 	return version + SnapshotInfix + git.ShortSHA(commit)
 }
 
-// ParseSnapshotTag splits a snapshot tag into version and short SHA.
+// DirtyTag is IMAGE_TAG for a build from a dirty work tree on top of commit:
+// X.Y.Z-SNAPSHOT-<sha7>-dirty.<content hash>. It names that content only; it is not a
+// snapshot of the commit (ParseSnapshotTag refuses it), so nothing promotes it.
+func DirtyTag(version, commit, contentHash string) string {
+	return SnapshotTag(version, commit) + DirtyInfix + contentHash
+}
+
+var (
+	sha7Re    = regexp.MustCompile(`^[0-9a-f]{7}$`)
+	contentRe = regexp.MustCompile(`^[0-9a-f]{8,12}$`)
+)
+
+// ParseSnapshotTag splits a snapshot tag into version and short SHA. A dirty build's
+// tag is not a snapshot of its commit: ok is false for it.
 func ParseSnapshotTag(tag string) (version, sha7 string, ok bool) {
 	i := strings.LastIndex(tag, SnapshotInfix)
 	if i <= 0 {
 		return "", "", false
 	}
 	sha := tag[i+len(SnapshotInfix):]
-	if !regexp.MustCompile(`^[0-9a-f]{7}$`).MatchString(sha) {
+	if !sha7Re.MatchString(sha) {
 		return "", "", false
 	}
 	return tag[:i], sha, true
+}
+
+// ParseDirtyTag splits the tag of a dirty build into version, short SHA and content hash.
+func ParseDirtyTag(tag string) (version, sha7, contentHash string, ok bool) {
+	i := strings.LastIndex(tag, DirtyInfix)
+	if i <= 0 || !contentRe.MatchString(tag[i+len(DirtyInfix):]) {
+		return "", "", "", false
+	}
+	version, sha7, ok = ParseSnapshotTag(tag[:i])
+	if !ok {
+		return "", "", "", false
+	}
+	return version, sha7, tag[i+len(DirtyInfix):], true
+}
+
+// IsDirtyTag reports whether tag names a build from a dirty work tree.
+func IsDirtyTag(tag string) bool {
+	_, _, _, ok := ParseDirtyTag(tag)
+	return ok
 }
 
 // Read derives the metadata of the app in dir.
@@ -169,7 +224,7 @@ func Read(ctx context.Context, dir string) (Meta, error) {
 	if err != nil {
 		return Meta{}, fmt.Errorf("work tree state: %w", err)
 	}
-	return Meta{
+	m := Meta{
 		Version:  version,
 		Source:   source,
 		Commit:   head,
@@ -177,7 +232,21 @@ func Read(ctx context.Context, dir string) (Meta, error) {
 		ImageTag: SnapshotTag(version, head),
 		Dirty:    len(dirty) > 0,
 		Changes:  dirty,
-	}, nil
+	}
+	if !m.Dirty {
+		if m.Tree, err = repo.Tree(ctx, head); err != nil {
+			return Meta{}, err
+		}
+		return m, nil
+	}
+	// A snapshot tag names one commit's tree; what a dirty work tree holds gets a tag
+	// of its own, named for that content.
+	if m.Tree, err = repo.WorkTree(ctx); err != nil {
+		return Meta{}, fmt.Errorf("work tree state: %w", err)
+	}
+	m.ContentHash = m.Tree[:ContentHashLen]
+	m.ImageTag = DirtyTag(version, head, m.ContentHash)
+	return m, nil
 }
 
 // ReleaseTag builds the GitHub release tag from a format such as "{version}".

@@ -130,3 +130,70 @@ func TestRead(t *testing.T) {
 		t.Fatalf("dirty meta = %+v, %v", m, err)
 	}
 }
+
+func TestDirtyTag(t *testing.T) {
+	sha := "0123456789abcdef0123456789abcdef01234567"
+	tag := DirtyTag("1.2.3", sha, "89abcdef01")
+	if tag != "1.2.3-SNAPSHOT-0123456-dirty.89abcdef01" {
+		t.Fatalf("tag = %q", tag)
+	}
+	if err := ValidateTag(tag); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := ParseSnapshotTag(tag); ok {
+		t.Fatalf("%s parsed as a snapshot of its commit", tag)
+	}
+	v, s, h, ok := ParseDirtyTag(tag)
+	if !ok || v != "1.2.3" || s != "0123456" || h != "89abcdef01" || !IsDirtyTag(tag) {
+		t.Fatalf("parse = %q %q %q %v", v, s, h, ok)
+	}
+	for _, bad := range []string{SnapshotTag("1.2.3", sha), "1.2.3-dirty.89abcdef01", tag + "x", "1.2.3-SNAPSHOT-0123456-dirty.XYZ"} {
+		if IsDirtyTag(bad) {
+			t.Errorf("%q parsed as a dirty tag", bad)
+		}
+	}
+	long := strings.Repeat("9", MaxVersionLen)
+	if err := ValidateTag(DirtyTag(long, sha, strings.Repeat("a", ContentHashLen))); err != nil {
+		t.Fatalf("longest version's dirty tag rejected: %v", err)
+	}
+}
+
+func TestReadDirtyContentHash(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	writePyproject(t, dir, "[project]\nname='book-shop'\nversion='1.4.2'\n")
+	gitRun(t, dir, "init", "-q", "-b", "main")
+	gitRun(t, dir, "add", ".")
+	gitRun(t, dir, "commit", "-q", "-m", "first")
+	head := gitRun(t, dir, "rev-parse", "HEAD")
+	clean, err := Read(ctx, dir)
+	if err != nil || clean.Tree != gitRun(t, dir, "rev-parse", "HEAD^{tree}") || clean.ContentHash != "" {
+		t.Fatalf("clean meta = %+v, %v", clean, err)
+	}
+	if got := clean.Contents(); got != "built from commit "+head[:7] {
+		t.Errorf("contents = %q", got)
+	}
+
+	os.WriteFile(filepath.Join(dir, "new.txt"), []byte("one"), 0o644)
+	m1, err := Read(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m1.Dirty || len(m1.ContentHash) != ContentHashLen || m1.ImageTag != DirtyTag("1.4.2", head, m1.ContentHash) || m1.Tree == clean.Tree {
+		t.Fatalf("dirty meta = %+v", m1)
+	}
+	if got := m1.Contents(); got != "built from the work tree: 1 uncommitted change(s) on top of "+head[:7] {
+		t.Errorf("contents = %q", got)
+	}
+	// The same content hashes the same; the index is left alone.
+	if m2, _ := Read(ctx, dir); m2.ImageTag != m1.ImageTag {
+		t.Errorf("the same work tree gave %s and %s", m1.ImageTag, m2.ImageTag)
+	}
+	if st := gitRun(t, dir, "status", "--porcelain"); st != "?? new.txt" {
+		t.Errorf("git status after Read = %q, want the file still untracked", st)
+	}
+	os.WriteFile(filepath.Join(dir, "new.txt"), []byte("two"), 0o644)
+	if m3, _ := Read(ctx, dir); m3.ContentHash == m1.ContentHash {
+		t.Errorf("other content, same hash %s", m3.ContentHash)
+	}
+}

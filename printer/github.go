@@ -12,7 +12,7 @@ import (
 )
 
 // OutputKeys are the summary values written to $GITHUB_OUTPUT when a step sets them.
-var OutputKeys = []string{"image_tag", "version", "sha", "digest", "release_url", "release_tag", "promoted_tag"}
+var OutputKeys = []string{"image_tag", "version", "sha", "digest", "release_url", "release_tag", "promoted_tag", "image", "snapshot"}
 
 // GitHubPrinter speaks GitHub Actions workflow commands: a group per step,
 // ::error:: on failure, ::add-mask:: for secrets, a step summary and outputs.

@@ -50,25 +50,48 @@ func (e *PreflightError) Error() string {
 func (e *PreflightError) Is(target error) bool { return target == ErrPreflight }
 
 // Preflight is the first step of both workflows: every check, before any side effect.
+// Its plan runs the checks (they only look) and refuses, listing every failure, when one
+// fails; its run reports the results the plan found, so no check runs twice.
 func Preflight(checks []Check) pipeline.Step {
-	return pipeline.StepFunc("preflight", func(ctx context.Context, r pipeline.Reporter) error {
-		var failed []CheckResult
-		for _, res := range RunChecks(ctx, checks) {
-			if res.Err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				r.Logf("✗ %s: %v", res.Name, res.Err)
-				failed = append(failed, res)
-				continue
-			}
+	var results []CheckResult
+	plan := func(ctx context.Context) (pipeline.StepPlan, error) {
+		results = RunChecks(ctx, checks)
+		if err := ctx.Err(); err != nil {
+			return pipeline.StepPlan{}, err
+		}
+		return preflightPlan(results), nil
+	}
+	run := func(ctx context.Context, r pipeline.Reporter) error {
+		for _, res := range results {
 			r.Logf("✓ %s", res.Name)
 		}
-		if len(failed) > 0 {
-			return &PreflightError{Failed: failed}
-		}
 		return nil
-	})
+	}
+	return pipeline.NewStep("preflight", plan, run)
+}
+
+// preflightPlan turns check results into the step's plan: a refusal naming every failed
+// check and its fix, or a read listing the checks that passed.
+func preflightPlan(results []CheckResult) pipeline.StepPlan {
+	var failed []CheckResult
+	for _, res := range results {
+		if res.Err != nil {
+			failed = append(failed, res)
+		}
+	}
+	if len(failed) > 0 {
+		p := pipeline.Refusing("%s", (&PreflightError{Failed: failed}).Error())
+		p.Summary = fmt.Sprintf("refuse: %d of %d preflight check(s) failed", len(failed), len(results))
+		for _, f := range failed {
+			p = p.With("✗ "+f.Name, f.Err.Error())
+		}
+		return p
+	}
+	p := pipeline.Reading(fmt.Sprintf("%d preflight check(s) pass", len(results)))
+	for _, res := range results {
+		p = p.With("✓ "+res.Name, "ok")
+	}
+	return p
 }
 
 // ErrDirty means the app folder has uncommitted changes where they are refused.
@@ -81,31 +104,64 @@ type MetaOptions struct {
 	RefuseDirty bool
 }
 
-// Metadata reads version and commit into *m and reports them.
+// Metadata reads version and commit into *m and reports them. Its plan reads them (so
+// the steps after it can plan on them), refuses uncommitted changes where they are
+// refused, and is keyed on commit and version: HEAD moving between an approved plan and
+// the run makes the run stop as stale.
 func Metadata(opts MetaOptions, m *meta.Meta) pipeline.Step {
-	return pipeline.StepFunc("metadata", func(ctx context.Context, r pipeline.Reporter) error {
+	plan := func(ctx context.Context) (pipeline.StepPlan, error) {
 		got, err := meta.Read(ctx, opts.Dir)
 		if err != nil {
-			return err
+			return pipeline.StepPlan{}, err
 		}
 		*m = got
+		return metadataPlan(opts, got), nil
+	}
+	run := func(ctx context.Context, r pipeline.Reporter) error {
+		got := *m
 		r.Logf("version   %s (%s)", got.Version, got.Source)
 		r.Logf("commit    %s", got.Commit)
 		r.Logf("image tag %s", got.ImageTag)
 		if got.Dirty {
-			shown := got.Changes
-			if len(shown) > 5 {
-				shown = shown[:5]
-			}
-			r.Logf("work tree has %d uncommitted change(s): %s", len(got.Changes), strings.Join(shown, ", "))
-			if opts.RefuseDirty {
-				return fmt.Errorf("%w in the app folder: the image would not match commit %s; commit or stash them, or pass --allow-dirty", ErrDirty, got.ShortSHA)
-			}
+			r.Logf("work tree has %d uncommitted change(s): %s", len(got.Changes), strings.Join(firstChanges(got.Changes), ", "))
 		}
 		r.Set("version", got.Version)
 		r.Set("sha", got.Commit)
 		return nil
-	})
+	}
+	return pipeline.NewStep("metadata", plan, run)
+}
+
+// metadataPlan decides the metadata step: a read of version and commit, or a refusal of
+// uncommitted changes.
+func metadataPlan(opts MetaOptions, got meta.Meta) pipeline.StepPlan {
+	var p pipeline.StepPlan
+	if got.Dirty && opts.RefuseDirty {
+		p = pipeline.Refusing("%s in the app folder (%s): the image would not match commit %s; commit or stash them, or pass --allow-dirty",
+			ErrDirty, strings.Join(firstChanges(got.Changes), ", "), got.ShortSHA)
+	} else {
+		p = pipeline.Reading(fmt.Sprintf("version %s at commit %s", got.Version, got.ShortSHA))
+	}
+	p = p.With("version", got.Version+" ("+string(got.Source)+")").With("commit", got.Commit).With("image tag", got.ImageTag)
+	if got.Dirty {
+		p = p.With("uncommitted", fmt.Sprintf("%d change(s): %s", len(got.Changes), strings.Join(firstChanges(got.Changes), ", ")))
+		if !opts.RefuseDirty {
+			p = p.Warn("the work tree has %d uncommitted change(s): the image will not match commit %s", len(got.Changes), got.ShortSHA)
+		}
+	}
+	p.Key = got.Commit + "+" + got.Version
+	if got.Dirty {
+		// Uncommitted changes are part of what the image is built from.
+		p.Key += "+dirty:" + strings.Join(got.Changes, ",")
+	}
+	return p
+}
+
+func firstChanges(c []string) []string {
+	if len(c) > 5 {
+		return c[:5]
+	}
+	return c
 }
 
 // ErrPreflight marks a run stopped by a failed preflight check: nothing was changed.

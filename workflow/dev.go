@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bookshop-ops/gantry/remote/hoststate"
-
 	"github.com/bookshop-ops/gantry/pipeline"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
@@ -62,9 +60,13 @@ type DevParams struct {
 	// RemoteURL returns the git remote's URL, the default image source label ("" if none).
 	RemoteURL func(ctx context.Context) string
 
+	// App is the app's name: the dev lock and audit log are the app's own on the host.
+	App string
+	// LockLease is how long the dev lock's lease lasts unrenewed (hoststate.DefaultLease).
+	LockLease time.Duration
 	// Who names the person or job deploying, for the lock and the audit log.
 	Who string
-	// ForceUnlock breaks a dev lock older than Dev.LockStale.
+	// ForceUnlock takes the dev lock even from a live-looking holder (with a warning).
 	ForceUnlock bool
 	// URLHost is the dev host's name as users reach it, for the summary's url.
 	URLHost string
@@ -140,21 +142,49 @@ func engineAuth(c registry.Credentials) docker.Auth {
 	return docker.Auth{Username: c.Username, Password: c.Password, ServerAddress: c.Host}
 }
 
-// Login is the registry login step.
+// Labels a build from a dirty work tree carries besides the OCI ones: that it is one,
+// and the hash of the content it was built from (the tag's last part).
+const (
+	LabelDirty   = "gantry.dirty"
+	LabelContent = "gantry.content"
+)
+
+// target opens the registry and names the image the run builds, pushes and deploys.
+func (d *DevRun) target(ctx context.Context) (registry.Registry, error) {
+	reg, err := d.registry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if reg.Repository() == "" {
+		return nil, fmt.Errorf("registry login: the %s registry host is still unknown; set registry.host or registry.account_id", reg.Kind())
+	}
+	if err := meta.ValidateTag(d.Meta.ImageTag); err != nil {
+		return nil, err
+	}
+	d.image = reg.Repository() + ":" + d.Meta.ImageTag
+	return reg, nil
+}
+
+// Login is the registry login step. It changes nothing: its plan names the registry and
+// the image; its run logs in (the build and push log in again should the token expire).
 func (d *DevRun) Login() pipeline.Step {
-	return pipeline.StepFunc("login", func(ctx context.Context, r pipeline.Reporter) error {
+	plan := func(ctx context.Context) (pipeline.StepPlan, error) {
+		reg, err := d.target(ctx)
+		if err != nil {
+			return pipeline.StepPlan{}, err
+		}
+		p := pipeline.Reading(fmt.Sprintf("log in to the %s registry %s", reg.Kind(), reg.Host()))
+		p.Target = reg.Repository()
+		p = p.With("registry", reg.Kind()+" "+reg.Host()).With("image tag", d.Meta.ImageTag).With("image", d.image)
+		p.Key = d.image
+		return p, nil
+	}
+	run := func(ctx context.Context, r pipeline.Reporter) error {
 		c, err := d.credentials(ctx, r)
 		if err != nil {
 			return err
 		}
 		reg := d.reg
-		if reg.Repository() == "" {
-			return fmt.Errorf("registry login: the %s registry host is still unknown; set registry.host or registry.account_id", reg.Kind())
-		}
-		if err := meta.ValidateTag(d.Meta.ImageTag); err != nil {
-			return err
-		}
-		d.image = reg.Repository() + ":" + d.Meta.ImageTag
 		switch {
 		case c.Anonymous():
 			r.Logf("%s registry %s needs no credentials", reg.Kind(), reg.Host())
@@ -165,54 +195,118 @@ func (d *DevRun) Login() pipeline.Step {
 		}
 		r.Set("image_tag", d.Meta.ImageTag)
 		r.Set("image", d.image)
+		// A re-run that finds the image skips build and push without running them, so
+		// the digest of the run's result is reported here.
+		if digest, err := d.lookup(ctx); err == nil && digest != "" {
+			r.Set("digest", digest)
+		}
 		return nil
-	})
+	}
+	return pipeline.NewStep("login", plan, run)
 }
 
-// ErrTagTaken means IMAGE_TAG already names an image built from another commit.
+// ErrTagTaken means IMAGE_TAG already names an image built from other sources.
 var ErrTagTaken = errors.New("image tag already taken")
 
-// inRegistry reports whether IMAGE_TAG is already in the registry, built from HEAD.
-// That is how a re-run picks up where an earlier run stopped.
-func (d *DevRun) inRegistry(ctx context.Context, r pipeline.Reporter) (bool, error) {
-	labels, err := d.reg.Labels(ctx, d.Meta.ImageTag)
+// errTagUnknown means the registry could not say whether it holds IMAGE_TAG.
+var errTagUnknown = errors.New("cannot tell whether the registry holds the tag")
+
+// lookup says what the registry holds under IMAGE_TAG: nothing (""), this build's image
+// (its digest: a re-run picks up where an earlier run stopped), an image of other
+// sources (ErrTagTaken: snapshot tags are write-once, it is never replaced), or it
+// cannot tell (errTagUnknown).
+func (d *DevRun) lookup(ctx context.Context) (string, error) {
+	tag := d.Meta.ImageTag
+	digest, err := registry.ManifestDigest(ctx, d.reg, tag)
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
-		return false, nil
+		return "", nil
 	case err != nil:
-		r.Logf("could not read %s from the registry (%v); building it", d.Meta.ImageTag, err)
-		return false, nil
+		return "", fmt.Errorf("%w: read %s: %v", errTagUnknown, tag, err)
+	}
+	labels, err := d.reg.Labels(ctx, tag)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s is in the registry (%s) but its labels cannot be read (%v); a snapshot tag is never moved to another image: re-run when the registry answers",
+			ErrTagTaken, tag, digest, err)
 	}
 	rev := labels[LabelRevision]
 	if rev != d.Meta.Commit {
-		return false, fmt.Errorf("%w: %s is in the registry already, built from commit %s, not %s; a snapshot tag is never overwritten",
-			ErrTagTaken, d.Meta.ImageTag, orUnknown(rev), d.Meta.Commit)
+		return "", fmt.Errorf("%w: %s is in the registry already (%s), built from commit %s, not %s; a snapshot tag is never moved to another image: bump the version in pyproject.toml, or remove the stray tag from the registry",
+			ErrTagTaken, tag, digest, orUnknown(rev), d.Meta.Commit)
 	}
-	if d.Meta.Dirty {
-		// The image in the registry was built from the commit, this work tree differs.
-		return false, nil
+	dirty, content := labels[LabelDirty] == "true", labels[LabelContent]
+	switch {
+	case dirty && !d.Meta.Dirty:
+		return "", fmt.Errorf("%w: %s is in the registry already (%s), built from a dirty work tree on top of %s, not from the commit; a snapshot tag is never moved to another image: make a new commit (it gets a tag of its own)",
+			ErrTagTaken, tag, digest, short7(rev))
+	case d.Meta.Dirty && (!dirty || content != d.Meta.ContentHash):
+		return "", fmt.Errorf("%w: %s is in the registry already (%s) but its labels do not name this work tree's content %s; a tag is never moved to another image: remove the stray tag from the registry",
+			ErrTagTaken, tag, digest, d.Meta.ContentHash)
 	}
-	digest, err := registry.ManifestDigest(ctx, d.reg, d.Meta.ImageTag)
+	return digest, nil
+}
+
+// imagePlan is the one decision of the build and push steps: skip when the registry
+// holds this build's image, refuse when the tag names another image, else act. It
+// records a digest it found for the steps after it.
+func (d *DevRun) imagePlan(ctx context.Context, act string) (pipeline.StepPlan, error) {
+	reg, err := d.target(ctx)
 	if err != nil {
-		return false, fmt.Errorf("read the digest of %s: %w", d.Meta.ImageTag, err)
+		return pipeline.StepPlan{}, err
 	}
-	d.digest = digest
-	return true, nil
+	tag := d.Meta.ImageTag
+	digest, err := d.lookup(ctx)
+	var p pipeline.StepPlan
+	switch {
+	case errors.Is(err, ErrTagTaken):
+		p = pipeline.Refusing("%v", err)
+	case err != nil:
+		p = pipeline.Acting(act).Warn("%v; building it: the push checks again that the tag is free", err)
+	case digest != "":
+		d.digest = digest
+		p = pipeline.Skipping("already in registry: %s (%s) was %s", tag, digest, d.Meta.Contents())
+	default:
+		p = pipeline.Acting(act)
+	}
+	p.Target = d.image
+	p = p.With("image tag", tag).With("image", d.image).With("registry", reg.Kind()+" "+reg.Host()).
+		With("commit", d.Meta.Commit).With("contents", d.Meta.Contents()).With("digest", digest)
+	if d.Meta.Dirty {
+		p = p.With("dirty build", "yes: content "+d.Meta.ContentHash+", tagged "+tag+" (never promoted)")
+	} else {
+		p = p.With("dirty build", "no")
+	}
+	// What the decision rests on: the tag and the tree the image holds.
+	p.Key = tag + "@" + d.Meta.Tree
+	return p, nil
+}
+
+// promotedWarning warns when the version was released already: the registry holds its
+// release tag, so this snapshot can reach dev but never prod under this version.
+func (d *DevRun) promotedWarning(ctx context.Context, p pipeline.StepPlan) pipeline.StepPlan {
+	rel := meta.PromotedTag(d.Meta.Version)
+	if _, err := d.reg.Resolve(ctx, rel); err == nil {
+		p = p.Warn("version %s was already promoted (the registry holds %s): this snapshot deploys to dev but can never be released as %s; bump the version in pyproject.toml",
+			d.Meta.Version, rel, d.Meta.Version)
+	}
+	return p
 }
 
 // Build is the image build step: build.prepare, then the engine's build with
 // cache from the newest earlier snapshot.
 func (d *DevRun) Build() pipeline.Step {
-	return pipeline.StepFunc("build", func(ctx context.Context, r pipeline.Reporter) error {
-		done, err := d.inRegistry(ctx, r)
+	plan := func(ctx context.Context) (pipeline.StepPlan, error) {
+		p, err := d.imagePlan(ctx, fmt.Sprintf("build %s (%s)", d.Meta.ImageTag, d.Meta.Contents()))
 		if err != nil {
-			return err
+			return p, err
 		}
-		if done {
-			d.resumed = true
-			r.Set("digest", d.digest)
-			return pipeline.Skip("already in registry: %s (%s) was built from %s", d.Meta.ImageTag, d.digest, short7(d.Meta.Commit))
+		if d.Meta.Dirty {
+			p = p.Warn("uncommitted changes ARE in the image: %d change(s) on top of %s; it is tagged %s and can never be promoted",
+				len(d.Meta.Changes), d.Meta.ShortSHA, d.Meta.ImageTag)
 		}
+		return d.promotedWarning(ctx, p), nil
+	}
+	run := func(ctx context.Context, r pipeline.Reporter) error {
 		eng, err := d.p.Engine()
 		if err != nil {
 			return err
@@ -244,7 +338,7 @@ func (d *DevRun) Build() pipeline.Step {
 			CacheFrom:  cacheFrom,
 			Platform:   d.p.Build.Platform,
 		}
-		r.Logf("building %s", d.image)
+		r.Logf("building %s (%s)", d.image, d.Meta.Contents())
 		id, err := eng.Build(ctx, opts, func(line string) { r.Logf("%s", line) })
 		if err != nil {
 			return err
@@ -252,7 +346,8 @@ func (d *DevRun) Build() pipeline.Step {
 		d.imageID = id
 		r.Logf("built %s (%s)", d.image, shortImageID(id))
 		return nil
-	})
+	}
+	return pipeline.NewStep("build", plan, run)
 }
 
 func (d *DevRun) buildArgs(r pipeline.Reporter) map[string]string {
@@ -275,6 +370,10 @@ func (d *DevRun) labels(ctx context.Context) map[string]string {
 		LabelVersion:  d.Meta.Version,
 		LabelRevision: d.Meta.Commit,
 		LabelCreated:  d.p.now().UTC().Format(time.RFC3339),
+	}
+	if d.Meta.Dirty {
+		l[LabelDirty] = "true"
+		l[LabelContent] = d.Meta.ContentHash
 	}
 	src := d.p.Build.Source
 	if src == "" && d.p.RemoteURL != nil {
@@ -368,15 +467,30 @@ func (d *DevRun) prepare(ctx context.Context, r pipeline.Reporter) error {
 	return nil
 }
 
-// Push is the image push step; the digest is read back from the registry and checked.
+// Push is the image push step. Snapshot tags are write-once: right before the push the
+// registry must not hold the tag yet (another run may have pushed it since the plan),
+// and after it the digest is read back and checked.
 func (d *DevRun) Push() pipeline.Step {
-	return pipeline.StepFunc("push", func(ctx context.Context, r pipeline.Reporter) error {
-		if d.resumed {
-			return pipeline.Skip("already in registry: %s", d.digest)
+	plan := func(ctx context.Context) (pipeline.StepPlan, error) {
+		reg, err := d.target(ctx)
+		if err != nil {
+			return pipeline.StepPlan{}, err
 		}
+		return d.imagePlan(ctx, fmt.Sprintf("push %s to %s", d.Meta.ImageTag, reg.Repository()))
+	}
+	run := func(ctx context.Context, r pipeline.Reporter) error {
 		eng, err := d.p.Engine()
 		if err != nil {
 			return err
+		}
+		switch digest, err := d.lookup(ctx); {
+		case err != nil:
+			return fmt.Errorf("push %s: %w; nothing was pushed", d.Meta.ImageTag, err)
+		case digest != "":
+			// Another run of the same sources pushed it meanwhile: theirs stays.
+			d.digest = digest
+			r.Set("digest", digest)
+			return pipeline.Skip("already in registry: %s (%s) was pushed meanwhile by another run of the same sources; the tag is left as it is", d.Meta.ImageTag, digest)
 		}
 		c, err := d.credentials(ctx, r)
 		if err != nil {
@@ -404,72 +518,8 @@ func (d *DevRun) Push() pipeline.Step {
 		r.Logf("pushed %s (%s, %d bytes sent)", d.image, pushed, last.Total)
 		r.Set("digest", pushed)
 		return nil
-	})
-}
-
-// Deploy is the deploy step: on the dev host, under the dev lock, pull the image,
-// replace the container, check its health, prune old images and write the audit log.
-func (d *DevRun) Deploy() pipeline.Step {
-	return pipeline.StepFunc("deploy", func(ctx context.Context, r pipeline.Reporter) error {
-		runner, err := d.p.Host(ctx)
-		if err != nil {
-			return err
-		}
-		h := newDevHost(runner, d.p, r)
-		lock := d.p.lock(runner, d.Meta.ImageTag)
-		return h.locked(ctx, lock, func(ctx context.Context) (hoststate.AuditEntry, error) {
-			entry := hoststate.AuditEntry{Env: "dev", Who: d.p.Who, Version: d.Meta.ImageTag, SHA: d.Meta.Commit}
-			c, err := d.credentials(ctx, r)
-			if err != nil {
-				return entry, err
-			}
-			if err := h.pull(ctx, d.image, c, d.digest); err != nil {
-				return entry, err
-			}
-			labels := map[string]string{
-				"gantry.version":   d.Meta.Version,
-				"gantry.sha":       d.Meta.Commit,
-				"gantry.image_tag": d.Meta.ImageTag,
-				// A changed port map (dev.ports) must not pass for "already running".
-				"gantry.ports": d.p.Dev.Ports,
-			}
-			old, err := h.current(ctx)
-			if err != nil {
-				return entry, err
-			}
-			if why, ok := h.serving(ctx, old, d.image, labels); ok {
-				// A re-run after a deploy that went through: nothing changes on the
-				// host, so no audit line either.
-				entry.Version = ""
-				r.Set("url", d.p.url())
-				return entry, pipeline.Skip("%s", why)
-			}
-			done, err := h.replace(ctx, old, d.image, d.reg.Repository(), labels)
-			if err != nil {
-				return entry, err
-			}
-			h.prune(ctx, done.Images, done.ImageID)
-			r.Set("url", d.p.url())
-			return entry, nil
-		})
-	})
-}
-
-func (p *DevParams) lock(host hostexec.Runner, version string) *hoststate.Lock {
-	return &hoststate.Lock{
-		Host: host, Env: "dev", Who: p.Who, Version: version,
-		Timeout: p.Dev.LockTimeout.Duration, Stale: p.Dev.LockStale.Duration,
-		Force: p.ForceUnlock, Poll: p.LockPoll, Now: p.Now,
 	}
-}
-
-func (p *DevParams) url() string {
-	host := p.URLHost
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	hp, _, _ := strings.Cut(p.Dev.Ports, ":")
-	return "http://" + host + ":" + hp + "/"
+	return pipeline.NewStep("push", plan, run)
 }
 
 func short7(sha string) string {
@@ -488,12 +538,44 @@ func shortImageID(id string) string {
 }
 
 // WithSecrets registers values as secrets before step runs, so that nothing the
-// run prints can show them (and GitHub's printer masks them in the log).
+// run prints can show them (and GitHub's printer masks them in the log). Its plan is
+// the step's own, with the values masked (a plan is shown before anything runs).
 func WithSecrets(step pipeline.Step, values ...string) pipeline.Step {
-	return pipeline.StepFunc(step.Name(), func(ctx context.Context, r pipeline.Reporter) error {
-		for _, v := range values {
-			r.Secret(v)
-		}
-		return step.Run(ctx, r)
-	})
+	m := pipeline.NewMasker()
+	for _, v := range values {
+		m.Add(v)
+	}
+	return secretStep{Step: step, values: values, m: m}
+}
+
+type secretStep struct {
+	pipeline.Step
+	values []string
+	m      *pipeline.Masker
+}
+
+func (s secretStep) Plan(ctx context.Context) (pipeline.StepPlan, error) {
+	p, err := s.Step.Plan(ctx)
+	if err != nil {
+		return p, s.m.MaskError(err)
+	}
+	p.Summary, p.Target, p.Reason, p.Key = s.m.Mask(p.Summary), s.m.Mask(p.Target), s.m.Mask(p.Reason), s.m.Mask(p.Key)
+	facts := make([]pipeline.Fact, len(p.Facts))
+	for i, f := range p.Facts {
+		facts[i] = pipeline.Fact{Name: f.Name, Value: s.m.Mask(f.Value)}
+	}
+	p.Facts = facts
+	var ws []string
+	for _, w := range p.Warnings {
+		ws = append(ws, s.m.Mask(w))
+	}
+	p.Warnings = ws
+	return p, nil
+}
+
+func (s secretStep) Run(ctx context.Context, r pipeline.Reporter) error {
+	for _, v := range s.values {
+		r.Secret(v)
+	}
+	return s.Step.Run(ctx, r)
 }

@@ -26,6 +26,7 @@ type devFakeRegistry struct {
 	digests  map[string]string            // tag → digest served over V2
 	images   []registry.Image
 	password func(n int) string
+	released map[string]string // release tag → digest, read through Resolve (as promote writes it)
 }
 
 func (f *devFakeRegistry) Kind() string       { return "oci" }
@@ -44,7 +45,13 @@ func (f *devFakeRegistry) List(ctx context.Context, fn func([]registry.Image) er
 	return fn(f.images)
 }
 func (f *devFakeRegistry) Resolve(ctx context.Context, tag string) (string, error) {
-	return "", errors.New("Resolve must not be used: the digest is read over V2")
+	if !strings.HasPrefix(tag, "v") {
+		return "", errors.New("Resolve must not be used for a snapshot: the digest is read over V2")
+	}
+	if d, ok := f.released[tag]; ok {
+		return d, nil
+	}
+	return "", fmt.Errorf("%s: %w", tag, registry.ErrNotFound)
 }
 func (f *devFakeRegistry) ManifestDigest(ctx context.Context, tag string) (string, error) {
 	f.mu.Lock()
@@ -55,6 +62,8 @@ func (f *devFakeRegistry) ManifestDigest(ctx context.Context, tag string) (strin
 	return "", fmt.Errorf("%s: %w", tag, registry.ErrNotFound)
 }
 func (f *devFakeRegistry) Labels(ctx context.Context, tag string) (map[string]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if l, ok := f.labels[tag]; ok {
 		return l, nil
 	}
@@ -72,11 +81,16 @@ type devFakeEngine struct {
 	pushes []docker.Auth
 	pulls  []string
 	digest string // what a push reports
+	// afterBuild and afterPush let another run act in between (races).
+	afterBuild, afterPush func()
 }
 
 func (e *devFakeEngine) Build(ctx context.Context, o docker.BuildOptions, log func(string)) (string, error) {
 	e.builds = append(e.builds, o)
 	log("Step 1/1 : FROM scratch")
+	if e.afterBuild != nil {
+		e.afterBuild()
+	}
 	return "sha256:0123456789abcdef0123", nil
 }
 
@@ -95,6 +109,9 @@ func (e *devFakeEngine) Push(ctx context.Context, ref string, a docker.Auth, pro
 		e.reg.digests[tag] = e.digest
 	}
 	e.reg.mu.Unlock()
+	if e.afterPush != nil {
+		e.afterPush()
+	}
 	return e.digest, nil
 }
 
@@ -116,7 +133,12 @@ func devTestRun(reg *devFakeRegistry, eng *devFakeEngine, dirty bool) *DevRun {
 		},
 		Now: func() time.Time { return time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC) },
 	})
-	d.Meta = meta.Meta{Version: "1.4.2", Commit: devTestCommit, ShortSHA: devTestCommit[:7], ImageTag: meta.SnapshotTag("1.4.2", devTestCommit), Dirty: dirty}
+	d.Meta = meta.Meta{Version: "1.4.2", Commit: devTestCommit, ShortSHA: devTestCommit[:7], ImageTag: meta.SnapshotTag("1.4.2", devTestCommit), Tree: "c1ea4e0000"}
+	if dirty {
+		d.Meta.Dirty, d.Meta.Changes, d.Meta.Tree = true, []string{"a.py", "b.py", "new.txt"}, "d1a7e00000"
+		d.Meta.ContentHash = d.Meta.Tree
+		d.Meta.ImageTag = meta.DirtyTag("1.4.2", devTestCommit, d.Meta.ContentHash)
+	}
 	return d
 }
 
@@ -210,6 +232,16 @@ func TestDevResumeSkipsBuildAndPush(t *testing.T) {
 		digests:  map[string]string{tag: "sha256:" + strings.Repeat("e", 64)},
 	}
 	eng := &devFakeEngine{reg: reg}
+	d := devTestRun(reg, eng, false)
+	// The skip is decided in the plan, before anything runs.
+	plan := pipeline.PlanSteps(context.Background(), "dev", []pipeline.Step{d.Login(), d.Build(), d.Push()}, nil)
+	for _, name := range []string{"build", "push"} {
+		p, _ := plan.Step(name)
+		if p.Action != pipeline.ActionSkip || !strings.Contains(p.Reason, "already in registry: "+tag) || !strings.Contains(p.Reason, "built from commit abcdef0") ||
+			p.Fact("digest") != reg.digests[tag] || p.Key != tag+"@c1ea4e0000" {
+			t.Errorf("%s plan = %+v", name, p)
+		}
+	}
 	rec, sum, err := runDev(t, devTestRun(reg, eng, false))
 	if err != nil {
 		t.Fatal(err)
@@ -224,11 +256,67 @@ func TestDevResumeSkipsBuildAndPush(t *testing.T) {
 	if sum["digest"] != reg.digests[tag] {
 		t.Errorf("digest = %q", sum["digest"])
 	}
+}
 
-	// A dirty work tree builds again even though the commit's image exists.
-	eng = &devFakeEngine{reg: reg, digest: reg.digests[tag]}
-	if _, _, err := runDev(t, devTestRun(reg, eng, true)); err != nil || len(eng.builds) != 1 {
-		t.Errorf("dirty run: err %v, %d builds", err, len(eng.builds))
+// TestDevDirtyBuildHasItsOwnTag: a dirty work tree never reuses, skips to or moves the
+// commit's snapshot tag; its image says what it holds and the plan warns.
+func TestDevDirtyBuildHasItsOwnTag(t *testing.T) {
+	clean := "1.4.2-SNAPSHOT-abcdef0"
+	dirtyTag := "1.4.2-SNAPSHOT-abcdef0-dirty.d1a7e00000"
+	cleanDigest := "sha256:" + strings.Repeat("e", 64)
+	reg := &devFakeRegistry{
+		password: func(int) string { return "pw-123456" },
+		labels:   map[string]map[string]string{clean: {LabelRevision: devTestCommit}},
+		digests:  map[string]string{clean: cleanDigest},
+	}
+	eng := &devFakeEngine{reg: reg, digest: "sha256:" + strings.Repeat("f", 64)}
+	d := devTestRun(reg, eng, true)
+	plan := pipeline.PlanSteps(context.Background(), "dev", []pipeline.Step{d.Login(), d.Build(), d.Push()}, nil)
+	b, _ := plan.Step("build")
+	if b.Action != pipeline.ActionAct || b.Fact("image tag") != dirtyTag ||
+		b.Fact("contents") != "built from the work tree: 3 uncommitted change(s) on top of abcdef0" || !strings.HasPrefix(b.Fact("dirty build"), "yes") {
+		t.Fatalf("build plan = %+v", b)
+	}
+	if w := strings.Join(b.Warnings, "\n"); !strings.Contains(w, "uncommitted changes ARE in the image") || !strings.Contains(w, "tagged "+dirtyTag+" and can never be promoted") {
+		t.Errorf("build warnings = %q", w)
+	}
+	rec, sum, err := runDev(t, devTestRun(reg, eng, true))
+	if err != nil {
+		t.Fatalf("dirty run: %v\n%s", err, rec.Text())
+	}
+	if len(eng.builds) != 1 || eng.builds[0].Tags[0] != "reg.example:5000/book-shop:"+dirtyTag {
+		t.Fatalf("builds = %+v", eng.builds)
+	}
+	if l := eng.builds[0].Labels; l[LabelDirty] != "true" || l[LabelContent] != "d1a7e00000" || l[LabelRevision] != devTestCommit {
+		t.Errorf("labels = %v", l)
+	}
+	if reg.digests[clean] != cleanDigest || reg.digests[dirtyTag] != eng.digest || sum["image_tag"] != dirtyTag {
+		t.Errorf("registry %v, summary %v", reg.digests, sum)
+	}
+	warned := 0
+	for _, e := range rec.Events() {
+		if w, ok := e.(pipeline.Warning); ok && strings.Contains(w.Text, "can never be promoted") {
+			warned++
+		}
+	}
+	if warned != 1 {
+		t.Errorf("%d dirty warnings in the run, want 1", warned)
+	}
+
+	// A re-run of the same content finds its own image.
+	reg.labels[dirtyTag] = eng.builds[0].Labels
+	eng2 := &devFakeEngine{reg: reg}
+	if rec, _, err := runDev(t, devTestRun(reg, eng2, true)); err != nil || len(eng2.builds) != 0 || rec.Finished()[1].Status != pipeline.Skipped {
+		t.Errorf("dirty re-run: err %v, %d builds", err, len(eng2.builds))
+	}
+	// A clean image under a dirty tag (or the reverse) is refused, not reused.
+	reg.labels[dirtyTag] = map[string]string{LabelRevision: devTestCommit}
+	if _, _, err := runDev(t, devTestRun(reg, &devFakeEngine{reg: reg}, true)); !errors.Is(err, pipeline.ErrRefused) {
+		t.Errorf("dirty tag without the dirty labels: %v", err)
+	}
+	reg.labels[clean] = map[string]string{LabelRevision: devTestCommit, LabelDirty: "true", LabelContent: "0000000000"}
+	if _, _, err := runDev(t, devTestRun(reg, &devFakeEngine{reg: reg}, false)); !errors.Is(err, pipeline.ErrRefused) || !strings.Contains(err.Error(), "built from a dirty work tree") {
+		t.Errorf("clean tag holding a dirty build: %v", err)
 	}
 }
 
@@ -237,11 +325,81 @@ func TestDevRefusesTagFromAnotherCommit(t *testing.T) {
 	reg := &devFakeRegistry{
 		password: func(int) string { return "pw-123456" },
 		labels:   map[string]map[string]string{tag: {LabelRevision: "abcdef0999999999999999999999999999999999"}},
+		digests:  map[string]string{tag: "sha256:" + strings.Repeat("9", 64)},
 	}
 	eng := &devFakeEngine{reg: reg}
+	d := devTestRun(reg, eng, false)
+	plan := pipeline.PlanSteps(context.Background(), "dev", []pipeline.Step{d.Login(), d.Build(), d.Push()}, nil)
+	if b, _ := plan.Step("build"); b.Action != pipeline.ActionRefuse || !strings.Contains(b.Reason, "built from commit abcdef0999") || !strings.Contains(b.Reason, "never moved") {
+		t.Errorf("build plan = %+v", b)
+	}
 	_, _, err := runDev(t, devTestRun(reg, eng, false))
-	if !errors.Is(err, ErrTagTaken) || len(eng.builds) != 0 {
+	if !errors.Is(err, pipeline.ErrRefused) || len(eng.builds) != 0 {
 		t.Fatalf("err = %v, builds %d", err, len(eng.builds))
+	}
+}
+
+// racedStep runs race between its step's plan and its run.
+type racedStep struct {
+	pipeline.Step
+	race func()
+}
+
+func (s racedStep) Plan(ctx context.Context) (pipeline.StepPlan, error) {
+	p, err := s.Step.Plan(ctx)
+	s.race()
+	return p, err
+}
+
+// TestDevPushNeverMovesASnapshotTag: another run pushes the tag after this run's build,
+// before its push is planned (the plan refuses or skips) or between the push's plan and
+// its run (the run re-checks): either way the tag is left alone.
+func TestDevPushNeverMovesASnapshotTag(t *testing.T) {
+	tag := "1.4.2-SNAPSHOT-abcdef0"
+	theirs := "sha256:" + strings.Repeat("7", 64)
+	for _, when := range []string{"before the push plan", "between plan and push"} {
+		for name, rev := range map[string]string{"other commit": "abcdef0999999999999999999999999999999999", "same commit": devTestCommit} {
+			t.Run(when+"/"+name, func(t *testing.T) {
+				reg := &devFakeRegistry{password: func(int) string { return "pw-123456" }, digests: map[string]string{}, labels: map[string]map[string]string{}}
+				eng := &devFakeEngine{reg: reg, digest: "sha256:" + strings.Repeat("a", 64)}
+				race := func() {
+					reg.mu.Lock()
+					reg.digests[tag], reg.labels[tag] = theirs, map[string]string{LabelRevision: rev}
+					reg.mu.Unlock()
+				}
+				d := devTestRun(reg, eng, false)
+				push := d.Push()
+				if when == "before the push plan" {
+					eng.afterBuild = race
+				} else {
+					push = racedStep{Step: push, race: race}
+				}
+				rec := &pipelinetest.Recorder{}
+				sum, err := pipeline.Run(context.Background(), "dev", []pipeline.Step{d.Login(), d.Build(), push}, rec)
+				if len(eng.pushes) != 0 || reg.digests[tag] != theirs {
+					t.Fatalf("pushed %d time(s); the tag is at %s", len(eng.pushes), reg.digests[tag])
+				}
+				if rev == devTestCommit {
+					// The same sources: this run converges on their image.
+					if err != nil || rec.Finished()[2].Status != pipeline.Skipped || d.digest != theirs {
+						t.Fatalf("err %v, digest %s", err, d.digest)
+					}
+					if when != "before the push plan" && sum["digest"] != theirs {
+						t.Errorf("summary %v", sum)
+					}
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), "built from commit abcdef0999") {
+					t.Fatalf("err = %v", err)
+				}
+				if when == "before the push plan" && !errors.Is(err, pipeline.ErrRefused) {
+					t.Errorf("the push plan did not refuse: %v", err)
+				}
+				if when != "before the push plan" && (!errors.Is(err, ErrTagTaken) || !strings.Contains(err.Error(), "nothing was pushed")) {
+					t.Errorf("the push's re-check: %v", err)
+				}
+			})
+		}
 	}
 }
 
@@ -250,11 +408,45 @@ func TestDevPushChecksDigest(t *testing.T) {
 	reg := &devFakeRegistry{password: func(int) string { return "pw-123456" }, digests: map[string]string{}}
 	eng := &devFakeEngine{reg: reg, digest: "sha256:" + strings.Repeat("a", 64)}
 	// Someone else's push lands between ours and the read-back.
-	reg.digests[tag] = "sha256:" + strings.Repeat("b", 64)
-	reg.labels = nil
+	eng.afterPush = func() {
+		reg.mu.Lock()
+		reg.digests[tag] = "sha256:" + strings.Repeat("b", 64)
+		reg.mu.Unlock()
+	}
 	_, _, err := runDev(t, devTestRun(reg, eng, false))
 	if err == nil || !strings.Contains(err.Error(), "another push raced") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestDevWarnsOfAPromotedVersion: the registry holds v<version>; the plan and the run
+// warn with the fix, and the snapshot is still built and pushed.
+func TestDevWarnsOfAPromotedVersion(t *testing.T) {
+	reg := &devFakeRegistry{password: func(int) string { return "pw-123456" }, released: map[string]string{"v1.4.2": "sha256:" + strings.Repeat("1", 64)}}
+	eng := &devFakeEngine{reg: reg, digest: "sha256:" + strings.Repeat("a", 64)}
+	d := devTestRun(reg, eng, false)
+	plan := pipeline.PlanSteps(context.Background(), "dev", []pipeline.Step{d.Login(), d.Build(), d.Push()}, nil)
+	want := "version 1.4.2 was already promoted (the registry holds v1.4.2)"
+	if w := strings.Join(plan.Warnings(), "\n"); !strings.Contains(w, want) || !strings.Contains(w, "bump the version in pyproject.toml") || plan.Refused() {
+		t.Errorf("plan warnings = %q", w)
+	}
+	rec, _, err := runDev(t, devTestRun(reg, eng, false))
+	if err != nil || len(eng.pushes) != 1 {
+		t.Fatalf("err %v, %d pushes", err, len(eng.pushes))
+	}
+	var warned []string
+	for _, e := range rec.Events() {
+		if w, ok := e.(pipeline.Warning); ok {
+			warned = append(warned, w.Text)
+		}
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], want) {
+		t.Errorf("warning events = %q", warned)
+	}
+	// Not yet released: no warning.
+	reg.released = nil
+	if p := pipeline.PlanSteps(context.Background(), "dev", []pipeline.Step{d.Login(), d.Build()}, nil); len(p.Warnings()) != 0 {
+		t.Errorf("warnings for an unreleased version: %q", p.Warnings())
 	}
 }
 
@@ -285,5 +477,27 @@ func TestWithSecretsMasksBeforeTheStep(t *testing.T) {
 	}
 	if fin := rec.Finished(); len(fin) != 1 || fin[0].Name != "preflight" {
 		t.Errorf("finished = %+v", fin)
+	}
+}
+
+// TestWithSecretsKeepsThePlan: the wrapped step's plan decides (a failed preflight
+// refuses, the run stops before later steps), with the secret masked in it.
+func TestWithSecretsKeepsThePlan(t *testing.T) {
+	secret := "AAAAC3NzaC1lZDI1NTE5"
+	checks := []Check{{Name: "ssh key", Run: func(context.Context) error { return errors.New("key " + secret + " is refused") }}}
+	later := false
+	steps := []pipeline.Step{
+		WithSecrets(Preflight(checks), secret),
+		pipeline.StepFunc("build", func(context.Context, pipeline.Reporter) error { later = true; return nil }),
+	}
+	plan := pipeline.PlanSteps(context.Background(), "dev", steps, nil)
+	p, _ := plan.Step("preflight")
+	if p.Action != pipeline.ActionRefuse || !strings.Contains(p.Reason, "ssh key") || strings.Contains(fmt.Sprint(p), secret) {
+		t.Fatalf("preflight plan = %+v", p)
+	}
+	rec := &pipelinetest.Recorder{}
+	_, err := pipeline.Run(context.Background(), "dev", steps, rec)
+	if !errors.Is(err, pipeline.ErrRefused) || later || strings.Contains(err.Error(), secret) {
+		t.Fatalf("err = %v, later step ran: %v", err, later)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"github.com/bookshop-ops/gantry/meta"
+	"github.com/bookshop-ops/gantry/remote/git"
 	"github.com/bookshop-ops/gantry/remote/github"
 	"github.com/bookshop-ops/gantry/remote/registry"
 )
@@ -33,6 +34,9 @@ type PromoteRegistry interface {
 // ReleaseAPI is what the release step needs from GitHub; *github.Client implements it.
 type ReleaseAPI interface {
 	ReleaseByTag(ctx context.Context, tag string) (*github.Release, error)
+	// FindRelease returns tag's published release, else its draft, else github.ErrNotFound.
+	FindRelease(ctx context.Context, tag string) (*github.Release, error)
+	UpdateRelease(ctx context.Context, id int64, u github.ReleaseUpdate) (*github.Release, error)
 	ListReleases(ctx context.Context, limit int) ([]github.Release, error)
 	GenerateNotes(ctx context.Context, tag, target, previousTag string) (name, body string, err error)
 	CreateRelease(ctx context.Context, nr github.NewRelease) (*github.Release, error)
@@ -53,6 +57,8 @@ type ProdTarget struct {
 	// Kubectl is the words of the kubectl command on the host, e.g. ["microk8s", "kubectl"].
 	Kubectl                          []string
 	Namespace, Deployment, Container string
+	// HostName is user@host of the prod machine, for plans.
+	HostName string
 	// Manifest is the local path of the manifest applied before the image is set.
 	Manifest string
 	// PinDigest sets the image as repo:tag@digest, so pods run exactly the promoted bytes.
@@ -65,6 +71,19 @@ type ProdTarget struct {
 	Lock LockOptions
 }
 
+// prodTargetName names the deployment for plans: "deployment/django-app in default on prod".
+func prodTargetName(t ProdTarget) string {
+	ns := t.Namespace
+	if ns == "" {
+		ns = "the default namespace"
+	}
+	out := "deployment/" + t.Deployment + " (container " + t.Container + ") in " + ns
+	if t.HostName != "" {
+		out += " on " + t.HostName
+	}
+	return out
+}
+
 // locked runs fn with the configured kubectl on host while holding the prod lock,
 // which it releases on every exit path (a failed release only warns).
 func (t ProdTarget) locked(ctx context.Context, r pipeline.Reporter, host hostexec.Runner, who, version string, now func() time.Time, fn func(k kubectl.Client) error) error {
@@ -74,7 +93,10 @@ func (t ProdTarget) locked(ctx context.Context, r pipeline.Reporter, host hostex
 		return err
 	}
 	defer func() {
-		if err := lock.Release(ctx); err != nil {
+		// Released even when the run was cancelled.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := lock.Release(rctx); err != nil {
 			r.Logf("warning: %v", err)
 		}
 	}()
@@ -98,11 +120,16 @@ type PromoteOptions struct {
 	Lineages []string
 	// TagFormat builds the release tag from the version, e.g. "{version}".
 	TagFormat string
-	Registry  func(ctx context.Context) (PromoteRegistry, error)
-	GitHub    func(ctx context.Context) (ReleaseAPI, error)
-	Repo      func(ctx context.Context) (GitHistory, error)
-	Host      func(ctx context.Context) (hostexec.Runner, error)
-	Prod      ProdTarget
+	// ReleaseRepo is owner/name of the GitHub repository, for plans.
+	ReleaseRepo string
+	Registry    func(ctx context.Context) (PromoteRegistry, error)
+	GitHub      func(ctx context.Context) (ReleaseAPI, error)
+	Repo        func(ctx context.Context) (GitHistory, error)
+	Host        func(ctx context.Context) (hostexec.Runner, error)
+	Prod        ProdTarget
+	// AllowDowngrade rolls out a version older than the one prod runs (--allow-downgrade);
+	// the audit line says so.
+	AllowDowngrade bool
 	// Who names the person or job, for the lock and the audit log.
 	Who string
 	// Now is the clock (time.Now when nil).
@@ -116,19 +143,30 @@ func (o PromoteOptions) now() time.Time {
 	return time.Now()
 }
 
-// Promotion is what the prod workflow's steps learn and hand on.
+// Promotion is what the prod workflow's steps learn and hand on. Each step's plan fills
+// in what it found, so the next step's plan builds on it in a dry run and in a run alike.
 type Promotion struct {
 	Meta     meta.Meta
 	Snapshot Snapshot
 	// ReleaseTag is the GitHub release's tag, PromotedTag the image tag v<version>.
 	ReleaseTag, PromotedTag string
 	ReleaseURL              string
+	// ReleaseCommit is the commit the release is tagged at: HEAD, or the commit an
+	// explicit --snapshot was built from.
+	ReleaseCommit string
 	// Repository is host/repo; Image is what the deployment is set to.
 	Repository, Image string
+	// Release is the release (draft or published) the release step found or created.
+	Release ReleaseState
+	// Prod is what prod ran when the release step planned.
+	Prod ProdState
+
+	snapshotLog []string
+	notes       releaseNotes
 }
 
 // Promote returns the prod workflow's steps: preflight, metadata, find snapshot,
-// release, promote, rollout.
+// release (a draft), promote (the image tag), rollout, publish.
 func Promote(o PromoteOptions) []pipeline.Step {
 	return PromoteInto(o, &Promotion{})
 }
@@ -142,13 +180,14 @@ func PromoteInto(o PromoteOptions, p *Promotion) []pipeline.Step {
 		ReleaseStep(o, p),
 		PromoteTagStep(o, p),
 		RolloutStep(o, p),
+		PublishStep(o, p),
 	}
 }
 
 // withSecrets registers values to mask before a step runs. Multi-line values (private
-// keys) are registered line by line, as logs are.
+// keys) are registered line by line, as logs are. The step keeps its plan.
 func withSecrets(s pipeline.Step, secrets []string) pipeline.Step {
-	return pipeline.StepFunc(s.Name(), func(ctx context.Context, r pipeline.Reporter) error {
+	return pipeline.NewStep(s.Name(), s.Plan, func(ctx context.Context, r pipeline.Reporter) error {
 		for _, v := range secrets {
 			r.Secret(v)
 			if strings.Contains(v, "\n") {
@@ -172,44 +211,15 @@ func ImageRef(repository, tag, digest string, pin bool) string {
 }
 
 // FindSnapshotStep finds the snapshot image built from HEAD's sources (or checks the
-// one chosen with --snapshot).
+// one chosen with --snapshot). It only reads: its plan does the search.
 func FindSnapshotStep(o PromoteOptions, p *Promotion) pipeline.Step {
-	return pipeline.StepFunc("find snapshot", func(ctx context.Context, r pipeline.Reporter) error {
-		if p.Meta.Commit == "" {
-			return errors.New("find snapshot: no commit: the metadata step did not run")
+	return pipeline.NewStep("find snapshot", func(ctx context.Context) (pipeline.StepPlan, error) {
+		return planSnapshot(ctx, o, p)
+	}, func(ctx context.Context, r pipeline.Reporter) error {
+		for _, l := range p.snapshotLog {
+			r.Logf("%s", l)
 		}
-		reg, err := o.Registry(ctx)
-		if err != nil {
-			return err
-		}
-		g, err := o.Repo(ctx)
-		if err != nil {
-			return err
-		}
-		snap, err := FindSnapshot(ctx, g, reg, SnapshotSearch{
-			Version:  p.Meta.Version,
-			Head:     p.Meta.Commit,
-			Explicit: o.Snapshot,
-			Lineages: o.Lineages,
-			Logf:     r.Logf,
-		})
-		if err != nil {
-			return err
-		}
-		p.Snapshot = snap
-		p.ReleaseTag = meta.ReleaseTag(o.TagFormat, p.Meta.Version)
-		p.PromotedTag = meta.PromotedTag(p.Meta.Version)
-		if err := meta.ValidateTag(p.PromotedTag); err != nil {
-			return err
-		}
-		if err := github.ValidateTag(p.ReleaseTag); err != nil {
-			return fmt.Errorf("release tag from github.tag_format: %w", err)
-		}
-		p.Repository = reg.Repository()
-		if p.Repository == "" {
-			return errors.New("find snapshot: the registry did not name its host; set registry.host")
-		}
-		p.Image = ImageRef(p.Repository, p.PromotedTag, snap.Digest, o.Prod.PinDigest)
+		snap := p.Snapshot
 		r.Logf("snapshot  %s", snap.Tag)
 		r.Logf("digest    %s", snap.Digest)
 		if snap.Commit != "" && snap.Commit != p.Meta.Commit {
@@ -221,13 +231,70 @@ func FindSnapshotStep(o PromoteOptions, p *Promotion) pipeline.Step {
 	})
 }
 
-// PromoteTagStep gives the snapshot the tag v<version>: a manifest copy, no layer upload.
-// A tag already on the same digest is skipped; one on another digest stops the run.
-func PromoteTagStep(o PromoteOptions, p *Promotion) pipeline.Step {
-	return pipeline.StepFunc("promote", func(ctx context.Context, r pipeline.Reporter) error {
-		if p.Snapshot.Tag == "" {
-			return errors.New("promote: no snapshot: the find snapshot step did not run")
+// planSnapshot searches the snapshot and records it, the tags and the image in p.
+func planSnapshot(ctx context.Context, o PromoteOptions, p *Promotion) (pipeline.StepPlan, error) {
+	if p.Meta.Commit == "" {
+		return pipeline.StepPlan{}, errors.New("find snapshot: no commit: the metadata step did not plan")
+	}
+	p.ReleaseTag = meta.ReleaseTag(o.TagFormat, p.Meta.Version)
+	p.PromotedTag = meta.PromotedTag(p.Meta.Version)
+	if err := meta.ValidateTag(p.PromotedTag); err != nil {
+		return pipeline.Refusing("%v", err), nil
+	}
+	if err := github.ValidateTag(p.ReleaseTag); err != nil {
+		return pipeline.Refusing("release tag from github.tag_format: %v", err), nil
+	}
+	reg, err := o.Registry(ctx)
+	if err != nil {
+		return pipeline.StepPlan{}, err
+	}
+	g, err := o.Repo(ctx)
+	if err != nil {
+		return pipeline.StepPlan{}, err
+	}
+	p.snapshotLog = nil
+	snap, err := FindSnapshot(ctx, g, reg, SnapshotSearch{
+		Version:  p.Meta.Version,
+		Head:     p.Meta.Commit,
+		Explicit: o.Snapshot,
+		Lineages: o.Lineages,
+		Logf:     func(f string, a ...any) { p.snapshotLog = append(p.snapshotLog, fmt.Sprintf(f, a...)) },
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return pipeline.StepPlan{}, err
 		}
+		return pipeline.Refusing("%v", err), nil
+	}
+	p.Snapshot = snap
+	p.Repository = reg.Repository()
+	if p.Repository == "" {
+		return pipeline.Refusing("the registry did not name its host; set registry.host"), nil
+	}
+	p.Image = ImageRef(p.Repository, p.PromotedTag, snap.Digest, o.Prod.PinDigest)
+	p.ReleaseCommit = p.Meta.Commit
+	if o.Snapshot != "" && snap.Commit != "" {
+		// An explicit snapshot is released at the commit it was built from.
+		p.ReleaseCommit = snap.Commit
+	}
+	plan := pipeline.Reading(fmt.Sprintf("release snapshot %s (%s)", snap.Tag, snap.Why)).
+		With("snapshot", snap.Tag).With("digest", snap.Digest).With("built from", snap.Commit).With("why", snap.Why).With("image", p.Image)
+	for _, w := range snap.Warnings {
+		plan = plan.Warn("%s", w)
+	}
+	if p.ReleaseCommit != p.Meta.Commit {
+		plan = plan.Warn("--snapshot %s was built from %s, not HEAD %s: the release is tagged at %s", snap.Tag, git.ShortSHA(p.ReleaseCommit), git.ShortSHA(p.Meta.Commit), git.ShortSHA(p.ReleaseCommit))
+	}
+	plan.Key = snap.Tag + "@" + snap.Digest
+	return plan, nil
+}
+
+// PromoteTagStep gives the snapshot the tag v<version>: a manifest copy, no layer upload.
+// A tag already on the same digest is skipped; one on another digest refuses.
+func PromoteTagStep(o PromoteOptions, p *Promotion) pipeline.Step {
+	return pipeline.NewStep("promote", func(ctx context.Context) (pipeline.StepPlan, error) {
+		return planTag(ctx, o, p)
+	}, func(ctx context.Context, r pipeline.Reporter) error {
 		reg, err := o.Registry(ctx)
 		if err != nil {
 			return err
@@ -255,7 +322,6 @@ func PromoteTagStep(o PromoteOptions, p *Promotion) pipeline.Step {
 		}
 		r.Set("promoted_tag", p.PromotedTag)
 		r.Set("tags", p.Snapshot.Tag+", "+p.PromotedTag)
-		r.Set("image", p.Image)
 		if res.AlreadyDone {
 			return pipeline.Skip("%s already names %s (the same image)", p.PromotedTag, got)
 		}
@@ -266,37 +332,56 @@ func PromoteTagStep(o PromoteOptions, p *Promotion) pipeline.Step {
 	})
 }
 
-// changeCause is the change cause recorded on the deployment for a promotion.
-func changeCause(p *Promotion) string {
-	return fmt.Sprintf("gantry promote %s (%s, commit %s)", p.Meta.Version, p.Snapshot.Tag, p.Meta.ShortSHA)
+// planTag decides the image tag: skip when v<version> already names the snapshot's
+// digest, refuse when it names another.
+func planTag(ctx context.Context, o PromoteOptions, p *Promotion) (pipeline.StepPlan, error) {
+	if p.Snapshot.Tag == "" {
+		return pipeline.StepPlan{}, errors.New("promote: no snapshot: the find snapshot step did not plan")
+	}
+	reg, err := o.Registry(ctx)
+	if err != nil {
+		return pipeline.StepPlan{}, err
+	}
+	have, refusal, err := decideTag(ctx, reg, p)
+	if err != nil {
+		return pipeline.StepPlan{}, err
+	}
+	var plan pipeline.StepPlan
+	switch {
+	case refusal != "":
+		plan = pipeline.Refusing("%s", refusal)
+	case have != "":
+		plan = pipeline.Skipping("%s already names %s (the same image)", p.PromotedTag, have)
+	default:
+		plan = pipeline.Acting(fmt.Sprintf("tag %s as %s (a manifest copy)", p.Snapshot.Tag, p.PromotedTag))
+	}
+	plan.Target = p.Repository
+	plan = plan.With("snapshot", p.Snapshot.Tag).With("digest", p.Snapshot.Digest).With("image tag", p.PromotedTag)
+	if have != "" {
+		plan = plan.With(p.PromotedTag+" now", have)
+	} else {
+		plan = plan.With(p.PromotedTag+" now", "absent")
+	}
+	plan.Key = p.PromotedTag + "@" + p.Snapshot.Digest
+	return plan, nil
 }
 
-// RolloutStep applies the manifest and sets the promoted image on the deployment over
-// SSH, under the prod lock, watching the rollout and undoing it on failure.
-func RolloutStep(o PromoteOptions, p *Promotion) pipeline.Step {
-	return pipeline.StepFunc("rollout", func(ctx context.Context, r pipeline.Reporter) error {
-		if p.Image == "" {
-			return errors.New("rollout: no image: the earlier steps did not run")
-		}
-		host, err := o.Host(ctx)
-		if err != nil {
-			return err
-		}
-		return o.Prod.locked(ctx, r, host, o.Who, p.Meta.Version, o.Now, func(k kubectl.Client) error {
-			out, err := deployImage(ctx, r, k, o.Prod, p.Image, changeCause(p))
-			result := "ok: " + p.PromotedTag + " at revision " + out.after.Revision
-			if err != nil {
-				result = "failed: " + out.short
-			}
-			if aerr := hoststate.AppendAudit(ctx, host, hoststate.AuditEntry{When: o.now(), Env: "prod", Who: o.Who, Version: p.Meta.Version, SHA: p.Meta.Commit, Result: result}); aerr != nil {
-				r.Logf("warning: %v", aerr)
-			}
-			if err != nil {
-				r.Set("rollout", "failed: "+out.short)
-				return err
-			}
-			r.Set("rollout", fmt.Sprintf("deployment/%s %d/%d ready at revision %s", o.Prod.Deployment, out.after.Ready, out.after.Desired, out.after.Revision))
-			return nil
-		})
-	})
+// decideTag reads what v<version> names now and refuses it on another digest.
+func decideTag(ctx context.Context, reg PromoteRegistry, p *Promotion) (have, refusal string, err error) {
+	d, err := reg.Resolve(ctx, p.PromotedTag)
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		return "", "", nil
+	case err != nil:
+		return "", "", fmt.Errorf("look for %s: %w", p.PromotedTag, err)
+	case d != p.Snapshot.Digest:
+		return d, fmt.Sprintf("%s already names %s, not the snapshot's %s: a release tag never moves to another image; bump the version in pyproject.toml",
+			p.PromotedTag, d, p.Snapshot.Digest), nil
+	}
+	return d, "", nil
+}
+
+// changeCause is the change cause recorded on the deployment for a promotion.
+func changeCause(p *Promotion) string {
+	return fmt.Sprintf("gantry promote %s (%s, commit %s)", p.Meta.Version, p.Snapshot.Tag, git.ShortSHA(p.ReleaseCommit))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/bookshop-ops/gantry/pipeline"
 
@@ -42,92 +43,280 @@ func (e *ReleaseConflictError) Error() string {
 // Is makes ReleaseConflictError match ErrReleaseConflict.
 func (e *ReleaseConflictError) Is(t error) bool { return t == ErrReleaseConflict }
 
-// ReleaseStep creates the GitHub release for HEAD: tag from the version, notes from
-// GitHub's generator plus gantry's own section. An existing release for HEAD is skipped
-// as done; one for another commit stops the run.
+// releaseNotes is what the release step's plan prepared for its run.
+type releaseNotes struct {
+	prev, name, body string
+	commits          []git.Commit
+}
+
+// failedNoteMarker starts the paragraph gantry adds to a draft whose rollout failed;
+// publishing after a successful re-run removes it.
+const failedNoteMarker = "<!-- gantry: not published -->"
+
+// notesPreviewLines bounds the "notes" fact of the release plan.
+const notesPreviewLines = 8
+
+// ReleaseStep creates the GitHub release for the release commit as a draft: tag from the
+// version, notes from GitHub's generator (against the last published release) plus
+// gantry's own section. The publish step publishes it after the rollout. Its plan runs
+// every check that can refuse the promotion (release tag, image tag, downgrade, prod),
+// so nothing is created when any of them fails. A draft or release of the same commit
+// is reused; one for another commit refuses.
 func ReleaseStep(o PromoteOptions, p *Promotion) pipeline.Step {
-	return pipeline.StepFunc("release", func(ctx context.Context, r pipeline.Reporter) error {
-		if p.Snapshot.Tag == "" {
-			return errors.New("release: no snapshot: the find snapshot step did not run")
+	return pipeline.NewStep("release", func(ctx context.Context) (pipeline.StepPlan, error) {
+		return planRelease(ctx, o, p)
+	}, func(ctx context.Context, r pipeline.Reporter) error {
+		return runRelease(ctx, o, p, r)
+	})
+}
+
+func planRelease(ctx context.Context, o PromoteOptions, p *Promotion) (pipeline.StepPlan, error) {
+	g, err := decideGates(ctx, o, p)
+	if err != nil {
+		return pipeline.StepPlan{}, fmt.Errorf("release: %w", err)
+	}
+	p.Release, p.Prod = g.release, g.prod
+	gh, err := o.GitHub(ctx)
+	if err != nil {
+		return pipeline.StepPlan{}, err
+	}
+	tag, sha7 := p.ReleaseTag, git.ShortSHA(p.ReleaseCommit)
+	kind := "release"
+	if meta.Prerelease(p.Meta.Version) {
+		kind = "prerelease"
+	}
+	var plan pipeline.StepPlan
+	refusals := g.all()
+	switch {
+	case len(refusals) > 0:
+		plan = pipeline.Refusing("%s", strings.Join(refusals, "; "))
+	case g.release.Found && g.release.Draft:
+		plan = pipeline.Skipping("draft %s %s for %s already exists (an earlier run's): reused, published after the rollout", kind, tag, sha7)
+	case g.release.Found:
+		plan = pipeline.Skipping("%s %s already exists for %s: %s", kind, tag, sha7, g.release.URL)
+	default:
+		plan = pipeline.Acting(fmt.Sprintf("create draft %s %s at %s (published only after the rollout)", kind, tag, sha7))
+	}
+	plan.Target = ghTarget(o)
+	state := "absent: created as a draft"
+	switch {
+	case g.release.Found && g.release.Draft:
+		state = "draft exists for " + git.ShortSHA(g.release.Commit)
+	case g.release.Found:
+		state = "published for " + git.ShortSHA(g.release.Commit)
+	}
+	plan = plan.With("release", tag+" ("+state+")").With("commit", p.ReleaseCommit).
+		With("snapshot", p.Snapshot.Tag).With("digest", p.Snapshot.Digest).
+		With("image tag", p.PromotedTag).With("image", p.Image).
+		With("prod", prodTargetName(o.Prod)).With("runs now", g.prod.Describe())
+	repo, rerr := o.Repo(ctx)
+	logf := func(format string, args ...any) { plan = plan.Warn(format, args...) }
+	if len(refusals) == 0 && !g.release.Found {
+		n := releaseNotes{}
+		if n.prev, err = previousRelease(ctx, gh, tag, meta.Prerelease(p.Meta.Version)); err != nil {
+			return pipeline.StepPlan{}, err
 		}
+		if n.name, n.body, err = gh.GenerateNotes(ctx, tag, p.ReleaseCommit, n.prev); err != nil {
+			return pipeline.StepPlan{}, fmt.Errorf("release notes: %w", err)
+		}
+		if rerr == nil {
+			n.commits = commitsSince(ctx, repo, gh, n.prev, p.ReleaseCommit, logf)
+		}
+		p.notes = n
+		plan = plan.With("previous release", orNone(n.prev)).With("notes", firstLines(n.body, notesPreviewLines))
+	} else if g.release.Found {
+		plan = plan.With("notes", firstLines(g.release.Body, notesPreviewLines))
+	}
+	if rerr == nil && g.prod.Exists {
+		// The commits between what prod runs and the candidate.
+		from := ""
+		if g.prod.Version != "" {
+			from = meta.ReleaseTag(o.TagFormat, g.prod.Version)
+		}
+		if from != "" && from != tag {
+			// A range that cannot be listed is a fact, not a warning: the notes have their own.
+			var why string
+			commits := commitsSince(ctx, repo, gh, from, p.ReleaseCommit, func(f string, a ...any) { why = fmt.Sprintf(f, a...) })
+			switch {
+			case why != "":
+				plan = plan.With("commits", why)
+			case len(commits) == 0:
+				plan = plan.With("commits", "none since "+from)
+			default:
+				plan = plan.With("commits", commitLines(commits))
+			}
+		}
+	} else if rerr == nil && len(p.notes.commits) > 0 {
+		plan = plan.With("commits", commitLines(p.notes.commits))
+	}
+	if g.prod.Stuck {
+		plan = plan.Warn("prod has a stuck rollout of %s (revision %s) left by an earlier run: the rollout step undoes it first", g.prod.StuckImage, g.prod.Revision)
+	}
+	if g.prod.Version != "" && o.AllowDowngrade {
+		if c, ok := compareVersions(p.Meta.Version, g.prod.Version); ok && c < 0 {
+			plan = plan.Warn("downgrade: prod runs %s, this rolls out the older %s (--allow-downgrade, audited)", g.prod.Version, p.Meta.Version)
+		}
+	}
+	plan.Key = tag + "@" + p.ReleaseCommit
+	return plan, nil
+}
+
+func runRelease(ctx context.Context, o PromoteOptions, p *Promotion, r pipeline.Reporter) error {
+	gh, err := o.GitHub(ctx)
+	if err != nil {
+		return err
+	}
+	tag, commit, n := p.ReleaseTag, p.ReleaseCommit, p.notes
+	r.Set("release_tag", tag)
+	if n.prev != "" {
+		r.Logf("previous release %s", n.prev)
+	} else {
+		r.Logf("no previous release: the notes start at the first commit")
+	}
+	body := n.body + "\n\n" + gantryNotes(p, n.prev, n.body, n.commits)
+	name := n.name
+	if name == "" {
+		name = tag
+	}
+	pre := meta.Prerelease(p.Meta.Version)
+	rel, err := gh.CreateRelease(ctx, github.NewRelease{Tag: tag, Target: commit, Name: name, Body: body, Prerelease: pre, Draft: true})
+	switch {
+	case errors.Is(err, github.ErrReleaseExists):
+		// Someone else created it meanwhile: the same decision as the plan's.
+		st, ferr := findRelease(ctx, gh, tag)
+		if ferr != nil {
+			return fmt.Errorf("release %s: %w", tag, ferr)
+		}
+		if st.Found && strings.EqualFold(st.Commit, commit) {
+			p.Release = st
+			return pipeline.Skip("release %s for %s was created meanwhile: reused", tag, git.ShortSHA(commit))
+		}
+		return &ReleaseConflictError{Tag: tag, Commit: st.Commit, Head: commit, URL: st.URL}
+	case errors.Is(err, github.ErrTagMismatch):
+		return fmt.Errorf("release %s: %w: a release tag never moves; bump the version in pyproject.toml", tag, err)
+	case err != nil:
+		return err
+	}
+	p.Release = ReleaseState{Found: true, ID: rel.ID, Draft: rel.Draft, Commit: strings.ToLower(commit), URL: rel.HTMLURL, Prerelease: rel.Prerelease, Body: body}
+	r.Logf("created draft %s at %s: %s (published after the rollout)", tag, git.ShortSHA(commit), rel.HTMLURL)
+	return nil
+}
+
+// PublishStep publishes the draft release and makes it the latest (not for a
+// prerelease). It runs only after the rollout succeeded, so a failed or cancelled
+// rollout never leaves a published or latest release.
+func PublishStep(o PromoteOptions, p *Promotion) pipeline.Step {
+	return pipeline.NewStep("publish", func(ctx context.Context) (pipeline.StepPlan, error) {
+		return planPublish(ctx, o, p)
+	}, func(ctx context.Context, r pipeline.Reporter) error {
 		gh, err := o.GitHub(ctx)
 		if err != nil {
 			return err
 		}
-		tag, head := p.ReleaseTag, p.Meta.Commit
-		r.Set("release_tag", tag)
-		if done, err := existingRelease(ctx, gh, tag, head, p, r); done || err != nil {
-			return err
+		st := p.Release
+		if !st.Found || st.ID == 0 {
+			return fmt.Errorf("publish: no draft of release %s: the release step did not run", p.ReleaseTag)
 		}
-		prev, err := previousRelease(ctx, gh, tag, meta.Prerelease(p.Meta.Version))
+		draft := false
+		u := github.ReleaseUpdate{Draft: &draft, MakeLatest: publishLatest(p)}
+		if b, ok := stripFailedNote(st.Body); ok {
+			u.Body = &b
+		}
+		rel, err := gh.UpdateRelease(ctx, st.ID, u)
 		if err != nil {
-			return err
-		}
-		if prev != "" {
-			r.Logf("previous release %s", prev)
-		} else {
-			r.Logf("no previous release: the notes start at the first commit")
-		}
-		name, body, err := gh.GenerateNotes(ctx, tag, head, prev)
-		if err != nil {
-			return fmt.Errorf("release notes: %w", err)
-		}
-		var commits []git.Commit
-		if g, gerr := o.Repo(ctx); gerr == nil {
-			commits = commitsSince(ctx, g, gh, prev, head, r)
-		}
-		body = body + "\n\n" + gantryNotes(p, prev, body, commits)
-		if name == "" {
-			name = tag
-		}
-		pre := meta.Prerelease(p.Meta.Version)
-		rel, err := gh.CreateRelease(ctx, github.NewRelease{Tag: tag, Target: head, Name: name, Body: body, Prerelease: pre, MakeLatest: !pre})
-		switch {
-		case errors.Is(err, github.ErrReleaseExists):
-			// Someone else created it meanwhile, or a draft holds the tag.
-			if done, err := existingRelease(ctx, gh, tag, head, p, r); done || err != nil {
-				return err
-			}
-			return fmt.Errorf("release %s: GitHub says it exists but shows no published release: a draft may hold the tag; publish or delete it: %w", tag, github.ErrReleaseExists)
-		case errors.Is(err, github.ErrTagMismatch):
-			return fmt.Errorf("release %s: %w: a release tag never moves; bump the version in pyproject.toml", tag, err)
-		case err != nil:
-			return err
+			return fmt.Errorf("publish release %s: %w", p.ReleaseTag, err)
 		}
 		p.ReleaseURL = rel.HTMLURL
 		r.Set("release_url", rel.HTMLURL)
-		kind := "release"
-		if rel.Prerelease {
-			kind = "prerelease"
-		}
-		r.Logf("created %s %s at %s: %s", kind, tag, git.ShortSHA(head), rel.HTMLURL)
+		r.Logf("published %s (latest: %s): %s", p.ReleaseTag, u.MakeLatest, rel.HTMLURL)
 		return nil
 	})
 }
 
-// existingRelease reports whether tag's release already exists for head (done), and
-// refuses one for another commit.
-func existingRelease(ctx context.Context, gh ReleaseAPI, tag, head string, p *Promotion, r pipeline.Reporter) (bool, error) {
-	rel, err := gh.ReleaseByTag(ctx, tag)
-	if errors.Is(err, github.ErrNotFound) {
-		return false, nil
+func planPublish(ctx context.Context, o PromoteOptions, p *Promotion) (pipeline.StepPlan, error) {
+	if p.ReleaseTag == "" || p.ReleaseCommit == "" {
+		return pipeline.StepPlan{}, errors.New("publish: no release: the earlier steps did not plan")
 	}
+	gh, err := o.GitHub(ctx)
 	if err != nil {
-		return false, fmt.Errorf("look for release %s: %w", tag, err)
+		return pipeline.StepPlan{}, err
 	}
-	commit, cerr := gh.TagCommit(ctx, tag)
-	if cerr != nil {
-		if !fullSHARe.MatchString(rel.TargetCommitish) {
-			return false, fmt.Errorf("release %s exists; cannot tell which commit it names: %w", tag, cerr)
-		}
-		commit = strings.ToLower(rel.TargetCommitish)
+	st, err := findRelease(ctx, gh, p.ReleaseTag)
+	if err != nil {
+		return pipeline.StepPlan{}, err
 	}
-	if !strings.EqualFold(commit, head) {
-		return false, &ReleaseConflictError{Tag: tag, Commit: commit, Head: head, URL: rel.HTMLURL}
+	latest := "and make it the latest release"
+	if publishLatest(p) == "false" {
+		latest = "as a prerelease (not the latest)"
 	}
-	p.ReleaseURL = rel.HTMLURL
-	r.Set("release_url", rel.HTMLURL)
-	return true, pipeline.Skip("release %s already exists for %s: %s", tag, git.ShortSHA(head), rel.HTMLURL)
+	var plan pipeline.StepPlan
+	switch {
+	case !st.Found:
+		plan = pipeline.Acting(fmt.Sprintf("publish the draft release %s after the rollout %s", p.ReleaseTag, latest))
+	case !strings.EqualFold(st.Commit, p.ReleaseCommit):
+		plan = pipeline.Refusing("%s", (&ReleaseConflictError{Tag: p.ReleaseTag, Commit: st.Commit, Head: p.ReleaseCommit, URL: st.URL}).Error())
+	case !st.Draft:
+		plan = pipeline.Skipping("release %s is published already: %s", p.ReleaseTag, st.URL)
+	default:
+		p.Release = st
+		plan = pipeline.Acting(fmt.Sprintf("publish the draft release %s %s", p.ReleaseTag, latest))
+	}
+	plan.Target = ghTarget(o)
+	plan.Key = p.ReleaseTag + "@" + p.ReleaseCommit
+	return plan.With("release", p.ReleaseTag), nil
+}
+
+func publishLatest(p *Promotion) string {
+	if meta.Prerelease(p.Meta.Version) {
+		return "false"
+	}
+	return "true"
+}
+
+// markDraftFailed adds a paragraph to the draft saying its rollout failed and it was not
+// published; ctx should outlive a cancelled run.
+func markDraftFailed(ctx context.Context, o PromoteOptions, p *Promotion, what string, r pipeline.Reporter) {
+	if !p.Release.Found || !p.Release.Draft || p.Release.ID == 0 {
+		return
+	}
+	gh, err := o.GitHub(ctx)
+	if err != nil {
+		r.Logf("warning: mark draft %s: %v", p.ReleaseTag, err)
+		return
+	}
+	body, _ := stripFailedNote(p.Release.Body)
+	body += fmt.Sprintf("\n\n%s\n> **Not published:** the rollout of `%s` %s at %s, so this release stays a draft. A re-run of `gantry promote` for this commit reuses and publishes it.\n",
+		failedNoteMarker, p.Image, what, o.now().UTC().Format(time.RFC3339))
+	if _, err := gh.UpdateRelease(ctx, p.Release.ID, github.ReleaseUpdate{Body: &body}); err != nil {
+		r.Logf("warning: mark draft %s: %v", p.ReleaseTag, err)
+		return
+	}
+	p.Release.Body = body
+	r.Logf("draft release %s kept, not published: %s", p.ReleaseTag, p.Release.URL)
+	r.Set("release", "draft kept, not published: rollout "+what)
+}
+
+// stripFailedNote removes the paragraph markDraftFailed added.
+func stripFailedNote(body string) (string, bool) {
+	i := strings.Index(body, failedNoteMarker)
+	if i < 0 {
+		return body, false
+	}
+	return strings.TrimRight(body[:i], "\n") + "\n", true
+}
+
+func ghTarget(o PromoteOptions) string {
+	if o.ReleaseRepo == "" {
+		return "GitHub releases"
+	}
+	return "GitHub releases of " + o.ReleaseRepo
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 // previousRelease is the newest published release other than tag; a full release skips
@@ -148,18 +337,18 @@ func previousRelease(ctx context.Context, gh ReleaseAPI, tag string, prerelease 
 
 // commitsSince lists prev..head from the local history, asking GitHub where prev points
 // when the tag is not fetched. Nil when neither knows.
-func commitsSince(ctx context.Context, g GitHistory, gh ReleaseAPI, prev, head string, r pipeline.Reporter) []git.Commit {
+func commitsSince(ctx context.Context, g GitHistory, gh ReleaseAPI, prev, head string, logf func(string, ...any)) []git.Commit {
 	rng := head
 	if prev != "" {
 		from := prev
 		if _, err := g.ResolveCommit(ctx, prev); err != nil {
 			sha, err := gh.TagCommit(ctx, prev)
 			if err != nil {
-				r.Logf("cannot list commits since %s: %v", prev, err)
+				logf("cannot list commits since %s: %v", prev, err)
 				return nil
 			}
 			if _, err := g.ResolveCommit(ctx, sha); err != nil {
-				r.Logf("cannot list commits since %s: commit %s is not in the local history (fetch with fetch-depth: 0)", prev, git.ShortSHA(sha))
+				logf("cannot list commits since %s: commit %s is not in the local history (fetch with fetch-depth: 0)", prev, git.ShortSHA(sha))
 				return nil
 			}
 			from = sha
@@ -168,7 +357,7 @@ func commitsSince(ctx context.Context, g GitHistory, gh ReleaseAPI, prev, head s
 	}
 	commits, err := g.Log(ctx, rng, maxNoteCommits+1)
 	if err != nil {
-		r.Logf("cannot list commits since %s: %v", prev, err)
+		logf("cannot list commits since %s: %v", prev, err)
 		return nil
 	}
 	return commits
@@ -182,8 +371,10 @@ func gantryNotes(p *Promotion, prev, generated string, commits []git.Commit) str
 	fmt.Fprintf(&b, "- Snapshot: `%s`\n", p.Snapshot.Tag)
 	fmt.Fprintf(&b, "- Digest: `%s`\n", p.Snapshot.Digest)
 	fmt.Fprintf(&b, "- Image: `%s:%s`\n", p.Repository, p.PromotedTag)
-	fmt.Fprintf(&b, "- Commit: %s\n", p.Meta.Commit)
-	if p.Snapshot.Commit != "" && p.Snapshot.Commit != p.Meta.Commit {
+	fmt.Fprintf(&b, "- Commit: %s\n", p.ReleaseCommit)
+	if p.ReleaseCommit != p.Meta.Commit {
+		fmt.Fprintf(&b, "- Warning: released with --snapshot at %s, the commit the image was built from, not HEAD %s\n", p.ReleaseCommit, p.Meta.Commit)
+	} else if p.Snapshot.Commit != "" && p.Snapshot.Commit != p.Meta.Commit {
 		fmt.Fprintf(&b, "- Built from: %s (%s)\n", p.Snapshot.Commit, p.Snapshot.Why)
 	}
 	for _, w := range p.Snapshot.Warnings {

@@ -199,7 +199,7 @@ func TestPromoteWorkflowOnRealPeers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, logText(rec))
 	}
-	if got := statuses(rec); got != "preflight=succeeded metadata=succeeded find snapshot=succeeded release=succeeded promote=succeeded rollout=succeeded" {
+	if got := statuses(rec); got != "preflight=succeeded metadata=succeeded find snapshot=succeeded release=succeeded promote=succeeded rollout=succeeded publish=succeeded" {
 		t.Fatalf("statuses: %s", got)
 	}
 	image := b.reg.Repository() + ":v1.0.0@" + digest
@@ -213,7 +213,7 @@ func TestPromoteWorkflowOnRealPeers(t *testing.T) {
 		}
 	}
 	rels := b.gh.Releases(ghRepo)
-	if len(rels) != 1 || rels[0].TagName != "1.0.0" || rels[0].TargetCommitish != head || rels[0].Prerelease {
+	if len(rels) != 1 || rels[0].TagName != "1.0.0" || rels[0].TargetCommitish != head || rels[0].Prerelease || rels[0].Draft {
 		t.Fatalf("releases = %+v", rels)
 	}
 	for _, want := range []string{"* Add the catalogue by @alice", "- Snapshot: `" + snapTag + "`", "- Digest: `" + digest + "`", "- Built from: " + devTip + " (merge parent with HEAD's tree)"} {
@@ -254,7 +254,7 @@ func TestPromoteWorkflowOnRealPeers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("re-run: %v\n%s", err, logText(rec))
 	}
-	if got := statuses(rec); got != "preflight=succeeded metadata=succeeded find snapshot=succeeded release=skipped promote=skipped rollout=succeeded" {
+	if got := statuses(rec); got != "preflight=succeeded metadata=succeeded find snapshot=succeeded release=skipped promote=skipped rollout=skipped publish=skipped" {
 		t.Fatalf("re-run statuses: %s", got)
 	}
 	if n := len(b.gh.Releases(ghRepo)); n != 1 {
@@ -316,7 +316,7 @@ func TestPromoteRerunAfterFailureAtEachStep(t *testing.T) {
 
 	b.gh.Fail(ghPath, http.StatusServiceUnavailable)
 	rec, _, err := b.run()
-	if !errors.Is(err, ErrPreflight) || statuses(rec) != "preflight=failed" {
+	if !errors.Is(err, pipeline.ErrRefused) || !strings.Contains(err.Error(), "GitHub release permission") || statuses(rec) != "preflight=failed" {
 		t.Fatalf("preflight failure: %v (%s)", err, statuses(rec))
 	}
 	assertNothing("after the preflight failure")
@@ -324,7 +324,7 @@ func TestPromoteRerunAfterFailureAtEachStep(t *testing.T) {
 
 	// Find snapshot: the dev workflow has not pushed HEAD's snapshot yet.
 	rec, _, err = b.run()
-	if !errors.Is(err, ErrNoSnapshot) || !strings.Contains(err.Error(), meta.SnapshotTag("1.0.0", head)) {
+	if !errors.Is(err, pipeline.ErrRefused) || !strings.Contains(err.Error(), meta.SnapshotTag("1.0.0", head)) {
 		t.Fatalf("no snapshot: %v (%s)", err, statuses(rec))
 	}
 	assertNothing("after the snapshot failure")
@@ -362,7 +362,7 @@ func TestPromoteRerunAfterFailureAtEachStep(t *testing.T) {
 	if err != nil {
 		t.Fatalf("final run: %v\n%s", err, logText(rec))
 	}
-	if got := statuses(rec); got != "preflight=succeeded metadata=succeeded find snapshot=succeeded release=skipped promote=skipped rollout=succeeded" {
+	if got := statuses(rec); got != "preflight=succeeded metadata=succeeded find snapshot=succeeded release=skipped promote=skipped rollout=succeeded publish=succeeded" {
 		t.Fatalf("final statuses: %s", got)
 	}
 	// One release, one promoted tag on the snapshot's digest, one revision.
@@ -399,8 +399,7 @@ func TestPromoteRefusesToMoveAnything(t *testing.T) {
 		head := b.commit("more work, same version", map[string]string{"bookshop/more.py": "x = 1\n"})
 		b.pushSnapshot(head)
 		rec, _, err := b.run()
-		var conflict *ReleaseConflictError
-		if !errors.As(err, &conflict) || conflict.Commit != first || !strings.Contains(err.Error(), "bump the version in pyproject.toml") {
+		if !errors.Is(err, pipeline.ErrRefused) || !strings.Contains(err.Error(), "already exists for "+first) || !strings.Contains(err.Error(), "bump the version in pyproject.toml") {
 			t.Fatalf("err = %v", err)
 		}
 		if !strings.HasSuffix(statuses(rec), "release=failed") {
@@ -415,11 +414,14 @@ func TestPromoteRefusesToMoveAnything(t *testing.T) {
 		b.pushSnapshot(b.repo.head())
 		other := pushImage(t, b.regHost+"/"+b.repoName+":v1.0.0", nil)
 		rec, _, err := b.run()
-		var moved *registry.TagMovedError
-		if !errors.As(err, &moved) || moved.Existing != other || !strings.Contains(err.Error(), "a release tag never moves") {
+		// Refused before any effect: no release, no draft.
+		if !errors.Is(err, pipeline.ErrRefused) || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), "a release tag never moves") {
 			t.Fatalf("err = %v", err)
 		}
-		if !strings.HasSuffix(statuses(rec), "release=succeeded promote=failed") {
+		if n := len(b.gh.Releases(ghRepo)); n != 0 {
+			t.Fatalf("%d releases or drafts created although the plan refused", n)
+		}
+		if !strings.HasSuffix(statuses(rec), "find snapshot=succeeded release=failed") {
 			t.Fatalf("statuses: %s", statuses(rec))
 		}
 		if d, _ := b.reg.Resolve(ctx, "v1.0.0"); d != other {

@@ -183,11 +183,11 @@ func FindSnapshot(ctx context.Context, g GitHistory, reg SnapshotImages, s Snaps
 		if err != nil {
 			return Snapshot{}, fmt.Errorf("find snapshot: resolve %s: %w", tag, err)
 		}
-		rev, ok := confirmRevision(ctx, reg, tag, c.commit, logf)
-		if !ok {
-			l.Result = fmt.Sprintf("its %s label names %s, refused", RevisionLabel, git.ShortSHA(rev))
+		rev, refused := confirmRevision(ctx, reg, tag, c.commit, logf)
+		if refused != "" {
+			l.Result = refused
 			looked = append(looked, l)
-			logf("%s (%s): its revision label names %s, not %s: refused", tag, c.why, rev, c.commit)
+			logf("%s (%s): %s", tag, c.why, refused)
 			continue
 		}
 		logf("%s (%s): %s", tag, c.why, digest)
@@ -197,20 +197,27 @@ func FindSnapshot(ctx context.Context, g GitHistory, reg SnapshotImages, s Snaps
 }
 
 // confirmRevision reads the image's revision label: ok is false only when the label is
-// present and names another commit. An unreadable label is logged, not fatal: the tag
-// itself already names the commit.
-func confirmRevision(ctx context.Context, reg SnapshotImages, tag, commit string, logf func(string, ...any)) (string, bool) {
+// present and names another commit, or the image is labelled a dirty build. An
+// unreadable label is logged, not fatal: the tag itself already names the commit.
+func confirmRevision(ctx context.Context, reg SnapshotImages, tag, commit string, logf func(string, ...any)) (rev, refused string) {
 	labels, err := reg.Labels(ctx, tag)
 	if err != nil {
 		logf("could not read the labels of %s (%v); relying on the commit its tag names", tag, err)
-		return "", true
+		return "", ""
 	}
-	rev := strings.TrimSpace(labels[RevisionLabel])
+	rev = strings.TrimSpace(labels[RevisionLabel])
+	if labels[LabelDirty] == "true" {
+		// A dirty build's image does not hold the commit's sources.
+		return rev, fmt.Sprintf("labelled %s=true (built from a dirty work tree), refused", LabelDirty)
+	}
 	if rev == "" {
 		logf("%s has no %s label; relying on the commit its tag names", tag, RevisionLabel)
-		return "", true
+		return "", ""
 	}
-	return rev, sameCommit(rev, commit)
+	if !sameCommit(rev, commit) {
+		return rev, fmt.Sprintf("its %s label names %s, refused", RevisionLabel, git.ShortSHA(rev))
+	}
+	return rev, ""
 }
 
 // sameCommit compares a full SHA with a label that may hold a full or abbreviated one.
@@ -229,6 +236,9 @@ func sameCommit(label, commit string) bool {
 // version, exist, and its label must agree with the commit its tag names.
 func explicitSnapshot(ctx context.Context, g GitHistory, reg SnapshotImages, s SnapshotSearch, logf func(string, ...any)) (Snapshot, error) {
 	tag := s.Explicit
+	if meta.IsDirtyTag(tag) {
+		return Snapshot{}, fmt.Errorf("--snapshot %s: built from a dirty work tree (uncommitted changes), so no commit holds its sources and it is never promoted; commit the changes, run the dev workflow, and promote that snapshot", tag)
+	}
 	version, sha7, ok := meta.ParseSnapshotTag(tag)
 	if !ok {
 		return Snapshot{}, fmt.Errorf("--snapshot %s: not a snapshot tag; give one like %s", tag, meta.SnapshotTag(s.Version, s.Head))
@@ -252,6 +262,8 @@ func explicitSnapshot(ctx context.Context, g GitHistory, reg SnapshotImages, s S
 	labels, lerr := reg.Labels(ctx, tag)
 	if lerr != nil {
 		logf("could not read the labels of %s (%v)", tag, lerr)
+	} else if labels[LabelDirty] == "true" {
+		return Snapshot{}, fmt.Errorf("--snapshot %s: the image is labelled %s=true, built from a dirty work tree: no commit holds its sources, it is never promoted; commit the changes, run the dev workflow, and promote that snapshot", tag, LabelDirty)
 	} else if rev := strings.TrimSpace(labels[RevisionLabel]); rev != "" {
 		snap.Revision = rev
 		if !strings.HasPrefix(strings.ToLower(rev), sha7) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -51,7 +52,11 @@ func CreateECRRepo(t testing.TB, c *ecr.Client, repo string, immutable bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo), ImageTagMutability: mut}); err != nil {
+	_, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo), ImageTagMutability: mut})
+	// The SDK retries a call that timed out; the retry of a create that went through
+	// finds the repository there already, which is what the test asked for.
+	var exists *ecrtypes.RepositoryAlreadyExistsException
+	if err != nil && !errors.As(err, &exists) {
 		t.Fatalf("create ECR repository %s in moto: %v", repo, err)
 	}
 	t.Cleanup(func() {
@@ -67,10 +72,21 @@ func PutECRManifest(t testing.TB, c *ecr.Client, repo, tag string, manifest []by
 	digest := "sha256:" + hex.EncodeToString(sum[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := c.PutImage(ctx, &ecr.PutImageInput{
+	_, err := c.PutImage(ctx, &ecr.PutImageInput{
 		RepositoryName: aws.String(repo), ImageTag: aws.String(tag), ImageManifest: aws.String(string(manifest)),
 		ImageManifestMediaType: aws.String(mediaType), ImageDigest: aws.String(digest),
-	}); err != nil {
+	})
+	var exists *ecrtypes.ImageAlreadyExistsException
+	if errors.As(err, &exists) {
+		// A retried put that went through the first time: success, if the tag holds
+		// exactly this manifest (another image under the tag is a real conflict).
+		got, derr := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String(repo), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String(tag)}}})
+		if derr == nil && len(got.ImageDetails) == 1 && aws.ToString(got.ImageDetails[0].ImageDigest) == digest {
+			return digest
+		}
+		t.Fatalf("put %s:%s in moto: the tag holds another image (%v)", repo, tag, err)
+	}
+	if err != nil {
 		t.Fatalf("put %s:%s in moto: %v", repo, tag, err)
 	}
 	return digest

@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -38,11 +40,16 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 }
 
 func (r *Repo) git(ctx context.Context, args ...string) (string, error) {
+	return r.gitEnv(ctx, nil, args...)
+}
+
+// gitEnv runs git with extra environment variables.
+func (r *Repo) gitEnv(ctx context.Context, env []string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", r.Dir}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// A fixed locale keeps messages parseable; no pager, no prompts.
-	cmd.Env = append(cmd.Environ(), "LC_ALL=C", "GIT_PAGER=cat", "GIT_TERMINAL_PROMPT=0")
+	cmd.Env = append(append(cmd.Environ(), "LC_ALL=C", "GIT_PAGER=cat", "GIT_TERMINAL_PROMPT=0"), env...)
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {
@@ -222,4 +229,43 @@ func (r *Repo) TagsByCommit(ctx context.Context) (map[string][]string, error) {
 		m[sha] = append(m[sha], f[0])
 	}
 	return m, nil
+}
+
+// WorkTree returns the id of the tree the work tree holds now: under the repo's
+// directory, tracked files as they are on disk and untracked files that are not
+// ignored; elsewhere, the index. It stages into a throwaway copy of the index, so the
+// real index, HEAD and the files stay as they are (the blobs land in the object store,
+// as `git stash create` would put them). The same content always gives the same id.
+func (r *Repo) WorkTree(ctx context.Context) (string, error) {
+	tmp, err := os.MkdirTemp("", "gantry-index-")
+	if err != nil {
+		return "", fmt.Errorf("work tree: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	index := filepath.Join(tmp, "index")
+	real, err := r.git(ctx, "rev-parse", "--git-path", "index")
+	if err != nil {
+		return "", fmt.Errorf("work tree: %w", err)
+	}
+	real = strings.TrimSpace(real)
+	if !filepath.IsAbs(real) {
+		real = filepath.Join(r.Dir, real)
+	}
+	env := []string{"GIT_INDEX_FILE=" + index}
+	if data, err := os.ReadFile(real); err == nil {
+		// A copy keeps the real index's stat cache: only changed files are hashed.
+		if err := os.WriteFile(index, data, 0o600); err != nil {
+			return "", fmt.Errorf("work tree: %w", err)
+		}
+	} else if _, err := r.gitEnv(ctx, env, "read-tree", "HEAD"); err != nil {
+		return "", fmt.Errorf("work tree: %w", err)
+	}
+	if _, err := r.gitEnv(ctx, env, "add", "-A", "--", "."); err != nil {
+		return "", fmt.Errorf("work tree: %w", err)
+	}
+	out, err := r.gitEnv(ctx, env, "write-tree")
+	if err != nil {
+		return "", fmt.Errorf("work tree: %w", err)
+	}
+	return strings.TrimSpace(out), nil
 }
