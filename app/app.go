@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync"
 
+	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/workflow"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
@@ -33,6 +35,8 @@ type Options struct {
 	Warn func(string)
 	// Logf receives debug logs of the clients (never secrets).
 	Logf func(format string, args ...any)
+	// Dial, when set, opens the TCP connections to SSH hosts (tests cut them).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // App holds the configuration and lazily opened clients. Safe for concurrent use.
@@ -157,6 +161,39 @@ func (a *App) sshConfig(field string, s config.SSH) sshhost.Config {
 	return c
 }
 
+// Warnings are what the user must know on every run about the configuration's
+// hosts (a host key that is not checked); the TUI shows them in its header and each
+// workflow's preflight plan carries them as warnings.
+func (a *App) Warnings() []string {
+	var out []string
+	if a.Cfg.Dev.Target != config.TargetLocal && a.Cfg.Dev.InsecureIgnoreHostKey {
+		out = append(out, fmt.Sprintf("dev.insecure_ignore_host_key = true: the host key of %s is not checked, anyone on the network path can impersonate the dev host", a.Cfg.Dev.Host))
+	}
+	if a.Cfg.Prod.Host != "" && a.Cfg.Prod.InsecureIgnoreHostKey {
+		out = append(out, fmt.Sprintf("prod.insecure_ignore_host_key = true: the host key of %s is not checked, anyone on the network path can impersonate the prod host", a.Cfg.Prod.Host))
+	}
+	return out
+}
+
+// WithWarnings adds the app's Warnings to step's plan, so the runner reports each as
+// a Warning event (::warning:: under Actions, a JSON record, a plain line) every run.
+func (a *App) WithWarnings(step pipeline.Step) pipeline.Step {
+	warns := a.Warnings()
+	if len(warns) == 0 {
+		return step
+	}
+	return pipeline.NewStep(step.Name(), func(ctx context.Context) (pipeline.StepPlan, error) {
+		p, err := step.Plan(ctx)
+		if err != nil {
+			return p, err
+		}
+		for _, w := range warns {
+			p = p.Warn("%s", w)
+		}
+		return p, nil
+	}, step.Run)
+}
+
 // Host returns (once per environment) the command runner of "dev" or "prod":
 // one SSH connection reused by every command, or this machine for dev.target = local.
 func (a *App) Host(ctx context.Context, env string) (hostexec.Runner, error) {
@@ -182,7 +219,12 @@ func (a *App) Host(ctx context.Context, env string) (hostexec.Runner, error) {
 	default:
 		return nil, fmt.Errorf("unknown environment %q", env)
 	}
-	c, err := sshhost.Dial(ctx, cfg)
+	if a.opts.Dial != nil {
+		cfg.DialContext = a.opts.Dial
+	}
+	// A dropped connection is dialled again, so clean-up after a cut-off deploy
+	// (previous container back, lock freed) still reaches the host.
+	c, err := sshhost.DialRedialing(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: %w", env, err)
 	}

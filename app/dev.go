@@ -21,7 +21,7 @@ import (
 
 // DevOptions tune a run of the dev workflow.
 type DevOptions struct {
-	// ForceUnlock breaks a dev lock older than dev.lock_stale.
+	// ForceUnlock takes the dev lock even from a live-looking holder (with a warning).
 	ForceUnlock bool
 	// NoDeploy builds and pushes only.
 	NoDeploy bool
@@ -35,7 +35,7 @@ func (a *App) Dev(opts DevOptions) []pipeline.Step {
 		checks = a.buildChecks()
 	}
 	steps := []pipeline.Step{
-		workflow.WithSecrets(workflow.Preflight(checks), envSecrets()...),
+		a.WithWarnings(workflow.WithSecrets(workflow.Preflight(checks), envSecrets()...)),
 		workflow.Metadata(workflow.MetaOptions{Dir: a.Cfg.Dir, RefuseDirty: !a.opts.AllowDirty}, &run.Meta),
 		run.Login(),
 		run.Build(),
@@ -74,6 +74,7 @@ func (a *App) devParams(forceUnlock bool) workflow.DevParams {
 			}
 			return repo.RemoteURL(ctx, "origin")
 		},
+		App:         cfg.App,
 		Who:         workflow.Who(os.Getenv),
 		ForceUnlock: forceUnlock,
 		URLHost:     urlHost,

@@ -256,7 +256,7 @@ func TestDevHeldLockBlocksDeploy(t *testing.T) {
 	sha := app.commit("locked")
 
 	host := hostClient(t)
-	lock := &hoststate.Lock{Host: host, Env: "dev", Who: "someone-else (actions run 42)", Version: "9.9.9-SNAPSHOT-abcdef0", Timeout: time.Second}
+	lock := &hoststate.Lock{Host: host, App: "book-shop", Target: hoststate.DevTarget(container), Env: "dev", Who: "someone-else (actions run 42)", Version: "9.9.9-SNAPSHOT-abcdef0", Timeout: time.Second}
 	if err := lock.Acquire(context.Background(), t.Logf); err != nil {
 		t.Fatalf("take the lock: %v", err)
 	}
@@ -269,7 +269,7 @@ func TestDevHeldLockBlocksDeploy(t *testing.T) {
 
 	r := gantry(t, app.Dir, "dev", "--ci")
 	wantCode(t, r, 1, "deploy under someone else's lock")
-	for _, want := range []string{"deploy lock held by someone-else (actions run 42)", "9.9.9-SNAPSHOT-abcdef0"} {
+	for _, want := range []string{"held by someone-else (actions run 42)", "9.9.9-SNAPSHOT-abcdef0"} {
 		if !strings.Contains(r.Out, want) {
 			t.Errorf("output lacks %q", want)
 		}
@@ -363,7 +363,7 @@ func TestDevLocalEmbedded(t *testing.T) {
 	wantCode(t, r, 0, "rollback")
 	wantServing(t, appPort, first)
 
-	audit, err := os.ReadFile(filepath.Join(home, hoststate.AuditFile))
+	audit, err := os.ReadFile(filepath.Join(home, hoststate.AuditPath("book-shop", hoststate.DevTarget(container))))
 	if err != nil {
 		t.Fatalf("audit log: %v", err)
 	}

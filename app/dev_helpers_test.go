@@ -183,10 +183,12 @@ func hostClient(t testing.TB) *sshhost.Client {
 // auditFor returns the host's audit entries for sha, newest first.
 func auditFor(t testing.TB, host hostexec.Runner, sha string) []hoststate.AuditEntry {
 	t.Helper()
-	all, err := hoststate.ReadAudit(context.Background(), host, 0)
+	// Every dev container's log of the test app (named book-shop in every test's gantry.toml).
+	res, err := host.Run(context.Background(), hostexec.Raw(`cd "$HOME" && cat .gantry/book-shop/dev-*/audit.log 2>/dev/null; true`), hostexec.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	all := hoststate.ParseAudit(res.Stdout, 0)
 	var out []hoststate.AuditEntry
 	for _, e := range all {
 		if e.SHA == sha {

@@ -2,15 +2,14 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/remote/devhost"
 	"github.com/bookshop-ops/gantry/remote/hoststate"
-
-	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
 
 // DevStatus is what runs on the dev target now.
@@ -24,88 +23,90 @@ type DevStatus struct {
 	StartedAt time.Time
 	Version   string
 	SHA       string
-	// Health is the answer of the health path ("200 OK", "unreachable", …) or "" when none is set.
+	// Health is the HTTP status the health path answered ("200"), "unreachable" (with
+	// what the probe said) when nothing answered, or "" when no health path is set.
 	Health string
 }
 
+// devHost is the dev container's client over the dev host, configured as the deploy
+// step configures it (the same docker command words, container, ports, health path).
+func (a *App) devHost(ctx context.Context) (*devhost.Client, error) {
+	host, err := a.Host(ctx, "dev")
+	if err != nil {
+		return nil, err
+	}
+	d := a.Cfg.Dev
+	return devhost.New(host, devhost.Config{
+		Docker: devhost.DockerWords(d.DockerCommand), Container: d.Container, Ports: d.Ports,
+		HealthPath: d.HealthPath, HealthTimeout: d.HealthTimeout.Duration, Uptime: d.Uptime.Duration,
+		KeepImages: d.KeepImages, Logf: a.opts.Logf,
+	}), nil
+}
+
 // DevStatus reads the dev container's state with docker inspect on the dev target.
+// An engine that cannot be reached is an error, never "absent".
 func (a *App) DevStatus(ctx context.Context) (DevStatus, error) {
 	d := a.Cfg.Dev
 	st := DevStatus{Target: d.Target, Container: d.Container}
-	if d.Target == "ssh" {
+	if d.Target == config.TargetSSH {
 		st.Target = fmt.Sprintf("%s@%s", d.User, d.Host)
 	}
-	host, err := a.Host(ctx, "dev")
+	h, err := a.devHost(ctx)
 	if err != nil {
 		return st, err
 	}
-	res, err := host.Run(ctx, hostexec.Command(d.DockerCommand, "inspect", "--type", "container", d.Container), hostexec.RunOptions{})
+	found, err := h.Inspect(ctx, d.Container)
 	if err != nil {
-		if strings.Contains(res.Stderr, "No such") || strings.Contains(res.Stdout, "[]") {
-			st.State = "absent"
-			return st, nil
-		}
-		return st, fmt.Errorf("inspect %s: %w", d.Container, err)
+		return st, fmt.Errorf("dev container %s: %w", d.Container, err)
 	}
-	var info []struct {
-		Image string
-		State struct {
-			Status    string
-			Running   bool
-			StartedAt time.Time
-		}
-		Config struct {
-			Image  string
-			Labels map[string]string
-		}
+	c := found[d.Container]
+	if c == nil {
+		st.State = "absent"
+		return st, nil
 	}
-	if err := json.Unmarshal([]byte(res.Stdout), &info); err != nil || len(info) == 0 {
-		return st, fmt.Errorf("inspect %s: unexpected output", d.Container)
-	}
-	c := info[0]
 	st.Image, st.ImageID, st.State, st.Running, st.StartedAt = c.Config.Image, c.Image, c.State.Status, c.State.Running, c.State.StartedAt
 	st.Version, st.SHA = c.Config.Labels["gantry.version"], c.Config.Labels["gantry.sha"]
-	if d.HealthPath != "" && st.Running {
-		hostPort, _, _ := strings.Cut(d.Ports, ":")
-		url := "http://127.0.0.1:" + hostPort + d.HealthPath
-		probe := hostexec.Or(
-			hostexec.Command("curl", "-s", "-o", "/dev/null", "-m", "5", "-w", "%{http_code}", url),
-			hostexec.Command("echo", "unreachable"),
-		)
-		if r, err := host.Run(ctx, probe, hostexec.RunOptions{}); err == nil {
-			st.Health = strings.TrimSpace(r.Stdout)
-			// curl prints 000 for "no answer" before failing over to the echo.
-			if strings.HasPrefix(st.Health, "000") {
-				st.Health = "unreachable"
-			}
+	if url := h.HealthURL(); url != "" && st.Running {
+		ok, detail, err := h.Probe(ctx, url)
+		switch {
+		case err != nil:
+			st.Health = "unreachable: " + err.Error()
+		case strings.HasPrefix(detail, "HTTP ") && detail != "HTTP 0":
+			st.Health = strings.TrimPrefix(detail, "HTTP ")
+		case ok:
+			st.Health = "200"
+		default:
+			st.Health = "unreachable: " + detail
 		}
 	}
 	return st, nil
 }
 
-// History reads the audit logs of the dev and prod hosts, newest first.
+// History reads this app's audit logs on the dev and prod hosts (and the old
+// host-wide log's lines of those environments), newest first.
 func (a *App) History(ctx context.Context, limit int) ([]hoststate.AuditEntry, error) {
 	var all []hoststate.AuditEntry
 	var errs []string
-	envs := []string{"dev"}
+	type place struct{ env, target string }
+	places := []place{{"dev", hoststate.DevTarget(a.Cfg.Dev.Container)}}
 	if a.Cfg.Prod.Host != "" {
-		envs = append(envs, "prod")
+		places = append(places, place{"prod", hoststate.ProdTarget(a.Cfg.Prod.Namespace, a.Cfg.Prod.Deployment)})
 	}
 	seen := map[string]bool{}
-	for _, env := range envs {
-		h, err := a.Host(ctx, env)
+	for _, p := range places {
+		h, err := a.Host(ctx, p.env)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
-		entries, err := hoststate.ReadAudit(ctx, h, limit)
+		entries, err := hoststate.ReadAppAudit(ctx, h, a.Cfg.App, p.env, []string{p.target}, limit)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", env, err))
+			errs = append(errs, fmt.Sprintf("%s: %v", p.env, err))
 			continue
 		}
 		for _, e := range entries {
-			// Dev and prod may be one host sharing one log; keep each line once.
-			k := e.When.String() + e.Env + e.Version + e.Result
+			// Dev and prod may be one host sharing the old log; keep each line once.
+			k := e.When.String() + e.Env + e.Version + e.Result + e.Who
 			if !seen[k] {
 				seen[k] = true
 				all = append(all, e)
@@ -113,6 +114,9 @@ func (a *App) History(ctx context.Context, limit int) ([]hoststate.AuditEntry, e
 		}
 	}
 	sortAudit(all)
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
 	if len(errs) > 0 && len(all) == 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}

@@ -36,7 +36,7 @@ func (a *App) rollbackDev(forceUnlock bool) []pipeline.Step {
 		return reg.Repository(), nil
 	}
 	return []pipeline.Step{
-		workflow.WithSecrets(workflow.Preflight([]workflow.Check{a.devHostCheck()}), envSecrets()...),
+		a.WithWarnings(workflow.WithSecrets(workflow.Preflight([]workflow.Check{a.devHostCheck()}), envSecrets()...)),
 		workflow.DevRollback(a.devParams(forceUnlock), repository),
 	}
 }

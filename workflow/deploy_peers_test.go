@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/remote/devhost"
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"github.com/bookshop-ops/gantry/config"
@@ -115,12 +116,12 @@ func TestDevHostUptimeCheckOverSSH(t *testing.T) {
 	if !strings.Contains(rep.Text(), "not-a-port") {
 		t.Errorf("the crashing container's logs are not shown:\n%s", rep.Text())
 	}
-	found, err := newDevHost(host, p, &devLog{}).inspect(context.Background(), container, container+"-next")
+	found, err := newDevHost(host, p, &devLog{}).Inspect(context.Background(), container, container+"-next")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := found[container]
-	if c == nil || !c.State.Running || !sameImage(c.Image, first.ImageID) || found[container+"-next"] != nil {
+	if c == nil || !c.State.Running || !devhost.SameImage(c.Image, first.ImageID) || found[container+"-next"] != nil {
 		t.Fatalf("after the failed deploy: %+v (next: %+v), want the first container running again", c, found[container+"-next"])
 	}
 }
@@ -152,7 +153,7 @@ func TestDevHostPruneSparesFreshDangling(t *testing.T) {
 	}
 
 	rep := &devLog{}
-	newDevHost(host, DevParams{Dev: testDevConfig("docker", "8080")}, rep).prune(context.Background(), nil, "")
+	newDevHost(host, DevParams{Dev: testDevConfig("docker", "8080")}, rep).Prune(context.Background(), nil, "")
 	if strings.Contains(rep.Text(), "warning") {
 		t.Errorf("prune warned:\n%s", rep.Text())
 	}
@@ -181,11 +182,11 @@ func TestDevHostServingOverSSH(t *testing.T) {
 
 	serving := func(image string, labels map[string]string) (string, bool) {
 		h := newDevHost(host, p, &devLog{})
-		cur, err := h.current(context.Background())
+		cur, err := h.Current(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		return h.serving(context.Background(), cur, image, labels)
+		return h.Serving(context.Background(), cur, image, labels)
 	}
 	if why, ok := serving(one, labels); !ok || !strings.Contains(why, container+" already runs one") {
 		t.Errorf("serving(%s) = %q, %v; want the running healthy container", one, why, ok)

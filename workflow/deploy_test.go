@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/remote/devhost"
 	"github.com/bookshop-ops/gantry/remote/hoststate"
 
 	"github.com/bookshop-ops/gantry/remote/hostexec"
@@ -40,8 +42,8 @@ func (l *devLog) Logf(format string, args ...any) {
 	defer l.mu.Unlock()
 	l.lines = append(l.lines, fmt.Sprintf(format, args...))
 }
-func (l *devLog) Writer() io.Writer             { return io.Discard }
-func (l *devLog) Progress(_, _ int64, _ string) {}
+func (l *devLog) Writer() io.Writer               { return io.Discard }
+func (l *devLog) Progress(_, _ int64, _ string)   {}
 func (l *devLog) Warn(format string, args ...any) { l.Logf("warning: "+format, args...) }
 
 func (l *devLog) Secret(v string) {
@@ -126,13 +128,13 @@ func healthServer(t *testing.T, status int) string {
 }
 
 // replaceCurrent replaces what runs now, as a deploy does: current, then replace.
-func replaceCurrent(t *testing.T, h *devHost, image, repo string, labels map[string]string) (replaced, error) {
+func replaceCurrent(t *testing.T, h *devhost.Client, image, repo string, labels map[string]string) (devhost.Replaced, error) {
 	t.Helper()
-	old, err := h.current(context.Background())
+	old, err := h.Current(context.Background())
 	if err != nil {
 		t.Fatalf("the current container: %v", err)
 	}
-	return h.replace(context.Background(), old, image, repo, labels)
+	return h.Replace(context.Background(), old, image, repo, labels)
 }
 
 func testDevConfig(docker, port string) config.Dev {
@@ -159,7 +161,7 @@ func TestDevHostQuotesEveryValue(t *testing.T) {
 
 	creds := registry.Credentials{Host: "registry.example:5000", Username: "AWS " + evil, Password: "s3cret " + evil}
 	image := "registry.example:5000/book-shop:1.0.0-SNAPSHOT-abcdef0"
-	if err := h.pull(context.Background(), image, creds, ""); err != nil {
+	if err := h.Pull(context.Background(), image, creds, ""); err != nil {
 		t.Fatalf("pull: %v\n%s", err, rep.Text())
 	}
 	done, err := replaceCurrent(t, h, image, "registry.example:5000/book-shop", map[string]string{"gantry.version": evil, "gantry.sha": "abc"})
@@ -304,7 +306,7 @@ func TestDevPruneKeepsNewestAndRunning(t *testing.T) {
 	host := &scriptedHost{reply: func(string) (hostexec.Result, error) { return hostexec.Result{}, nil }}
 	p := DevParams{Dev: testDevConfig("docker", "18080")}
 	p.Dev.KeepImages = 2
-	imgs, err := parseImages(strings.Join([]string{
+	imgs, err := devhost.ParseImages(strings.Join([]string{
 		`{"ID":"sha256:5555","Repository":"r","Tag":"5","CreatedAt":"2024-05-05 10:00:00 +0000 UTC"}`,
 		`{"ID":"sha256:1111","Repository":"r","Tag":"1","CreatedAt":"2024-05-01 10:00:00 +0000 UTC"}`,
 		`{"ID":"sha256:4444","Repository":"r","Tag":"4","CreatedAt":"2024-05-04 10:00:00 +0000 UTC"}`,
@@ -317,7 +319,7 @@ func TestDevPruneKeepsNewestAndRunning(t *testing.T) {
 	if imgs[0].Tag != "5" || imgs[len(imgs)-1].Tag != "1" {
 		t.Fatalf("not newest first: %+v", imgs)
 	}
-	newDevHost(host, p, &devLog{}).prune(context.Background(), imgs, "1111")
+	newDevHost(host, p, &devLog{}).Prune(context.Background(), imgs, "1111")
 	want := "docker rmi --no-prune sha256:3333 >/dev/null; docker image prune --force --filter until=1h"
 	if !host.ran(want) {
 		t.Errorf("prune ran\n%s\nwant %q (keep 5, 4 and the running 1)", strings.Join(host.cmds, "\n"), want)
@@ -345,7 +347,7 @@ func TestDevProbeTools(t *testing.T) {
 			t.Setenv("PATH", bin)
 			for port, want := range map[string]bool{okPort: true, badPort: false} {
 				h := newDevHost(localhost.Host{}, DevParams{Dev: testDevConfig("docker", port)}, &devLog{})
-				ok, detail, err := h.probe(context.Background(), "http://127.0.0.1:"+port+"/healthz")
+				ok, detail, err := h.Probe(context.Background(), "http://127.0.0.1:"+port+"/healthz")
 				if err != nil || ok != want {
 					t.Errorf("%s on :%s: ok=%v (%s), err=%v; want ok=%v", tool, port, ok, detail, err, want)
 				}
@@ -358,7 +360,7 @@ func TestDevProbeTools(t *testing.T) {
 		_ = os.Symlink(sh, filepath.Join(bin, "sh"))
 		t.Setenv("PATH", bin)
 		h := newDevHost(localhost.Host{}, DevParams{Dev: testDevConfig("docker", okPort)}, &devLog{})
-		_, _, err := h.probe(context.Background(), "http://127.0.0.1:"+okPort+"/healthz")
+		_, _, err := h.Probe(context.Background(), "http://127.0.0.1:"+okPort+"/healthz")
 		if err == nil || !strings.Contains(err.Error(), "install curl") {
 			t.Errorf("err = %v, want one that says to install curl", err)
 		}
@@ -369,7 +371,7 @@ func TestDevPullRefusesMovedTag(t *testing.T) {
 	docker, _ := fakeDockerHost(t)
 	t.Setenv("HOME", t.TempDir())
 	h := newDevHost(localhost.Host{}, DevParams{Dev: testDevConfig(docker, "1")}, &devLog{})
-	err := h.pull(context.Background(), "r:t", registry.Credentials{}, "sha256:"+strings.Repeat("9", 64))
+	err := h.Pull(context.Background(), "r:t", registry.Credentials{}, "sha256:"+strings.Repeat("9", 64))
 	if err == nil || !strings.Contains(err.Error(), "the tag moved") {
 		t.Fatalf("err = %v", err)
 	}
@@ -378,40 +380,41 @@ func TestDevPullRefusesMovedTag(t *testing.T) {
 func TestDevLockedAuditsAndReleases(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
-	p := DevParams{Dev: testDevConfig("docker", "1"), Who: "tester"}
+	p := DevParams{App: "shop", Dev: testDevConfig("docker", "1"), Who: "tester"}
 	rep := &devLog{}
-	h := newDevHost(localhost.Host{}, p, rep)
+	lockDir := filepath.Join(home, hoststate.Dir("shop", hoststate.DevTarget(p.Dev.Container)), "lock")
+	auditFile := filepath.Join(home, hoststate.AuditPath("shop", hoststate.DevTarget(p.Dev.Container)))
 	boom := &RolledBackError{Err: errors.New("health"), Previous: "r:1"}
-	err := h.locked(context.Background(), p.lock(localhost.Host{}, "2"), func(ctx context.Context) (hoststate.AuditEntry, error) {
-		if _, err := os.Stat(filepath.Join(home, hoststate.StateDir, "locks", "dev.lock")); err != nil {
+	err := locked(context.Background(), rep, localhost.Host{}, p, p.lock(localhost.Host{}, "2"), func(ctx context.Context) (hoststate.AuditEntry, error) {
+		if _, err := os.Stat(filepath.Join(lockDir, "owner")); err != nil {
 			t.Errorf("lock not held inside: %v", err)
 		}
-		return hoststate.AuditEntry{Env: "dev", Who: "tester", Version: "2", SHA: "abc"}, boom
+		return p.audit("2", "abc"), boom
 	})
 	if !errors.Is(err, ErrRolledBack) {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(home, hoststate.StateDir, "locks", "dev.lock")); !os.IsNotExist(err) {
+	if _, err := os.Stat(lockDir); !os.IsNotExist(err) {
 		t.Errorf("lock left behind: %v", err)
 	}
-	data, _ := os.ReadFile(filepath.Join(home, hoststate.AuditFile))
+	data, _ := os.ReadFile(auditFile)
 	e := hoststate.ParseAudit(string(data), 1)
 	if len(e) != 1 || e[0].Result != ResultRolledBack || e[0].Who != "tester" {
 		t.Errorf("audit = %q", data)
 	}
 	// Nothing tried (no version): no audit line.
-	_ = h.locked(context.Background(), p.lock(localhost.Host{}, "3"), func(ctx context.Context) (hoststate.AuditEntry, error) {
+	_ = locked(context.Background(), rep, localhost.Host{}, p, p.lock(localhost.Host{}, "3"), func(ctx context.Context) (hoststate.AuditEntry, error) {
 		return hoststate.AuditEntry{}, errors.New("nothing to roll back to")
 	})
-	data2, _ := os.ReadFile(filepath.Join(home, hoststate.AuditFile))
+	data2, _ := os.ReadFile(auditFile)
 	if !bytes.Equal(data, data2) {
 		t.Errorf("an audit line was written for a run that tried nothing: %q", data2)
 	}
 }
 
 func TestPreviousImageAndRepository(t *testing.T) {
-	imgs := []hostImage{{ID: "sha256:3", Tag: "3"}, {ID: "sha256:2", Tag: "2"}, {ID: "sha256:1", Tag: "1"}}
-	cur := &devContainer{Image: "sha256:2"}
+	imgs := []devhost.Image{{ID: "sha256:3", Tag: "3"}, {ID: "sha256:2", Tag: "2"}, {ID: "sha256:1", Tag: "1"}}
+	cur := &devhost.Container{Image: "sha256:2"}
 	if p, ok := previousImage(imgs, cur); !ok || p.Tag != "1" {
 		t.Errorf("previous of 2 = %+v %v, want 1", p, ok)
 	}
@@ -432,4 +435,9 @@ func TestPreviousImageAndRepository(t *testing.T) {
 			t.Errorf("repositoryOf(%q) = %q, want %q", ref, got, want)
 		}
 	}
+}
+
+// newDevHost is the dev host client a step of p would use, logging to r.
+func newDevHost(run hostexec.Runner, p DevParams, r pipeline.Reporter) *devhost.Client {
+	return devhost.New(run, p.hostConfig(r.Logf))
 }

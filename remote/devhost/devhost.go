@@ -1,4 +1,6 @@
-package workflow
+// Package devhost drives the dev container through the docker CLI of the dev host
+// (or this machine): inspect, pull, replace with a health check, recover, images, prune.
+package devhost
 
 import (
 	"context"
@@ -15,11 +17,8 @@ import (
 
 	"github.com/bookshop-ops/gantry/remote/hoststate"
 
-	"github.com/bookshop-ops/gantry/pipeline"
-
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
-	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/remote/registry"
 )
 
@@ -30,14 +29,6 @@ const DockerConfigDir = hoststate.StateDir + "/docker"
 
 // stopTimeout is how long docker stop waits for the old container to exit cleanly.
 const stopTimeout = "10"
-
-// Audit results of a dev deploy or rollback.
-const (
-	ResultOK         = "ok"
-	ResultFailed     = "failed"
-	ResultRolledBack = "rolled-back" // the deploy failed and the previous container serves again
-	ResultRollback   = "rollback"    // gantry rollback put an earlier image back
-)
 
 // ErrRolledBack marks a deploy whose new container failed and whose previous
 // container was started again: dev still serves the old version.
@@ -59,36 +50,78 @@ func (e *RolledBackError) Unwrap() error { return e.Err }
 // Is makes RolledBackError match ErrRolledBack.
 func (e *RolledBackError) Is(t error) bool { return t == ErrRolledBack }
 
-// devHost drives the dev container through the docker CLI of the dev host. Every
-// command goes over the one Runner; every value is a quoted word.
-type devHost struct {
-	run    hostexec.Runner
-	docker []string
-	cfg    config.Dev
-	r      pipeline.Reporter
-	poll   time.Duration
-	now    func() time.Time
+// Config says how to reach the dev container on the host.
+type Config struct {
+	// Docker is the docker CLI's command words, e.g. ["sudo", "docker"] (default ["docker"]).
+	Docker []string
+	// Container is the container's name; Ports its port map (host:container).
+	Container string
+	Ports     string
+	// HealthPath is probed on the host port (none: the container must stay up for Uptime).
+	HealthPath    string
+	HealthTimeout time.Duration
+	Uptime        time.Duration
+	// KeepImages is how many of the repository's images Prune keeps for rollback.
+	KeepImages int
+	// Poll is the wait between health probes (default 250ms).
+	Poll time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logf receives progress lines (default: dropped).
+	Logf func(format string, args ...any)
 }
 
-func newDevHost(run hostexec.Runner, p DevParams, r pipeline.Reporter) *devHost {
-	words := strings.Fields(p.Dev.DockerCommand)
+// DockerWords splits a configured docker command ("sudo docker") into words.
+func DockerWords(command string) []string {
+	w := strings.Fields(command)
+	if len(w) == 0 {
+		return []string{"docker"}
+	}
+	return w
+}
+
+// Client drives the dev container through the docker CLI of the dev host. Every
+// command goes over the one Runner; every value is a quoted word.
+type Client struct {
+	run    hostexec.Runner
+	docker []string
+	cfg    Config
+	poll   time.Duration
+	now    func() time.Time
+	logf   func(string, ...any)
+}
+
+// New returns a client for the container cfg names, over run.
+func New(run hostexec.Runner, cfg Config) *Client {
+	words := cfg.Docker
 	if len(words) == 0 {
 		words = []string{"docker"}
 	}
-	poll := p.HealthPoll
+	poll := cfg.Poll
 	if poll <= 0 {
 		poll = 250 * time.Millisecond
 	}
-	return &devHost{run: run, docker: words, cfg: p.Dev, r: r, poll: poll, now: p.now}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	logf := cfg.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	return &Client{run: run, docker: slices.Clone(words), cfg: cfg, poll: poll, now: now, logf: logf}
 }
 
+// Config returns the client's configuration.
+func (h *Client) Config() Config { return h.cfg }
+
 // cmd is the docker CLI with args, each quoted.
-func (h *devHost) cmd(args ...string) hostexec.Cmd {
+func (h *Client) cmd(args ...string) hostexec.Cmd {
 	return hostexec.Command(append(slices.Clone(h.docker), args...)...)
 }
 
 // exec runs c from the login user's home (where gantry's state folder lives).
-func (h *devHost) exec(ctx context.Context, c hostexec.Cmd, opts hostexec.RunOptions) (hostexec.Result, error) {
+func (h *Client) exec(ctx context.Context, c hostexec.Cmd, opts hostexec.RunOptions) (hostexec.Result, error) {
 	return h.run.Run(ctx, hoststate.InHome(c), opts)
 }
 
@@ -97,50 +130,13 @@ func (h *devHost) exec(ctx context.Context, c hostexec.Cmd, opts hostexec.RunOpt
 var loginNoise = regexp.MustCompile(`^(WARNING! Your (password|credentials) (will be|are) stored unencrypted|Configure a credential helper to remove this warning|https://docs\.docker\.com/.*credential)`)
 
 // logLines returns RunOptions that show the command's output as log lines.
-func (h *devHost) logLines(prefix string) hostexec.RunOptions {
+func (h *Client) logLines(prefix string) hostexec.RunOptions {
 	show := func(line string) {
 		if strings.TrimSpace(line) != "" && !loginNoise.MatchString(line) {
-			h.r.Logf("%s%s", prefix, line)
+			h.logf("%s%s", prefix, line)
 		}
 	}
 	return hostexec.RunOptions{OnStdout: show, OnStderr: show}
-}
-
-// locked runs fn holding the dev lock, releases the lock on every exit path and
-// appends fn's audit entry with the result.
-func (h *devHost) locked(ctx context.Context, lock *hoststate.Lock, fn func(ctx context.Context) (hoststate.AuditEntry, error)) (err error) {
-	if err := lock.Acquire(ctx, h.r.Logf); err != nil {
-		return err
-	}
-	h.r.Logf("took the %s lock on the host", lock.Env)
-	defer func() {
-		if rerr := lock.Release(ctx); rerr != nil {
-			h.r.Logf("warning: %v; remove %s/locks/%s.lock on the host if it stays", rerr, hoststate.StateDir, lock.Env)
-			err = errors.Join(err, rerr)
-		}
-	}()
-	entry, err := fn(ctx)
-	if entry.Version == "" {
-		return err // nothing was tried on the host: nothing to audit
-	}
-	entry.When = h.now()
-	switch {
-	case err == nil && entry.Result == "":
-		entry.Result = ResultOK
-	case errors.Is(err, ErrRolledBack):
-		entry.Result = ResultRolledBack
-	case err != nil:
-		entry.Result = ResultFailed
-	}
-	if aerr := hoststate.AppendAudit(ctx, h.run, entry); aerr != nil {
-		h.r.Logf("warning: %v", aerr)
-		if err == nil {
-			err = aerr
-		}
-	} else {
-		h.r.Logf("audit: %s %s %s", entry.Version, short7(entry.SHA), entry.Result)
-	}
-	return err
 }
 
 var pulledDigest = regexp.MustCompile(`(?m)^Digest: (sha256:[0-9a-f]{64})\s*$`)
@@ -149,7 +145,7 @@ var pulledDigest = regexp.MustCompile(`(?m)^Digest: (sha256:[0-9a-f]{64})\s*$`)
 // stdin (never in a command line) into gantry's own docker config folder, docker
 // pull, and docker logout whatever the pull did, so no token stays on the host.
 // want, when set, is the digest the pulled tag must have.
-func (h *devHost) pull(ctx context.Context, image string, c registry.Credentials, want string) error {
+func (h *Client) Pull(ctx context.Context, image string, c registry.Credentials, want string) error {
 	pull := h.cmd("--config", DockerConfigDir, "pull", image)
 	cmd := pull
 	opts := h.logLines("")
@@ -167,9 +163,9 @@ func (h *devHost) pull(ctx context.Context, image string, c registry.Credentials
 			hostexec.Raw(`exit "$status"`),
 		)
 		opts.Stdin = strings.NewReader(c.Password)
-		h.r.Logf("logging in to %s and pulling %s on the host", c.Host, image)
+		h.logf("logging in to %s and pulling %s on the host", c.Host, image)
 	} else {
-		h.r.Logf("pulling %s on the host", image)
+		h.logf("pulling %s on the host", image)
 	}
 	res, err := h.exec(ctx, cmd, opts)
 	if err != nil {
@@ -188,15 +184,16 @@ func (h *devHost) pull(ctx context.Context, image string, c registry.Credentials
 	return nil
 }
 
-// devContainer is what docker inspect says about a container.
-type devContainer struct {
+// Container is what docker inspect says about a container.
+type Container struct {
 	ID    string `json:"Id"`
 	Name  string
 	Image string // image ID
 	State struct {
-		Status   string
-		Running  bool
-		ExitCode int
+		Status    string
+		Running   bool
+		ExitCode  int
+		StartedAt time.Time
 	}
 	RestartCount int
 	Config       struct {
@@ -207,7 +204,7 @@ type devContainer struct {
 
 // inspect describes the named containers (or IDs) in one command; absent ones are
 // missing from the map.
-func (h *devHost) inspect(ctx context.Context, names ...string) (map[string]*devContainer, error) {
+func (h *Client) Inspect(ctx context.Context, names ...string) (map[string]*Container, error) {
 	res, err := h.exec(ctx, h.cmd(append([]string{"container", "inspect"}, names...)...), hostexec.RunOptions{})
 	if err != nil {
 		var ee *hostexec.ExitError
@@ -220,13 +217,13 @@ func (h *devHost) inspect(ctx context.Context, names ...string) (map[string]*dev
 			}
 		}
 	}
-	var list []devContainer
+	var list []Container
 	if out := strings.TrimSpace(res.Stdout); out != "" {
 		if err := json.Unmarshal([]byte(out), &list); err != nil {
 			return nil, fmt.Errorf("inspect containers on the host: unexpected output: %v", err)
 		}
 	}
-	found := map[string]*devContainer{}
+	found := map[string]*Container{}
 	for i := range list {
 		c := &list[i]
 		for _, n := range names {
@@ -238,54 +235,124 @@ func (h *devHost) inspect(ctx context.Context, names ...string) (map[string]*dev
 	return found, nil
 }
 
-func describeContainer(c *devContainer) string {
+func Describe(c *Container) string {
 	v := c.Config.Labels["gantry.image_tag"]
 	if v == "" {
 		v = c.Config.Image
 	}
-	return fmt.Sprintf("%s (%s, %s)", v, shortImageID(c.ID), c.State.Status)
+	return fmt.Sprintf("%s (%s, %s)", v, ShortID(c.ID), c.State.Status)
 }
 
-// replaced is what replace leaves behind.
-type replaced struct {
+// Replaced is what replace leaves behind.
+type Replaced struct {
 	// ImageID is the image the container now runs.
 	ImageID string
 	// Images are the host's images of the repository, newest first.
-	Images []hostImage
+	Images []Image
 }
 
-// current is the container that runs now (nil when none does), after clearing up
-// what an interrupted deploy left: a lone <name>-next is adopted as <name>, one beside
-// <name> is removed.
-func (h *devHost) current(ctx context.Context) (*devContainer, error) {
+// State is what the host has under the container's name, and what an interrupted
+// deploy left as <name>-next (nil when nothing).
+type State struct {
+	Name          string
+	Current, Next *Container
+}
+
+// Survey inspects <name> and <name>-next; it changes nothing.
+func (h *Client) Survey(ctx context.Context) (State, error) {
 	name := h.cfg.Container
-	next := name + "-next"
-	found, err := h.inspect(ctx, name, next)
+	found, err := h.Inspect(ctx, name, name+"-next")
+	if err != nil {
+		return State{}, err
+	}
+	return State{Name: name, Current: found[name], Next: found[name+"-next"]}, nil
+}
+
+// Recovery says what Recover will do about a <name>-next an interrupted deploy left
+// ("" when there is none).
+func (s State) Recovery() string {
+	next := s.Name + "-next"
+	switch {
+	case s.Next == nil:
+		return ""
+	case s.Current != nil && s.Current.State.Running:
+		return fmt.Sprintf("recover: remove %s (%s), left by an interrupted deploy beside the running %s", next, Describe(s.Next), s.Name)
+	case !s.Next.State.Running:
+		if s.Current != nil {
+			return fmt.Sprintf("recover: remove %s (%s), left by an interrupted deploy, and start %s (%s) again", next, Describe(s.Next), s.Name, Describe(s.Current))
+		}
+		return fmt.Sprintf("recover: remove %s (%s), left by an interrupted deploy", next, Describe(s.Next))
+	case s.Current != nil:
+		return fmt.Sprintf("recover: %s (%s) left by an interrupted deploy runs unverified: health-check it and adopt it as %s, or remove it and start %s (%s) again", next, Describe(s.Next), s.Name, s.Name, Describe(s.Current))
+	}
+	return fmt.Sprintf("recover: %s (%s) left by an interrupted deploy runs unverified: health-check it and adopt it as %s, or remove it", next, Describe(s.Next), s.Name)
+}
+
+// Current surveys and recovers: the container that runs now (nil when none does).
+func (h *Client) Current(ctx context.Context) (*Container, error) {
+	s, err := h.Survey(ctx)
 	if err != nil {
 		return nil, err
 	}
-	old, stale := found[name], found[next]
-	if stale != nil {
-		if old == nil {
-			// An earlier deploy was cut off between starting it and renaming it.
-			h.r.Logf("adopting %s, left by an interrupted deploy, as %s", next, name)
-			if _, err := h.exec(ctx, h.cmd("rename", stale.ID, name), hostexec.RunOptions{}); err != nil {
-				return nil, fmt.Errorf("rename %s to %s on the host: %w", next, name, err)
-			}
-			old = stale
-		} else {
-			h.r.Logf("removing %s, left by an interrupted deploy", next)
-			if _, err := h.exec(ctx, h.cmd("rm", "-f", stale.ID).Stdout2Null(), hostexec.RunOptions{}); err != nil {
-				return nil, fmt.Errorf("remove %s on the host: %w", next, err)
+	return h.Recover(ctx, s)
+}
+
+// Recover settles what an interrupted deploy left (see Recovery) and returns the
+// container that runs under the name now (nil when none does). A running <name>-next
+// whose old container is stopped or gone is health-checked: healthy, it is adopted as
+// <name> (the old one removed); not, it is removed and the old one started again.
+func (h *Client) Recover(ctx context.Context, s State) (*Container, error) {
+	name, next := s.Name, s.Name+"-next"
+	if s.Next != nil {
+		cur, stale := s.Current, s.Next
+		adopt := false
+		if stale.State.Running && (cur == nil || !cur.State.Running) {
+			h.logf("%s, left by an interrupted deploy, runs unverified: checking its health", next)
+			if err := h.Healthy(ctx, stale.ID); err != nil {
+				if ctx.Err() != nil {
+					return nil, err
+				}
+				h.logf("%s is not healthy (%v)", next, err)
+			} else {
+				adopt = true
 			}
 		}
+		var cmds []hostexec.Cmd
+		if adopt {
+			if cur != nil {
+				cmds = append(cmds, h.cmd("rm", "-f", cur.ID).Stdout2Null())
+			}
+			cmds = append(cmds, h.cmd("rename", stale.ID, name))
+			h.logf("adopting %s as %s: it answers healthy", next, name)
+		} else {
+			cmds = append(cmds, h.cmd("rm", "-f", stale.ID).Stdout2Null())
+			if cur != nil && !cur.State.Running {
+				cmds = append(cmds, h.cmd("start", cur.ID).Stdout2Null())
+				h.logf("removing %s and starting %s (%s) again", next, name, Describe(cur))
+			} else {
+				h.logf("removing %s, left by an interrupted deploy", next)
+			}
+		}
+		if _, err := h.exec(ctx, hostexec.And(cmds...), hostexec.RunOptions{}); err != nil {
+			return nil, fmt.Errorf("recover from the interrupted deploy (%s) on the host: %w", next, err)
+		}
+		switch {
+		case adopt:
+			c := *stale
+			c.Name = "/" + name
+			s.Current = &c
+		case cur != nil && !cur.State.Running:
+			c := *cur
+			c.State.Running, c.State.Status = true, "running"
+			s.Current = &c
+		}
 	}
-	if old != nil {
-		h.r.Logf("%s runs %s", name, describeContainer(old))
+	if s.Current != nil {
+		h.logf("%s runs %s", name, Describe(s.Current))
 	} else {
-		h.r.Logf("no %s container yet", name)
+		h.logf("no %s container yet", name)
 	}
-	return old, nil
+	return s.Current, nil
 }
 
 // replace swaps old (what current returned; nil for none) for a new container
@@ -293,7 +360,7 @@ func (h *devHost) current(ctx context.Context) (*devContainer, error) {
 // container (as <name>-next), stops the old one and starts the new one. The old
 // container is removed only once the new one is healthy; otherwise it is started
 // again. repo, if set, is listed in the same last command for pruning.
-func (h *devHost) replace(ctx context.Context, old *devContainer, image, repo string, labels map[string]string) (replaced, error) {
+func (h *Client) Replace(ctx context.Context, old *Container, image, repo string, labels map[string]string) (Replaced, error) {
 	name := h.cfg.Container
 	next := name + "-next"
 	create := []string{"create", "--name", next, "-p", h.cfg.Ports, "--restart", "unless-stopped"}
@@ -309,19 +376,19 @@ func (h *devHost) replace(ctx context.Context, old *devContainer, image, repo st
 	t0 := h.now()
 	res, err := h.exec(ctx, hostexec.And(sw...), hostexec.RunOptions{})
 	if err != nil {
-		return replaced{}, h.restore(ctx, old, next, fmt.Errorf("replace the container on the host: %w", err))
+		return Replaced{}, h.restore(ctx, old, next, fmt.Errorf("replace the container on the host: %w", err))
 	}
-	newID := tailLine(res.Stdout)
+	newID := TailLine(res.Stdout)
 	if newID == "" {
 		newID = next
 	}
 	if old != nil && old.State.Running {
-		h.r.Logf("created the new container, stopped the old one and started the new one in %s", h.now().Sub(t0).Round(time.Millisecond))
+		h.logf("created the new container, stopped the old one and started the new one in %s", h.now().Sub(t0).Round(time.Millisecond))
 	} else {
-		h.r.Logf("started the new container")
+		h.logf("started the new container")
 	}
-	if err := h.healthy(ctx, newID); err != nil {
-		return replaced{}, h.restore(ctx, old, next, err)
+	if err := h.Healthy(ctx, newID); err != nil {
+		return Replaced{}, h.restore(ctx, old, next, err)
 	}
 	var fin []hostexec.Cmd
 	if old != nil {
@@ -333,15 +400,15 @@ func (h *devHost) replace(ctx context.Context, old *devContainer, image, repo st
 	}
 	res, err = h.exec(ctx, hostexec.And(fin...), hostexec.RunOptions{})
 	if err != nil {
-		return replaced{}, fmt.Errorf("the new container is healthy but finishing the switch failed: %w", err)
+		return Replaced{}, fmt.Errorf("the new container is healthy but finishing the switch failed: %w", err)
 	}
-	h.r.Logf("%s now runs %s", name, image)
+	h.logf("%s now runs %s", name, image)
 	out := strings.TrimSpace(res.Stdout)
 	first, rest, _ := strings.Cut(out, "\n")
-	done := replaced{ImageID: strings.TrimSpace(first)}
+	done := Replaced{ImageID: strings.TrimSpace(first)}
 	if repo != "" {
-		if done.Images, err = parseImages(rest); err != nil {
-			h.r.Logf("warning: list images of %s: %v", repo, err)
+		if done.Images, err = ParseImages(rest); err != nil {
+			h.logf("warning: list images of %s: %v", repo, err)
 		}
 	}
 	return done, nil
@@ -351,7 +418,7 @@ func (h *devHost) replace(ctx context.Context, old *devContainer, image, repo st
 // commit, tag and port map (labels), and answers healthy right now (one probe, no waiting), so
 // a re-run of a deploy that went through leaves it alone. Anything else, including
 // any error finding out, means deploy.
-func (h *devHost) serving(ctx context.Context, c *devContainer, image string, labels map[string]string) (string, bool) {
+func (h *Client) Serving(ctx context.Context, c *Container, image string, labels map[string]string) (string, bool) {
 	name := h.cfg.Container
 	if c == nil || !c.State.Running || c.RestartCount > 0 {
 		return "", false
@@ -362,66 +429,74 @@ func (h *devHost) serving(ctx context.Context, c *devContainer, image string, la
 		}
 	}
 	res, err := h.exec(ctx, h.cmd("image", "inspect", "--format", "{{.Id}}", image), hostexec.RunOptions{})
-	if err != nil || !sameImage(tailLine(res.Stdout), c.Image) {
+	if err != nil || !SameImage(TailLine(res.Stdout), c.Image) {
 		return "", false
 	}
 	if h.cfg.HealthPath == "" {
-		return fmt.Sprintf("%s already runs %s (%s) and is up", name, labels["gantry.image_tag"], shortImageID(c.Image)), true
+		return fmt.Sprintf("%s already runs %s (%s) and is up", name, labels["gantry.image_tag"], ShortID(c.Image)), true
 	}
 	url := "http://127.0.0.1:" + h.hostPort() + h.cfg.HealthPath
-	ok, detail, err := h.probe(ctx, url)
+	ok, detail, err := h.Probe(ctx, url)
 	if err != nil || !ok {
-		h.r.Logf("%s runs %s but %s answers %s: replacing it", name, labels["gantry.image_tag"], url, detail)
+		h.logf("%s runs %s but %s answers %s: replacing it", name, labels["gantry.image_tag"], url, detail)
 		return "", false
 	}
-	return fmt.Sprintf("%s already runs %s (%s) and answers healthy", name, labels["gantry.image_tag"], shortImageID(c.Image)), true
+	return fmt.Sprintf("%s already runs %s (%s) and answers healthy", name, labels["gantry.image_tag"], ShortID(c.Image)), true
 }
 
 // restore shows the new container's logs, removes it and starts the old one again,
 // in one command. It runs even when ctx is cancelled, so dev keeps its app.
-func (h *devHost) restore(ctx context.Context, old *devContainer, next string, cause error) error {
+func (h *Client) restore(ctx context.Context, old *Container, next string, cause error) error {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	back := []hostexec.Cmd{h.cmd("rm", "-f", next).Silence()}
 	if old != nil && old.State.Running {
 		back = append(back, h.cmd("start", old.ID).Stdout2Null())
 	}
-	h.r.Logf("last log lines of the new container:")
+	h.logf("last log lines of the new container:")
 	cmd := hostexec.Seq(h.cmd("logs", "--tail", "50", next), hostexec.And(back...))
 	if _, err := h.exec(bctx, cmd, h.logLines("  │ ")); err != nil {
 		return fmt.Errorf("%w; putting the previous container back failed too: %v", cause, err)
 	}
 	if old == nil || !old.State.Running {
-		h.r.Logf("removed the new container; no container was running before, so none is restored")
+		h.logf("removed the new container; no container was running before, so none is restored")
 		return cause
 	}
-	h.r.Logf("removed the new container and started the previous one again: %s", describeContainer(old))
+	h.logf("removed the new container and started the previous one again: %s", Describe(old))
 	return &RolledBackError{Err: cause, Previous: old.Config.Image}
 }
 
+// HealthURL is the URL the health probe asks on the host ("" without a health path).
+func (h *Client) HealthURL() string {
+	if h.cfg.HealthPath == "" {
+		return ""
+	}
+	return "http://127.0.0.1:" + h.hostPort() + h.cfg.HealthPath
+}
+
 // hostPort is the host side of dev.ports.
-func (h *devHost) hostPort() string {
+func (h *Client) hostPort() string {
 	hp, _, _ := strings.Cut(h.cfg.Ports, ":")
 	return hp
 }
 
 // healthy waits for the new container to answer its health path with a 2xx, or to
 // stay up for dev.uptime when there is no health path.
-func (h *devHost) healthy(ctx context.Context, id string) error {
+func (h *Client) Healthy(ctx context.Context, id string) error {
 	start := h.now()
 	if h.cfg.HealthPath == "" {
 		return h.staysUp(ctx, id, start)
 	}
 	url := "http://127.0.0.1:" + h.hostPort() + h.cfg.HealthPath
-	timeout := h.cfg.HealthTimeout.Duration
-	h.r.Logf("health check: GET %s on the host, for up to %s", url, timeout)
+	timeout := h.cfg.HealthTimeout
+	h.logf("health check: GET %s on the host, for up to %s", url, timeout)
 	for attempt := 1; ; attempt++ {
-		ok, detail, err := h.probe(ctx, url)
+		ok, detail, err := h.Probe(ctx, url)
 		if err != nil {
 			return err
 		}
 		if ok {
-			h.r.Logf("healthy after %s: %s", h.now().Sub(start).Round(time.Millisecond), detail)
+			h.logf("healthy after %s: %s", h.now().Sub(start).Round(time.Millisecond), detail)
 			return nil
 		}
 		if attempt%4 == 0 {
@@ -439,15 +514,15 @@ func (h *devHost) healthy(ctx context.Context, id string) error {
 }
 
 // staysUp checks the container is still running, without restarts, after dev.uptime.
-func (h *devHost) staysUp(ctx context.Context, id string, start time.Time) error {
-	up := h.cfg.Uptime.Duration
-	h.r.Logf("no dev.health_path: checking the container stays up for %s", up)
+func (h *Client) staysUp(ctx context.Context, id string, start time.Time) error {
+	up := h.cfg.Uptime
+	h.logf("no dev.health_path: checking the container stays up for %s", up)
 	for {
 		if err := h.stillUp(ctx, id); err != nil {
 			return fmt.Errorf("uptime check: %w", err)
 		}
 		if h.now().Sub(start) >= up {
-			h.r.Logf("the container stayed up for %s", up)
+			h.logf("the container stayed up for %s", up)
 			return nil
 		}
 		if err := sleepCtx(ctx, min(4*h.poll, up)); err != nil {
@@ -457,8 +532,8 @@ func (h *devHost) staysUp(ctx context.Context, id string, start time.Time) error
 }
 
 // stillUp fails when the container has exited or been restarted.
-func (h *devHost) stillUp(ctx context.Context, id string) error {
-	found, err := h.inspect(ctx, id)
+func (h *Client) stillUp(ctx context.Context, id string) error {
+	found, err := h.Inspect(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -489,7 +564,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // $1 the URL, $2 the port, $3 the path, $4 bashGet. It prints the HTTP status code
 // of GET $1 from the host, with curl, else wget, else bash's /dev/tcp.
 const probeScript = `if command -v curl >/dev/null 2>&1; then
-  exec curl -sS -o /dev/null -w '%{http_code}\n' --max-time 2 "$1"
+  exec curl --globoff -sS -o /dev/null -w '%{http_code}\n' --max-time 2 "$1"
 elif command -v wget >/dev/null 2>&1; then
   wget -q -O /dev/null -T 2 -t 1 "$1" && echo 200
 elif command -v bash >/dev/null 2>&1; then
@@ -506,7 +581,7 @@ read -r -t 2 proto code rest <&3 || exit 8
 printf '%s\n' "$code"`
 
 // probe makes one health request from the host.
-func (h *devHost) probe(ctx context.Context, url string) (ok bool, detail string, err error) {
+func (h *Client) Probe(ctx context.Context, url string) (ok bool, detail string, err error) {
 	c := hostexec.Command("sh", "-c", probeScript, "gantry-health", url, h.hostPort(), h.cfg.HealthPath, bashGet)
 	res, rerr := h.run.Run(ctx, c, hostexec.RunOptions{})
 	if rerr != nil {
@@ -518,20 +593,20 @@ func (h *devHost) probe(ctx context.Context, url string) (ok bool, detail string
 			return false, "", fmt.Errorf("health check: %w", rerr)
 		}
 		if ee.Code == 127 {
-			return false, "", fmt.Errorf("health check: %s; install curl on the host, or remove dev.health_path to check that the container stays up", tailLine(ee.Stderr))
+			return false, "", fmt.Errorf("health check: %s; install curl on the host, or remove dev.health_path to check that the container stays up", TailLine(ee.Stderr))
 		}
-		msg := tailLine(ee.Stderr)
+		msg := TailLine(ee.Stderr)
 		if msg == "" {
 			msg = fmt.Sprintf("no answer (status %d)", ee.Code)
 		}
 		return false, msg, nil
 	}
-	code, _ := strconv.Atoi(tailLine(res.Stdout))
+	code, _ := strconv.Atoi(TailLine(res.Stdout))
 	return code >= 200 && code < 300, fmt.Sprintf("HTTP %d", code), nil
 }
 
-// hostImage is one line of docker image ls.
-type hostImage struct {
+// Image is one line of docker image ls.
+type Image struct {
 	ID         string
 	Repository string
 	Tag        string
@@ -540,7 +615,7 @@ type hostImage struct {
 }
 
 // ref names the image for docker rmi or docker create.
-func (i hostImage) ref() string {
+func (i Image) Ref() string {
 	if i.Tag == "" || i.Tag == "<none>" {
 		return i.ID
 	}
@@ -548,12 +623,12 @@ func (i hostImage) ref() string {
 }
 
 // images lists the host's images of repo, newest first.
-func (h *devHost) images(ctx context.Context, repo string) ([]hostImage, error) {
+func (h *Client) Images(ctx context.Context, repo string) ([]Image, error) {
 	res, err := h.exec(ctx, h.cmd("image", "ls", "--no-trunc", "--format", "{{json .}}", repo), hostexec.RunOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list images of %s on the host: %w", repo, err)
 	}
-	imgs, err := parseImages(res.Stdout)
+	imgs, err := ParseImages(res.Stdout)
 	if err != nil {
 		return nil, fmt.Errorf("list images of %s on the host: %w", repo, err)
 	}
@@ -561,14 +636,14 @@ func (h *devHost) images(ctx context.Context, repo string) ([]hostImage, error) 
 }
 
 // parseImages reads docker image ls --format '{{json .}}' output, newest first.
-func parseImages(out string) ([]hostImage, error) {
-	var imgs []hostImage
+func ParseImages(out string) ([]Image, error) {
+	var imgs []Image
 	for _, line := range strings.Split(out, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" {
 			continue
 		}
-		var im hostImage
+		var im Image
 		if err := json.Unmarshal([]byte(line), &im); err != nil {
 			return nil, fmt.Errorf("unexpected output %q", line)
 		}
@@ -580,7 +655,7 @@ func parseImages(out string) ([]hostImage, error) {
 }
 
 // sameImage compares image IDs with or without the sha256: prefix.
-func sameImage(a, b string) bool {
+func SameImage(a, b string) bool {
 	return a != "" && b != "" && strings.TrimPrefix(a, "sha256:") == strings.TrimPrefix(b, "sha256:")
 }
 
@@ -592,7 +667,7 @@ const danglingMinAge = "1h"
 // prune keeps the newest dev.keep_images of imgs (and always the running image) for
 // rollback and removes the rest, then dangling images older than danglingMinAge, in
 // one command. Failures warn.
-func (h *devHost) prune(ctx context.Context, imgs []hostImage, running string) {
+func (h *Client) Prune(ctx context.Context, imgs []Image, running string) {
 	norm := func(id string) string { return strings.TrimPrefix(id, "sha256:") }
 	keep := map[string]bool{}
 	for _, im := range imgs { // newest first; several tags may share one image
@@ -606,12 +681,12 @@ func (h *devHost) prune(ctx context.Context, imgs []hostImage, running string) {
 	var remove []string
 	for _, im := range imgs {
 		if !keep[norm(im.ID)] {
-			remove = append(remove, im.ref())
+			remove = append(remove, im.Ref())
 		}
 	}
 	var cmds []hostexec.Cmd
 	if len(remove) > 0 {
-		h.r.Logf("pruning %d old image tag(s), keeping %d image(s) for rollback", len(remove), len(keep))
+		h.logf("pruning %d old image tag(s), keeping %d image(s) for rollback", len(remove), len(keep))
 		// --no-prune: an old image's untagged parents may be what a build on the same
 		// engine stands on right now; the age-gated prune below takes them later.
 		cmds = append(cmds, h.cmd(append([]string{"rmi", "--no-prune"}, remove...)...).Stdout2Null())
@@ -619,22 +694,46 @@ func (h *devHost) prune(ctx context.Context, imgs []hostImage, running string) {
 	cmds = append(cmds, h.cmd("image", "prune", "--force", "--filter", "until="+danglingMinAge))
 	res, err := h.exec(ctx, hostexec.Seq(cmds...), hostexec.RunOptions{})
 	if err != nil {
-		h.r.Logf("warning: prune: %v", err)
+		h.logf("warning: prune: %v", err)
 		return
 	}
-	if msg := tailLine(res.Stderr); msg != "" {
-		h.r.Logf("warning: prune: %s", msg)
+	if msg := TailLine(res.Stderr); msg != "" {
+		h.logf("warning: prune: %s", msg)
 	}
-	if l := tailLine(res.Stdout); l != "" {
-		h.r.Logf("dangling images: %s", l)
+	if l := TailLine(res.Stdout); l != "" {
+		h.logf("dangling images: %s", l)
 	}
 }
 
 // tailLine is the last non-empty line of s, trimmed.
-func tailLine(s string) string {
+func TailLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
 		s = s[i+1:]
 	}
 	return strings.TrimSpace(s)
+}
+
+// ShortID is an image or container ID without sha256: and cut to 12 characters.
+func ShortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// ImageLabels reads an image's labels on the host.
+func (h *Client) ImageLabels(ctx context.Context, ref string) (map[string]string, error) {
+	res, err := h.exec(ctx, h.cmd("image", "inspect", "--format", "{{json .Config.Labels}}", ref), hostexec.RunOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("inspect image %s on the host: %w", ref, err)
+	}
+	labels := map[string]string{}
+	if s := TailLine(res.Stdout); s != "" && s != "null" {
+		if err := json.Unmarshal([]byte(s), &labels); err != nil {
+			return nil, fmt.Errorf("inspect image %s on the host: unexpected output", ref)
+		}
+	}
+	return labels, nil
 }
