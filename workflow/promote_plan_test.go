@@ -274,7 +274,7 @@ func TestPromoteFailedRolloutKeepsTheDraft(t *testing.T) {
 			if d.Images["django-container"] != good.Images["django-container"] || d.Ready != 2 {
 				t.Fatalf("prod after the failure: %+v", d)
 			}
-			entries, _ := hoststate.ReadAudit(ctx, b.host, 50)
+			entries, _ := prodAudit(ctx, b.host, b.opts.Prod, 50)
 			if !auditHas(entries, head, "failed: ") {
 				t.Fatalf("no failed audit line for %s: %+v", head, entries)
 			}
@@ -329,7 +329,7 @@ func TestPromoteRefusesDowngrade(t *testing.T) {
 	if d, _ := b.kube.Deployment(ctx, "django-app"); ImageVersion(d.Images["django-container"]) != "1.0.0" {
 		t.Fatalf("prod runs %s", d.Images["django-container"])
 	}
-	entries, _ := hoststate.ReadAudit(ctx, b.host, 50)
+	entries, _ := prodAudit(ctx, b.host, b.opts.Prod, 50)
 	found := false
 	for _, e := range entries {
 		found = found || (e.SHA == older && strings.Contains(e.Result, "downgrade from 1.1.0"))
@@ -383,7 +383,7 @@ func TestPromoteCancelledRolloutIsUndoneAndConverges(t *testing.T) {
 	if rel, err := b.ghc.FindRelease(ctx, "1.1.0"); err != nil || !rel.Draft || !strings.Contains(rel.Body, "was cancelled") {
 		t.Fatalf("1.1.0 = %+v %v, want a draft saying the rollout was cancelled", rel, err)
 	}
-	entries, _ := hoststate.ReadAudit(ctx, b.host, 50)
+	entries, _ := prodAudit(ctx, b.host, b.opts.Prod, 50)
 	if !auditHas(entries, head, "was cancelled") {
 		t.Fatalf("no audit line for the cancelled rollout: %+v", entries)
 	}
@@ -533,4 +533,10 @@ func TestStripFailedNote(t *testing.T) {
 	if _, ok := stripFailedNote(body); ok {
 		t.Fatal("stripped a note that was not there")
 	}
+}
+
+// prodAudit reads the audit log of the target's app and deployment (not the old
+// host-wide log other tests write to).
+func prodAudit(ctx context.Context, host hostexec.Runner, t ProdTarget, limit int) ([]hoststate.AuditEntry, error) {
+	return hoststate.ReadAppAudit(ctx, host, t.App, "-", []string{t.stateTarget()}, limit)
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookshop-ops/gantry/remote/hoststate"
 
 	"github.com/bookshop-ops/gantry/remote/kubectl"
 
@@ -234,7 +233,7 @@ func TestPromoteWorkflowOnRealPeers(t *testing.T) {
 	if !strings.Contains(sum["rollout"], "2/2 ready at revision 1") {
 		t.Errorf("rollout summary %q", sum["rollout"])
 	}
-	entries, err := hoststate.ReadAudit(context.Background(), b.host, 20)
+	entries, err := prodAudit(context.Background(), b.host, b.opts.Prod, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
