@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/bookshop-ops/gantry/remote/kubectl"
 
 	"github.com/bookshop-ops/gantry/pipeline"
