@@ -48,7 +48,12 @@ func (b *promoteBed) plan() pipeline.Plan {
 func (b *promoteBed) planAndRun() (pipeline.Plan, *pipelinetest.Recorder, map[string]string, error) {
 	b.t.Helper()
 	plan := b.plan()
-	rec, sum, err := b.run()
+	// The run executes the approved plan: a step whose fresh plan disagrees would stop it.
+	rec := &pipelinetest.Recorder{}
+	sum, err := (&pipeline.Runner{Sink: rec, Approved: &plan}).Run(context.Background(), "promote", Promote(b.opts))
+	if errors.Is(err, pipeline.ErrStale) {
+		b.t.Fatalf("the approved plan went stale with nothing changed: %v", err)
+	}
 	checkVerdicts(b.t, plan, rec)
 	return plan, rec, sum, err
 }
@@ -539,4 +544,37 @@ func TestStripFailedNote(t *testing.T) {
 // host-wide log other tests write to).
 func prodAudit(ctx context.Context, host hostexec.Runner, t ProdTarget, limit int) ([]hoststate.AuditEntry, error) {
 	return hoststate.ReadAppAudit(ctx, host, t.App, "-", []string{t.stateTarget()}, limit)
+}
+
+func TestPromoteApprovedPlanGoesStaleWhenHeadMoves(t *testing.T) {
+	b := newPromoteBed(t, "gantry/book-shop")
+	b.pushSnap("1.0.0", b.repo.head())
+	plan := b.plan()
+	if plan.Refused() {
+		t.Fatalf("plan refused: %+v", plan.Refusals())
+	}
+	b.commit("moved on after the confirm", map[string]string{"bookshop/late.py": "x = 1\n"})
+	rec := &pipelinetest.Recorder{}
+	_, err := (&pipeline.Runner{Sink: rec, Approved: &plan}).Run(context.Background(), "promote", Promote(b.opts))
+	if !errors.Is(err, pipeline.ErrStale) || statuses(rec) != "preflight=succeeded metadata=failed" {
+		t.Fatalf("err = %v (%s)", err, statuses(rec))
+	}
+	if n := len(b.gh.Releases(ghRepo)); n != 0 {
+		t.Fatalf("%d releases after a stale plan", n)
+	}
+}
+
+func TestRolloutRefusesWithoutProd(t *testing.T) {
+	p := &Promotion{Meta: meta.Meta{Version: "1.0.0"}, Image: "r/x:v1.0.0"}
+	o := PromoteOptions{}
+	plan := rolloutPlan(o, p, readProd(context.Background(), o))
+	if plan.Action != pipeline.ActionRefuse || !strings.Contains(plan.Reason, "set the [prod] section in gantry.toml") {
+		t.Fatalf("plan = %+v", plan)
+	}
+	o.Prod = ProdTarget{Deployment: "d", Container: "c"}
+	o.Host = func(context.Context) (hostexec.Runner, error) { return nil, errors.New("dial prod.example:22: connection refused") }
+	plan = rolloutPlan(o, p, readProd(context.Background(), o))
+	if plan.Action != pipeline.ActionRefuse || !strings.Contains(plan.Reason, "connection refused") || !strings.Contains(plan.Reason, "check prod.host") {
+		t.Fatalf("plan = %+v", plan)
+	}
 }
