@@ -578,3 +578,32 @@ func TestRolloutRefusesWithoutProd(t *testing.T) {
 		t.Fatalf("plan = %+v", plan)
 	}
 }
+
+// Two promotions race: the older one planned while prod was empty, the newer one rolled
+// out meanwhile; the older one's rollout decides again under the lock and stops.
+func TestPromoteOlderOfTwoRacingRunsStopsUnderTheLock(t *testing.T) {
+	ctx := context.Background()
+	b := newPromoteBed(t, "gantry/book-shop")
+	older := b.repo.head()
+	b.pushSnap("1.0.0", older)
+	b.pushSnap("1.1.0", b.setVersion("1.1.0"))
+	b.repo.git("checkout", "-q", older)
+	p := &Promotion{}
+	steps := PromoteInto(b.opts, p)
+	if plan := pipeline.PlanSteps(ctx, "promote", steps, nil); plan.Refused() {
+		t.Fatalf("the older promotion refused while prod was empty: %+v", plan.Refusals())
+	}
+	b.repo.git("checkout", "-q", "main")
+	if rec, _, err := b.run(); err != nil {
+		t.Fatalf("promote 1.1.0: %v\n%s", err, logText(rec))
+	}
+	before, _ := b.kube.Deployment(ctx, "django-app")
+	r := &logReporter{}
+	err := steps[5].Run(ctx, r)
+	if !errors.Is(err, pipeline.ErrRefused) || !strings.Contains(err.Error(), "prod runs 1.1.0, newer than 1.0.0") {
+		t.Fatalf("older rollout under the lock: %v\n%s", err, r.Text())
+	}
+	if after, _ := b.kube.Deployment(ctx, "django-app"); after.Revision != before.Revision || after.Images["django-container"] != before.Images["django-container"] {
+		t.Fatalf("prod changed: %+v", after)
+	}
+}
