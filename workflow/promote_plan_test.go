@@ -572,7 +572,9 @@ func TestRolloutRefusesWithoutProd(t *testing.T) {
 		t.Fatalf("plan = %+v", plan)
 	}
 	o.Prod = ProdTarget{Deployment: "d", Container: "c"}
-	o.Host = func(context.Context) (hostexec.Runner, error) { return nil, errors.New("dial prod.example:22: connection refused") }
+	o.Host = func(context.Context) (hostexec.Runner, error) {
+		return nil, errors.New("dial prod.example:22: connection refused")
+	}
 	plan = rolloutPlan(o, p, readProd(context.Background(), o))
 	if plan.Action != pipeline.ActionRefuse || !strings.Contains(plan.Reason, "connection refused") || !strings.Contains(plan.Reason, "check prod.host") {
 		t.Fatalf("plan = %+v", plan)
