@@ -609,3 +609,21 @@ func TestPromoteOlderOfTwoRacingRunsStopsUnderTheLock(t *testing.T) {
 		t.Fatalf("prod changed: %+v", after)
 	}
 }
+
+// A wrapper that drops plans (StepFunc around Run) must not skip the checks.
+func TestPreflightChecksRunWithoutPlan(t *testing.T) {
+	called := 0
+	inner := Preflight([]Check{{Name: "registry answers", Run: func(context.Context) error { called++; return errors.New("connection refused; check registry.host") }}})
+	wrapped := pipeline.StepFunc(inner.Name(), inner.Run)
+	rec := &pipelinetest.Recorder{}
+	_, err := pipeline.Run(context.Background(), "t", []pipeline.Step{wrapped}, rec)
+	if !errors.Is(err, pipeline.ErrRefused) || !strings.Contains(err.Error(), "registry answers: connection refused") || called != 1 {
+		t.Fatalf("err = %v, checks run %d times", err, called)
+	}
+	// Planned and run: the checks run once, in the plan.
+	called = 0
+	inner = Preflight([]Check{{Name: "ok", Run: func(context.Context) error { called++; return nil }}})
+	if _, err := pipeline.Run(context.Background(), "t", []pipeline.Step{inner}, rec); err != nil || called != 1 {
+		t.Fatalf("err = %v, checks run %d times", err, called)
+	}
+}
