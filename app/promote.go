@@ -75,6 +75,7 @@ func (a *App) prodTarget(forceUnlock bool) workflow.ProdTarget {
 		Kubectl:        kubectl.Words(p.Kubectl),
 		Namespace:      p.Namespace,
 		HostName:       prodHostName(p.User, p.Host),
+		App:            a.Cfg.App,
 		Deployment:     p.Deployment,
 		Container:      p.Container,
 		Manifest:       a.Cfg.Path(p.Manifest),

@@ -27,6 +27,7 @@ import (
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/github"
 	"github.com/bookshop-ops/gantry/remote/github/githubtest"
+	"github.com/bookshop-ops/gantry/remote/hoststate"
 )
 
 const prodGHRepo = "acme/book-shop"
@@ -302,7 +303,7 @@ func TestPromoteE2E(t *testing.T) {
 		st.Revision != "1" || !strings.Contains(st.LastRollout, "revision 1: gantry promote 1.4.2 ("+snap) {
 		t.Fatalf("prod status: %+v", st)
 	}
-	entries := auditFor(t, p.kube.Host, head)
+	entries := prodAuditFor(t, p.kube, head)
 	if len(entries) == 0 || entries[0].Env != "prod" || entries[0].Who != "e2e-tester" || entries[0].Result != "ok: v1.4.2 at revision 1" {
 		t.Fatalf("audit: %+v", entries)
 	}
@@ -447,4 +448,20 @@ func TestPromoteE2EECR(t *testing.T) {
 	if !strings.Contains(r.Out, "already") || len(p.releases()) != 1 {
 		t.Fatalf("re-run: %d releases", len(p.releases()))
 	}
+}
+
+// prodAuditFor is the prod audit log of the test app's deployment, entries for sha.
+func prodAuditFor(t testing.TB, k kubectl.Client, sha string) []hoststate.AuditEntry {
+	t.Helper()
+	all, err := hoststate.ReadAppAudit(context.Background(), k.Host, "book-shop", "-", []string{hoststate.ProdTarget(k.Namespace, "django-app")}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []hoststate.AuditEntry
+	for _, e := range all {
+		if e.SHA == sha {
+			out = append(out, e)
+		}
+	}
+	return out
 }

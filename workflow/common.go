@@ -62,6 +62,16 @@ func Preflight(checks []Check) pipeline.Step {
 		return preflightPlan(results), nil
 	}
 	run := func(ctx context.Context, r pipeline.Reporter) error {
+		if results == nil && len(checks) > 0 {
+			// Run without Plan (a wrapper that drops plans): the same decision, here.
+			p, err := plan(ctx)
+			if err != nil {
+				return err
+			}
+			if p.Action == pipeline.ActionRefuse {
+				return &pipeline.RefusedError{Reason: p.Reason}
+			}
+		}
 		for _, res := range results {
 			r.Logf("✓ %s", res.Name)
 		}
@@ -118,6 +128,16 @@ func Metadata(opts MetaOptions, m *meta.Meta) pipeline.Step {
 		return metadataPlan(opts, got), nil
 	}
 	run := func(ctx context.Context, r pipeline.Reporter) error {
+		if m.Commit == "" {
+			// Run without Plan (a wrapper that drops plans): the same decision, here.
+			p, err := plan(ctx)
+			if err != nil {
+				return err
+			}
+			if p.Action == pipeline.ActionRefuse {
+				return &pipeline.RefusedError{Reason: p.Reason}
+			}
+		}
 		got := *m
 		r.Logf("version   %s (%s)", got.Version, got.Source)
 		r.Logf("commit    %s", got.Commit)

@@ -59,6 +59,8 @@ type ProdTarget struct {
 	Namespace, Deployment, Container string
 	// HostName is user@host of the prod machine, for plans.
 	HostName string
+	// App names the app: the host keeps its lock and audit log per app and target.
+	App string
 	// Manifest is the local path of the manifest applied before the image is set.
 	Manifest string
 	// PinDigest sets the image as repo:tag@digest, so pods run exactly the promoted bytes.
@@ -84,10 +86,21 @@ func prodTargetName(t ProdTarget) string {
 	return out
 }
 
+// stateTarget keys the host's lock and audit log: one per namespace and deployment.
+func (t ProdTarget) stateTarget() string { return hoststate.ProdTarget(t.Namespace, t.Deployment) }
+
+// audit appends an entry to the target's audit log, even when ctx is cancelled.
+func (t ProdTarget) audit(ctx context.Context, r pipeline.Reporter, host hostexec.Runner, e hoststate.AuditEntry) {
+	e.Env, e.App, e.Target = "prod", t.App, t.stateTarget()
+	if err := hoststate.AppendAudit(context.WithoutCancel(ctx), host, e); err != nil {
+		r.Logf("warning: %v", err)
+	}
+}
+
 // locked runs fn with the configured kubectl on host while holding the prod lock,
 // which it releases on every exit path (a failed release only warns).
 func (t ProdTarget) locked(ctx context.Context, r pipeline.Reporter, host hostexec.Runner, who, version string, now func() time.Time, fn func(k kubectl.Client) error) error {
-	lock := &hoststate.Lock{Host: host, Env: "prod", Who: who, Version: version,
+	lock := &hoststate.Lock{Host: host, App: t.App, Target: t.stateTarget(), Env: "prod", Who: who, Version: version,
 		Timeout: t.Lock.Timeout, Stale: t.Lock.Stale, Force: t.Lock.Force, Poll: t.Lock.Poll, Now: now}
 	if err := lock.Acquire(ctx, r.Logf); err != nil {
 		return err

@@ -74,8 +74,9 @@ func TestPromoteECROnMoto(t *testing.T) {
 				Repo:     func(ctx context.Context) (GitHistory, error) { return git.Open(ctx, h.dir) },
 				Prod:     ProdTarget{PinDigest: true}, TagFormat: "{version}",
 			}
+			var p *Promotion
 			run := func() (*pipelinetest.Recorder, map[string]string, error) {
-				p := &Promotion{Meta: meta.Meta{Version: "1.0.0", Commit: head, ShortSHA: head[:7]}}
+				p = &Promotion{Meta: meta.Meta{Version: "1.0.0", Commit: head, ShortSHA: head[:7]}}
 				rec := &pipelinetest.Recorder{}
 				sum, err := pipeline.Run(ctx, "promote", []pipeline.Step{FindSnapshotStep(opts, p), PromoteTagStep(opts, p)}, rec)
 				return rec, sum, err
@@ -84,7 +85,7 @@ func TestPromoteECROnMoto(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, logText(rec))
 			}
-			if statuses(rec) != "find snapshot=succeeded promote=succeeded" || sum["digest"] != digest || sum["image"] != regHost+"/"+repo+":v1.0.0@"+digest {
+			if statuses(rec) != "find snapshot=succeeded promote=succeeded" || sum["digest"] != digest || p.Image != regHost+"/"+repo+":v1.0.0@"+digest {
 				t.Fatalf("%s %v", statuses(rec), sum)
 			}
 			if !strings.Contains(logText(rec), "bytes moved (the manifest, no layer)") || !strings.Contains(logText(rec), "both tags resolve to "+digest) {

@@ -48,7 +48,12 @@ func (b *promoteBed) plan() pipeline.Plan {
 func (b *promoteBed) planAndRun() (pipeline.Plan, *pipelinetest.Recorder, map[string]string, error) {
 	b.t.Helper()
 	plan := b.plan()
-	rec, sum, err := b.run()
+	// The run executes the approved plan: a step whose fresh plan disagrees would stop it.
+	rec := &pipelinetest.Recorder{}
+	sum, err := (&pipeline.Runner{Sink: rec, Approved: &plan}).Run(context.Background(), "promote", Promote(b.opts))
+	if errors.Is(err, pipeline.ErrStale) {
+		b.t.Fatalf("the approved plan went stale with nothing changed: %v", err)
+	}
 	checkVerdicts(b.t, plan, rec)
 	return plan, rec, sum, err
 }
@@ -274,7 +279,7 @@ func TestPromoteFailedRolloutKeepsTheDraft(t *testing.T) {
 			if d.Images["django-container"] != good.Images["django-container"] || d.Ready != 2 {
 				t.Fatalf("prod after the failure: %+v", d)
 			}
-			entries, _ := hoststate.ReadAudit(ctx, b.host, 50)
+			entries, _ := prodAudit(ctx, b.host, b.opts.Prod, 50)
 			if !auditHas(entries, head, "failed: ") {
 				t.Fatalf("no failed audit line for %s: %+v", head, entries)
 			}
@@ -329,7 +334,7 @@ func TestPromoteRefusesDowngrade(t *testing.T) {
 	if d, _ := b.kube.Deployment(ctx, "django-app"); ImageVersion(d.Images["django-container"]) != "1.0.0" {
 		t.Fatalf("prod runs %s", d.Images["django-container"])
 	}
-	entries, _ := hoststate.ReadAudit(ctx, b.host, 50)
+	entries, _ := prodAudit(ctx, b.host, b.opts.Prod, 50)
 	found := false
 	for _, e := range entries {
 		found = found || (e.SHA == older && strings.Contains(e.Result, "downgrade from 1.1.0"))
@@ -383,7 +388,7 @@ func TestPromoteCancelledRolloutIsUndoneAndConverges(t *testing.T) {
 	if rel, err := b.ghc.FindRelease(ctx, "1.1.0"); err != nil || !rel.Draft || !strings.Contains(rel.Body, "was cancelled") {
 		t.Fatalf("1.1.0 = %+v %v, want a draft saying the rollout was cancelled", rel, err)
 	}
-	entries, _ := hoststate.ReadAudit(ctx, b.host, 50)
+	entries, _ := prodAudit(ctx, b.host, b.opts.Prod, 50)
 	if !auditHas(entries, head, "was cancelled") {
 		t.Fatalf("no audit line for the cancelled rollout: %+v", entries)
 	}
@@ -532,5 +537,93 @@ func TestStripFailedNote(t *testing.T) {
 	}
 	if _, ok := stripFailedNote(body); ok {
 		t.Fatal("stripped a note that was not there")
+	}
+}
+
+// prodAudit reads the audit log of the target's app and deployment (not the old
+// host-wide log other tests write to).
+func prodAudit(ctx context.Context, host hostexec.Runner, t ProdTarget, limit int) ([]hoststate.AuditEntry, error) {
+	return hoststate.ReadAppAudit(ctx, host, t.App, "-", []string{t.stateTarget()}, limit)
+}
+
+func TestPromoteApprovedPlanGoesStaleWhenHeadMoves(t *testing.T) {
+	b := newPromoteBed(t, "gantry/book-shop")
+	b.pushSnap("1.0.0", b.repo.head())
+	plan := b.plan()
+	if plan.Refused() {
+		t.Fatalf("plan refused: %+v", plan.Refusals())
+	}
+	b.commit("moved on after the confirm", map[string]string{"bookshop/late.py": "x = 1\n"})
+	rec := &pipelinetest.Recorder{}
+	_, err := (&pipeline.Runner{Sink: rec, Approved: &plan}).Run(context.Background(), "promote", Promote(b.opts))
+	if !errors.Is(err, pipeline.ErrStale) || statuses(rec) != "preflight=succeeded metadata=failed" {
+		t.Fatalf("err = %v (%s)", err, statuses(rec))
+	}
+	if n := len(b.gh.Releases(ghRepo)); n != 0 {
+		t.Fatalf("%d releases after a stale plan", n)
+	}
+}
+
+func TestRolloutRefusesWithoutProd(t *testing.T) {
+	p := &Promotion{Meta: meta.Meta{Version: "1.0.0"}, Image: "r/x:v1.0.0"}
+	o := PromoteOptions{}
+	plan := rolloutPlan(o, p, readProd(context.Background(), o))
+	if plan.Action != pipeline.ActionRefuse || !strings.Contains(plan.Reason, "set the [prod] section in gantry.toml") {
+		t.Fatalf("plan = %+v", plan)
+	}
+	o.Prod = ProdTarget{Deployment: "d", Container: "c"}
+	o.Host = func(context.Context) (hostexec.Runner, error) {
+		return nil, errors.New("dial prod.example:22: connection refused")
+	}
+	plan = rolloutPlan(o, p, readProd(context.Background(), o))
+	if plan.Action != pipeline.ActionRefuse || !strings.Contains(plan.Reason, "connection refused") || !strings.Contains(plan.Reason, "check prod.host") {
+		t.Fatalf("plan = %+v", plan)
+	}
+}
+
+// Two promotions race: the older one planned while prod was empty, the newer one rolled
+// out meanwhile; the older one's rollout decides again under the lock and stops.
+func TestPromoteOlderOfTwoRacingRunsStopsUnderTheLock(t *testing.T) {
+	ctx := context.Background()
+	b := newPromoteBed(t, "gantry/book-shop")
+	older := b.repo.head()
+	b.pushSnap("1.0.0", older)
+	b.pushSnap("1.1.0", b.setVersion("1.1.0"))
+	b.repo.git("checkout", "-q", older)
+	p := &Promotion{}
+	steps := PromoteInto(b.opts, p)
+	if plan := pipeline.PlanSteps(ctx, "promote", steps, nil); plan.Refused() {
+		t.Fatalf("the older promotion refused while prod was empty: %+v", plan.Refusals())
+	}
+	b.repo.git("checkout", "-q", "main")
+	if rec, _, err := b.run(); err != nil {
+		t.Fatalf("promote 1.1.0: %v\n%s", err, logText(rec))
+	}
+	before, _ := b.kube.Deployment(ctx, "django-app")
+	r := &logReporter{}
+	err := steps[5].Run(ctx, r)
+	if !errors.Is(err, pipeline.ErrRefused) || !strings.Contains(err.Error(), "prod runs 1.1.0, newer than 1.0.0") {
+		t.Fatalf("older rollout under the lock: %v\n%s", err, r.Text())
+	}
+	if after, _ := b.kube.Deployment(ctx, "django-app"); after.Revision != before.Revision || after.Images["django-container"] != before.Images["django-container"] {
+		t.Fatalf("prod changed: %+v", after)
+	}
+}
+
+// A wrapper that drops plans (StepFunc around Run) must not skip the checks.
+func TestPreflightChecksRunWithoutPlan(t *testing.T) {
+	called := 0
+	inner := Preflight([]Check{{Name: "registry answers", Run: func(context.Context) error { called++; return errors.New("connection refused; check registry.host") }}})
+	wrapped := pipeline.StepFunc(inner.Name(), inner.Run)
+	rec := &pipelinetest.Recorder{}
+	_, err := pipeline.Run(context.Background(), "t", []pipeline.Step{wrapped}, rec)
+	if !errors.Is(err, pipeline.ErrRefused) || !strings.Contains(err.Error(), "registry answers: connection refused") || called != 1 {
+		t.Fatalf("err = %v, checks run %d times", err, called)
+	}
+	// Planned and run: the checks run once, in the plan.
+	called = 0
+	inner = Preflight([]Check{{Name: "ok", Run: func(context.Context) error { called++; return nil }}})
+	if _, err := pipeline.Run(context.Background(), "t", []pipeline.Step{inner}, rec); err != nil || called != 1 {
+		t.Fatalf("err = %v, checks run %d times", err, called)
 	}
 }

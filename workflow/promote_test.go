@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookshop-ops/gantry/remote/hoststate"
-
 	"github.com/bookshop-ops/gantry/remote/kubectl"
 
 	"github.com/bookshop-ops/gantry/pipeline"
@@ -234,7 +232,7 @@ func TestPromoteWorkflowOnRealPeers(t *testing.T) {
 	if !strings.Contains(sum["rollout"], "2/2 ready at revision 1") {
 		t.Errorf("rollout summary %q", sum["rollout"])
 	}
-	entries, err := hoststate.ReadAudit(context.Background(), b.host, 20)
+	entries, err := prodAudit(context.Background(), b.host, b.opts.Prod, 20)
 	if err != nil {
 		t.Fatal(err)
 	}

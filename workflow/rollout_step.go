@@ -307,11 +307,7 @@ func runRollout(ctx context.Context, o PromoteOptions, p *Promotion, r pipeline.
 		return err
 	}
 	audit := func(result string) {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if aerr := hoststate.AppendAudit(actx, host, hoststate.AuditEntry{When: o.now(), Env: "prod", Who: o.Who, Version: p.Meta.Version, SHA: p.ReleaseCommit, Result: result}); aerr != nil {
-			r.Logf("warning: %v", aerr)
-		}
+		o.Prod.audit(ctx, r, host, hoststate.AuditEntry{When: o.now(), Who: o.Who, Version: p.Meta.Version, SHA: p.ReleaseCommit, Result: result})
 	}
 	return o.Prod.locked(ctx, r, host, o.Who, p.Meta.Version, o.Now, func(k kubectl.Client) error {
 		// The plan's decision again, under the lock.
@@ -482,11 +478,7 @@ func RollbackProd(o RollbackProdOptions) []pipeline.Step {
 				v = ImageVersion(after.Images[o.Prod.Container])
 				result = "rollback: ok at revision " + after.Revision
 			}
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if aerr := hoststate.AppendAudit(actx, host, hoststate.AuditEntry{When: now(), Env: "prod", Who: o.Who, Version: v, Result: result}); aerr != nil {
-				r.Logf("warning: %v", aerr)
-			}
+			o.Prod.audit(ctx, r, host, hoststate.AuditEntry{When: now(), Who: o.Who, Version: v, Result: result})
 			if uerr != nil {
 				return fmt.Errorf("rollback deployment/%s: %w", o.Prod.Deployment, uerr)
 			}

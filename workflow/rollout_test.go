@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookshop-ops/gantry/remote/hoststate"
-
 	"github.com/bookshop-ops/gantry/remote/kubectl"
 
 	"github.com/bookshop-ops/gantry/pipeline"
@@ -21,7 +19,7 @@ const fakeDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef01234
 
 func testTarget(k kubectl.Client, manifest string) ProdTarget {
 	return ProdTarget{
-		Kubectl: k.Command, Namespace: k.Namespace,
+		Kubectl: k.Command, Namespace: k.Namespace, App: "book-shop",
 		Deployment: "django-app", Container: "django-container",
 		Manifest: manifest, PinDigest: true, UndoOnFailure: true,
 		RolloutTimeout: 2 * time.Minute, Poll: 500 * time.Millisecond,
@@ -187,7 +185,7 @@ func TestRolloutOnRealCluster(t *testing.T) {
 		if sum["image"] != good || !strings.Contains(sum["rollout"], "2/2 ready") {
 			t.Fatalf("summary = %v", sum)
 		}
-		entries, err := hoststate.ReadAudit(ctx, host, 5)
+		entries, err := prodAudit(ctx, host, tgt, 5)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -276,13 +276,13 @@ func explicitSnapshot(ctx context.Context, g GitHistory, reg SnapshotImages, s S
 	}
 	switch {
 	case snap.Commit == "":
-		snap.Warnings = append(snap.Warnings, fmt.Sprintf("commit %s is not in the local history: cannot confirm that %s holds HEAD's sources", sha7, tag))
+		snap.Warnings = append(snap.Warnings, fmt.Sprintf("commit %s is not in the local history: cannot confirm that %s holds HEAD's sources; the release is tagged at HEAD", sha7, tag))
 	case snap.Commit != s.Head:
 		headTree, err1 := g.Tree(ctx, s.Head)
 		tree, err2 := g.Tree(ctx, snap.Commit)
 		if err1 != nil || err2 != nil || headTree != tree {
-			snap.Warnings = append(snap.Warnings, fmt.Sprintf("%s was built from %s, whose sources differ from HEAD %s; the release is still tagged at HEAD",
-				tag, git.ShortSHA(snap.Commit), git.ShortSHA(s.Head)))
+			snap.Warnings = append(snap.Warnings, fmt.Sprintf("%s was built from %s, whose sources differ from HEAD %s; the release is tagged at %s, where the image was built",
+				tag, git.ShortSHA(snap.Commit), git.ShortSHA(s.Head), git.ShortSHA(snap.Commit)))
 		}
 	}
 	for _, w := range snap.Warnings {
