@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -235,9 +236,17 @@ func TestActionInstallsVerifiedRelease(t *testing.T) {
 		files["/"+tag+"/"+name] = data
 	}
 	var hits atomic.Int32
+	var mu sync.Mutex // the test swaps the archive while the server may be reading
+	serve := func(path string, data []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		files[path] = data
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
+		mu.Lock()
 		data, ok := files[r.URL.Path]
+		mu.Unlock()
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -297,7 +306,7 @@ func TestActionInstallsVerifiedRelease(t *testing.T) {
 	}
 	good := files["/"+tag+"/"+archive]
 	bad := append(bytes.Clone(good), 0)
-	files["/"+tag+"/"+archive] = bad
+	serve("/"+tag+"/"+archive, bad)
 	out, _, err = install(t)
 	if err == nil || !strings.Contains(out, "checksum mismatch") {
 		t.Fatalf("tampered archive: err %v\n%s", err, out)
@@ -309,7 +318,7 @@ func TestActionInstallsVerifiedRelease(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(toolCache, "gantry", tag)); !os.IsNotExist(err) {
 		t.Fatalf("a refused archive left files in the tool cache: %v", err)
 	}
-	files["/"+tag+"/"+archive] = good
+	serve("/"+tag+"/"+archive, good)
 	if out, _, err = install(t); err != nil {
 		t.Fatalf("reinstall: %v\n%s", err, out)
 	}
