@@ -60,6 +60,7 @@ type buildKit struct {
 	// exporter (dockerd before 25 embeds an older BuildKit).
 	mu              sync.Mutex
 	noRegistryCache bool
+	warned          bool
 }
 
 // newBuildKitClient connects to the engine's BuildKit over the Engine API's
@@ -80,6 +81,18 @@ func (e *Engine) HasBuildKit(ctx context.Context) error {
 		}
 		if err != nil {
 			e.bk.err = fmt.Errorf("%w at %s: %v", ErrNoBuildKit, e.Host(), err)
+			return
+		}
+		// An engine storing images in its graph driver (not containerd's
+		// snapshotters) exports only the inline cache, whatever its version.
+		if info, err := e.cli.Info(ctx); err == nil {
+			containerdStore := false
+			for _, kv := range info.DriverStatus {
+				if len(kv) == 2 && kv[0] == "driver-type" && strings.Contains(kv[1], "io.containerd.snapshotter") {
+					containerdStore = true
+				}
+			}
+			e.bk.noRegistryCache = !containerdStore
 		}
 	})
 	return e.bk.err
@@ -146,7 +159,7 @@ func (e *Engine) buildKitBuild(ctx context.Context, opts BuildOptions, log func(
 		}),
 	}
 
-	cacheExports, cacheImports, err := e.cacheOptions(opts)
+	cacheExports, cacheImports, err := e.cacheOptions(opts, log)
 	if err != nil {
 		return "", err
 	}
@@ -221,11 +234,16 @@ func (e *Engine) buildKitBuild(ctx context.Context, opts BuildOptions, log func(
 }
 
 // cacheOptions turns the cache mode into BuildKit cache exports and imports.
-func (e *Engine) cacheOptions(opts BuildOptions) (exports, imports []bkclient.CacheOptionsEntry, err error) {
+func (e *Engine) cacheOptions(opts BuildOptions, log func(string)) (exports, imports []bkclient.CacheOptionsEntry, err error) {
 	mode := opts.Cache
 	e.bk.mu.Lock()
 	if mode == CacheRegistry && e.bk.noRegistryCache {
 		mode = CacheInline
+		if !e.bk.warned {
+			e.bk.warned = true
+			log("warning: this engine keeps images in its graph driver, so its BuildKit cannot export a registry cache " +
+				"(that needs the containerd image store); using the inline cache in the pushed image, imported from the previous snapshot")
+		}
 	}
 	e.bk.mu.Unlock()
 	for _, ref := range opts.CacheFrom {
@@ -234,10 +252,8 @@ func (e *Engine) cacheOptions(opts BuildOptions) (exports, imports []bkclient.Ca
 	switch mode {
 	case "", CacheOff:
 	case CacheInline:
+		// The cache travels in the pushed image; CacheFrom names the previous one.
 		exports = append(exports, bkclient.CacheOptionsEntry{Type: "inline"})
-		if opts.CacheRef != "" {
-			imports = append(imports, bkclient.CacheOptionsEntry{Type: "registry", Attrs: map[string]string{"ref": opts.CacheRef}})
-		}
 	case CacheRegistry:
 		if opts.CacheRef == "" {
 			return nil, nil, errors.New("build: registry cache needs a cache reference")
