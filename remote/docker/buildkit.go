@@ -262,12 +262,21 @@ func (e *Engine) cacheOptions(opts BuildOptions, log func(string)) (exports, imp
 		exports = append(exports, bkclient.CacheOptionsEntry{Type: CacheRegistry, Attrs: attrs})
 		imports = append(imports, bkclient.CacheOptionsEntry{Type: "registry", Attrs: map[string]string{"ref": opts.CacheRef}})
 	case CacheLocal:
-		if opts.CacheDir == "" {
-			return nil, nil, errors.New("build: local cache needs a cache directory")
+		dir := opts.CacheDir
+		if dir == "" {
+			base, err := os.UserCacheDir()
+			if err != nil {
+				return nil, nil, fmt.Errorf("build: local cache: %w", err)
+			}
+			name := opts.CacheRef
+			if name == "" {
+				name = opts.ContextDir
+			}
+			dir = filepath.Join(base, "gantry", "buildcache", unsafePathChars.ReplaceAllString(name, "_"))
 		}
-		exports = append(exports, bkclient.CacheOptionsEntry{Type: CacheLocal, Attrs: map[string]string{"dest": opts.CacheDir, "mode": "max"}})
-		if _, err := os.Stat(filepath.Join(opts.CacheDir, "index.json")); err == nil {
-			imports = append(imports, bkclient.CacheOptionsEntry{Type: CacheLocal, Attrs: map[string]string{"src": opts.CacheDir}})
+		exports = append(exports, bkclient.CacheOptionsEntry{Type: CacheLocal, Attrs: map[string]string{"dest": dir, "mode": "max"}})
+		if _, err := os.Stat(filepath.Join(dir, "index.json")); err == nil {
+			imports = append(imports, bkclient.CacheOptionsEntry{Type: CacheLocal, Attrs: map[string]string{"src": dir}})
 		}
 	default:
 		return nil, nil, fmt.Errorf("build: unknown cache mode %q (want registry, inline, local or off)", opts.Cache)
@@ -461,8 +470,9 @@ func instructionLine(dockerfile []byte, step string) (int, string) {
 }
 
 var (
-	parseErrorLine = regexp.MustCompile(`parse error on line (\d+)`)
-	grpcPrefix     = regexp.MustCompile(`rpc error: code = \w+ desc = `)
+	unsafePathChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+	parseErrorLine  = regexp.MustCompile(`parse error on line (\d+)`)
+	grpcPrefix      = regexp.MustCompile(`rpc error: code = \w+ desc = `)
 )
 
 // rootMessage is the solve error without gRPC's wrapping.
