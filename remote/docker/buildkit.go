@@ -333,6 +333,8 @@ func (p *progressLog) id(d string) int {
 }
 
 func (p *progressLog) status(s *bkclient.SolveStatus) {
+	// Headers first, then the logs, then the ends: a message may carry a
+	// step's last output together with its end.
 	for _, v := range s.Vertexes {
 		d := v.Digest.String()
 		if v.Name != "" {
@@ -342,6 +344,23 @@ func (p *progressLog) status(s *bkclient.SolveStatus) {
 			p.started[d] = true
 			p.log(fmt.Sprintf("#%d %s", p.id(d), p.names[d]))
 		}
+		if v.Cached && v.Error == "" && !p.done[d] {
+			// A cached step has no output.
+			p.done[d] = true
+			p.log(fmt.Sprintf("#%d CACHED", p.id(d)))
+		}
+	}
+	for _, l := range s.Logs {
+		d := l.Vertex.String()
+		text := p.partial[d] + string(l.Data)
+		lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
+		p.partial[d] = lines[len(lines)-1]
+		for _, line := range lines[:len(lines)-1] {
+			p.line(d, line)
+		}
+	}
+	for _, v := range s.Vertexes {
+		d := v.Digest.String()
 		if p.done[d] {
 			continue
 		}
@@ -353,9 +372,6 @@ func (p *progressLog) status(s *bkclient.SolveStatus) {
 				p.failed = d
 			}
 			p.log(fmt.Sprintf("#%d ERROR: %s", p.id(d), v.Error))
-		case v.Cached:
-			p.done[d] = true
-			p.log(fmt.Sprintf("#%d CACHED", p.id(d)))
 		case v.Completed != nil:
 			p.done[d] = true
 			p.flushVertex(d)
@@ -364,15 +380,6 @@ func (p *progressLog) status(s *bkclient.SolveStatus) {
 				took = fmt.Sprintf(" %.1fs", v.Completed.Sub(*v.Started).Seconds())
 			}
 			p.log(fmt.Sprintf("#%d DONE%s", p.id(d), took))
-		}
-	}
-	for _, l := range s.Logs {
-		d := l.Vertex.String()
-		text := p.partial[d] + string(l.Data)
-		lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
-		p.partial[d] = lines[len(lines)-1]
-		for _, line := range lines[:len(lines)-1] {
-			p.line(d, line)
 		}
 	}
 }
