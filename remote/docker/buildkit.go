@@ -212,7 +212,7 @@ func (e *Engine) buildKitBuild(ctx context.Context, opts BuildOptions, log func(
 			return e.buildKitBuild(ctx, opts, log)
 		}
 		be := progress.buildError(err, dfData, filepath.Base(dfHost))
-		if hasSyntax && len(errdefs.Sources(err)) == 0 && progress.failed == "" {
+		if hasSyntax && (strings.Contains(be.Message, syntaxRef) || strings.Contains(be.Message, "gateway.v0")) {
 			be.Message = fmt.Sprintf("%s (the Dockerfile's `# syntax=%s` directive makes the engine pull and run that frontend image: "+
 				"make it pullable from the engine, or remove the line to use gantry's built-in Dockerfile frontend)", be.Message, syntaxRef)
 		}

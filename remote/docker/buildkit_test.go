@@ -232,4 +232,11 @@ func TestBuildKitError(t *testing.T) {
 	if !errors.As(err, &be) || !strings.Contains(strings.ToLower(err.Error()), "unknown instruction") || be.Line != 2 {
 		t.Errorf("unknown instruction: %v", err)
 	}
+
+	// A # syntax= frontend the engine cannot pull: a clear error with the fix.
+	writeTree(t, dir, map[string]string{"Dockerfile": "# syntax=127.0.0.1:1/no/frontend:1\nFROM scratch\nCOPY f /f\n"})
+	_, err = e.Build(ctx, BuildOptions{ContextDir: dir}, nil)
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1/no/frontend:1") || !strings.Contains(err.Error(), "remove the line") {
+		t.Errorf("unpullable syntax image: %v", err)
+	}
 }
