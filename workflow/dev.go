@@ -242,7 +242,10 @@ func (d *DevRun) Build() pipeline.Step {
 		for _, v := range docker.SecretValues(secrets) {
 			r.Secret(v)
 		}
-		cacheAuth, _ := d.credentials(ctx, r) // the login step has logged in; an error here left cacheFrom empty above
+		var cacheAuth registry.Credentials
+		if c := d.p.Build.Cache; c != "" && c != docker.CacheOff && c != docker.CacheLocal {
+			cacheAuth, _ = d.credentials(ctx, r) // the login step has logged in; without it the cache is only not imported
+		}
 		opts := docker.BuildOptions{
 			ContextDir: filepath.Join(d.p.Dir, d.p.Build.Context),
 			Dockerfile: d.p.Build.Dockerfile,
