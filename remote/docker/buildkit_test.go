@@ -8,6 +8,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 )
@@ -238,5 +239,31 @@ func TestBuildKitError(t *testing.T) {
 	_, err = e.Build(ctx, BuildOptions{ContextDir: dir}, nil)
 	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1/no/frontend:1") || !strings.Contains(err.Error(), "remove the line") {
 		t.Errorf("unpullable syntax image: %v", err)
+	}
+}
+
+// TestBuildKitCancel cancels a build in a long RUN: Build returns the
+// context's error promptly.
+func TestBuildKitCancel(t *testing.T) {
+	e := newTestEngine(t)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"f": uniqueName("f"),
+		"Dockerfile": "FROM scratch\nCOPY probe /probe\nCOPY f /f\nRUN [\"/probe\", \"sleep\", \"120\"]\n"})
+	copyProbe(t, dir)
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	var logs logCollector
+	start := time.Now()
+	_, err := e.Build(ctx, BuildOptions{ContextDir: dir}, func(line string) {
+		logs.log(line)
+		if strings.Contains(line, `"sleep", "120"]`) {
+			go func() { time.Sleep(500 * time.Millisecond); cancel() }()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled build: %v, want context.Canceled\n%s", err, strings.Join(logs.all(), "\n"))
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("cancel took %v", took)
 	}
 }
