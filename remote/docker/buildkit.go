@@ -56,8 +56,8 @@ const keepLogLines = 20
 type buildKit struct {
 	once sync.Once
 	err  error
-	// noRegistryCache is set once the engine refused the registry cache
-	// exporter (dockerd before 25 embeds an older BuildKit).
+	// noRegistryCache: the engine exports only the inline cache (its images
+	// are in a graph driver, not the containerd image store).
 	mu              sync.Mutex
 	noRegistryCache bool
 	warned          bool
@@ -204,7 +204,7 @@ func (e *Engine) buildKitBuild(ctx context.Context, opts BuildOptions, log func(
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return "", fmt.Errorf("build %s: %w", opts.ContextDir, ctxErr)
 		}
-		if len(cacheExports) > 0 && cacheExports[0].Type == CacheRegistry && unknownCacheExporter(err) {
+		if len(cacheExports) > 0 && cacheExports[0].Type != CacheInline && unknownCacheExporter(err) {
 			e.bk.mu.Lock()
 			e.bk.noRegistryCache = true
 			e.bk.mu.Unlock()
@@ -237,13 +237,13 @@ func (e *Engine) buildKitBuild(ctx context.Context, opts BuildOptions, log func(
 func (e *Engine) cacheOptions(opts BuildOptions, log func(string)) (exports, imports []bkclient.CacheOptionsEntry, err error) {
 	mode := opts.Cache
 	e.bk.mu.Lock()
-	if mode == CacheRegistry && e.bk.noRegistryCache {
-		mode = CacheInline
+	if (mode == CacheRegistry || mode == CacheLocal) && e.bk.noRegistryCache {
 		if !e.bk.warned {
 			e.bk.warned = true
-			log("warning: this engine keeps images in its graph driver, so its BuildKit cannot export a registry cache " +
-				"(that needs the containerd image store); using the inline cache in the pushed image, imported from the previous snapshot")
+			log(fmt.Sprintf("warning: this engine keeps images in its graph driver, so its BuildKit cannot export a %s cache "+
+				"(that needs the containerd image store); using the inline cache in the pushed image, imported from the previous snapshot", mode))
 		}
+		mode = CacheInline
 	}
 	e.bk.mu.Unlock()
 	for _, ref := range opts.CacheFrom {

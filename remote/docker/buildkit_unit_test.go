@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,11 @@ func TestCacheOptions(t *testing.T) {
 	if len(imp) != 2 || imp[1].Attrs["ref"] != ref || imp[0].Attrs["ref"] != "reg:5000/app:1" {
 		t.Errorf("imports %+v", imp)
 	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	exp, _, err = e.cacheOptions(BuildOptions{Cache: CacheLocal, CacheRef: ref}, nil)
+	if err != nil || len(exp) != 1 || exp[0].Type != "local" || !strings.Contains(exp[0].Attrs["dest"], filepath.Join("gantry", "buildcache", "reg_5000_app_buildcache")) {
+		t.Errorf("local cache %+v %v", exp, err)
+	}
 	// A graph-driver engine gets the inline cache, with a warning once.
 	e.bk.noRegistryCache = true
 	var logs logCollector
@@ -138,6 +144,9 @@ func TestCacheOptions(t *testing.T) {
 		if len(exp) != 1 || exp[0].Type != "inline" {
 			t.Errorf("exports on a graph-driver engine %+v", exp)
 		}
+	}
+	if exp, _, _ = e.cacheOptions(BuildOptions{Cache: CacheLocal}, logs.log); len(exp) != 1 || exp[0].Type != "inline" {
+		t.Errorf("local cache on a graph-driver engine %+v", exp)
 	}
 	if n := len(logs.all()); n != 1 {
 		t.Errorf("%d warnings, want 1", n)
