@@ -97,7 +97,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions, log func(line str
 		return "", fmt.Errorf("build: unknown builder %q (want buildkit or classic)", opts.Builder)
 	}
 	if err := e.HasBuildKit(ctx); err != nil {
-		if opts.Builder == BuilderKit || ctx.Err() != nil {
+		if opts.Builder == BuilderKit || !errors.Is(err, ErrNoBuildKit) {
 			return "", fmt.Errorf("build %s: %w", opts.ContextDir, err)
 		}
 		if len(opts.Secrets) > 0 {

@@ -52,13 +52,13 @@ var ErrNoBuildKit = errors.New("engine has no BuildKit")
 // keepLogLines is how many of the failing step's last log lines a BuildError keeps.
 const keepLogLines = 20
 
-// buildKit is the engine's BuildKit endpoint, probed once.
+// buildKit is what the engine's BuildKit endpoint can do, probed once.
 type buildKit struct {
-	once sync.Once
-	err  error
+	mu     sync.Mutex
+	probed bool
+	err    error
 	// noRegistryCache: the engine exports only the inline cache (its images
 	// are in a graph driver, not the containerd image store).
-	mu              sync.Mutex
 	noRegistryCache bool
 	warned          bool
 }
@@ -70,32 +70,43 @@ func (e *Engine) newBuildKitClient(ctx context.Context) (*bkclient.Client, error
 }
 
 // HasBuildKit reports whether the engine serves BuildKit; its error says why not.
+// The answer is kept, unless ctx ended before the engine gave one.
 func (e *Engine) HasBuildKit(ctx context.Context) error {
-	e.bk.once.Do(func() {
-		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		c, err := e.newBuildKitClient(ctx)
-		if err == nil {
-			_, err = c.ListWorkers(ctx)
-			c.Close()
+	e.bk.mu.Lock()
+	defer e.bk.mu.Unlock()
+	if e.bk.probed {
+		return e.bk.err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	c, err := e.newBuildKitClient(pctx)
+	if err == nil {
+		_, err = c.ListWorkers(pctx)
+		c.Close()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("docker engine at %s: %w", e.Host(), ctx.Err())
 		}
-		if err != nil {
-			e.bk.err = fmt.Errorf("%w at %s: %v", ErrNoBuildKit, e.Host(), err)
-			return
+		e.bk.probed = true
+		e.bk.err = fmt.Errorf("%w at %s: %v", ErrNoBuildKit, e.Host(), err)
+		return e.bk.err
+	}
+	// An engine storing images in its graph driver (not containerd's
+	// snapshotters) exports only the inline cache, whatever its version.
+	info, err := e.cli.Info(pctx)
+	if err != nil {
+		return fmt.Errorf("docker engine at %s: %w", e.Host(), err)
+	}
+	containerdStore := false
+	for _, kv := range info.DriverStatus {
+		if len(kv) == 2 && kv[0] == "driver-type" && strings.Contains(kv[1], "io.containerd.snapshotter") {
+			containerdStore = true
 		}
-		// An engine storing images in its graph driver (not containerd's
-		// snapshotters) exports only the inline cache, whatever its version.
-		if info, err := e.cli.Info(ctx); err == nil {
-			containerdStore := false
-			for _, kv := range info.DriverStatus {
-				if len(kv) == 2 && kv[0] == "driver-type" && strings.Contains(kv[1], "io.containerd.snapshotter") {
-					containerdStore = true
-				}
-			}
-			e.bk.noRegistryCache = !containerdStore
-		}
-	})
-	return e.bk.err
+	}
+	e.bk.noRegistryCache = !containerdStore
+	e.bk.probed = true
+	return nil
 }
 
 // buildKitBuild builds with the engine's BuildKit, running the current
