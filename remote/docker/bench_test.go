@@ -22,7 +22,7 @@ COPY app.py /app/
 //	go test ./remote/docker -run '^$' -bench WarmRebuild -benchtime 5x
 func BenchmarkWarmRebuild(b *testing.B) {
 	e := newTestEngine(b)
-	for _, builder := range []string{BuilderKit, BuilderClassic} {
+	for _, builder := range []string{BuilderKit, "engine-frontend", BuilderClassic} {
 		b.Run(builder, func(b *testing.B) {
 			ctx := testContext(b)
 			dir := b.TempDir()
@@ -31,6 +31,10 @@ func BenchmarkWarmRebuild(b *testing.B) {
 			tag := uniqueName("gantry-bench/warm") + ":1"
 			b.Cleanup(func() { e.ImageRemove(context.Background(), tag) })
 			opts := BuildOptions{ContextDir: dir, Tags: []string{tag}, Builder: builder}
+			if builder == "engine-frontend" {
+				// BuildKit with the engine's own (old) Dockerfile frontend.
+				opts.Builder, opts.engineFrontend = BuilderKit, true
+			}
 			if _, err := e.Build(ctx, opts, nil); err != nil {
 				b.Fatal(err)
 			}
@@ -44,7 +48,7 @@ func BenchmarkWarmRebuild(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				if builder == BuilderKit {
+				if opts.Builder == BuilderKit {
 					if _, cached := vertexCached(logs.all(), `"sleep", "3"]`); !cached {
 						b.Fatalf("deps step not cached:\n%s", strings.Join(logs.all(), "\n"))
 					}

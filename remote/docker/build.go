@@ -40,6 +40,10 @@ type BuildOptions struct {
 	CacheDir string
 	// Auth is the registry login BuildKit uses for the cache and base images of its host.
 	Auth Auth
+
+	// engineFrontend runs the engine's built-in Dockerfile frontend instead of
+	// gantry's (for the benchmark that compares them).
+	engineFrontend bool
 }
 
 // BuildError is a failed build: the daemon's message and the step that failed.

@@ -200,6 +200,11 @@ func (e *Engine) buildKitBuild(ctx context.Context, opts BuildOptions, log func(
 	eg, egCtx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
 		var err error
+		if opts.engineFrontend {
+			solve.Frontend = "dockerfile.v0"
+			resp, err = c.Solve(egCtx, nil, solve, statusCh)
+			return err
+		}
 		resp, err = c.Build(egCtx, solve, "", builder.Build, statusCh)
 		return err
 	})
