@@ -81,7 +81,23 @@ type Build struct {
 	// Prepare is a shell command run in the app folder before the image build,
 	// e.g. to compile assets. It comes from the project file, never from input.
 	Prepare string `toml:"prepare"`
+	// Secrets maps build secret ids (RUN --mount=type=secret,id=ID) to where
+	// their values come from: "env:VAR" or "file:PATH" (~ is the home folder).
+	Secrets map[string]string `toml:"secrets"`
+	// Cache is where BuildKit's build cache lives beyond the engine: "registry"
+	// (REPO:buildcache; the inline cache on engines that cannot export it),
+	// "inline", "local" (a folder in the user's cache dir) or "off".
+	// Default: registry for ecr and oci, off otherwise.
+	Cache string `toml:"cache"`
 }
+
+// Build cache modes.
+const (
+	CacheRegistry = "registry"
+	CacheInline   = "inline"
+	CacheLocal    = "local"
+	CacheOff      = "off"
+)
 
 // SSH says how to reach a host.
 type SSH struct {
@@ -455,6 +471,14 @@ func (c *Config) fillDefaults() {
 	if r.Kind == KindECRPublic && r.Region == "" {
 		r.Region = "us-east-1"
 	}
+	// The build cache depends on the registry kind: a registry cache where the registry
+	// is the team's own (ECR, OCI), none for the embedded default and ECR Public.
+	if b := &c.Build; b.Cache == "" {
+		b.Cache = CacheOff
+		if r.Kind == KindECR || r.Kind == KindOCI {
+			b.Cache = CacheRegistry
+		}
+	}
 	d := &c.Dev
 	if d.Target == "" {
 		if d.Host == "" {
@@ -543,6 +567,23 @@ func (c *Config) Validate() error {
 	for k := range c.Build.Args {
 		if !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(k) {
 			bad("build.args."+k, "is not a valid build argument name", "use letters, digits and _")
+		}
+	}
+	switch c.Build.Cache {
+	case CacheRegistry, CacheInline, CacheLocal, CacheOff:
+	default:
+		bad("build.cache", fmt.Sprintf("%q is not a build cache mode", c.Build.Cache), "use \"registry\", \"inline\", \"local\" or \"off\"")
+	}
+	for id, src := range c.Build.Secrets {
+		if !regexp.MustCompile(`^[A-Za-z0-9_.-]+$`).MatchString(id) {
+			bad("build.secrets."+id, "is not a valid secret id", "use letters, digits and . _ -, as in RUN --mount=type=secret,id=pip_token")
+		}
+		kind, ref, _ := strings.Cut(src, ":")
+		switch {
+		case kind == "env" && regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(ref):
+		case kind == "file" && ref != "":
+		default:
+			bad("build.secrets."+id, fmt.Sprintf("%q says neither an environment variable nor a file", src), "write \"env:VAR\" or \"file:PATH\", e.g. \"env:PIP_TOKEN\" or \"file:~/.npmrc\"")
 		}
 	}
 	d := c.Dev

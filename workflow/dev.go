@@ -328,6 +328,18 @@ func (d *DevRun) Build() pipeline.Step {
 				cacheFrom = []string{ref}
 			}
 		}
+		// Build secrets are masked before any build output can show them.
+		secrets, err := docker.ReadSecrets(d.p.Build.Secrets)
+		if err != nil {
+			return err
+		}
+		for _, v := range docker.SecretValues(secrets) {
+			r.Secret(v)
+		}
+		var cacheAuth registry.Credentials
+		if c := d.p.Build.Cache; c != "" && c != docker.CacheOff && c != docker.CacheLocal {
+			cacheAuth, _ = d.credentials(ctx, r) // the login step has logged in; without it the cache is only not imported
+		}
 		opts := docker.BuildOptions{
 			ContextDir: filepath.Join(d.p.Dir, d.p.Build.Context),
 			Dockerfile: d.p.Build.Dockerfile,
@@ -337,6 +349,10 @@ func (d *DevRun) Build() pipeline.Step {
 			Labels:     d.labels(ctx),
 			CacheFrom:  cacheFrom,
 			Platform:   d.p.Build.Platform,
+			Secrets:    secrets,
+			Cache:      d.p.Build.Cache,
+			CacheRef:   d.reg.Repository() + ":buildcache",
+			Auth:       engineAuth(cacheAuth),
 		}
 		r.Logf("building %s (%s)", d.image, d.Meta.Contents())
 		id, err := eng.Build(ctx, opts, func(line string) { r.Logf("%s", line) })

@@ -22,22 +22,61 @@ type BuildOptions struct {
 	Args       map[string]string // --build-arg values
 	Target     string            // stage to stop at; "" builds the last stage
 	Labels     map[string]string // labels added to the image
-	CacheFrom  []string          // local images whose layers may be reused; pull them first
+	CacheFrom  []string          // images whose layers may be reused (classic: pull them first; BuildKit: registry refs)
 	Platform   string            // e.g. "linux/amd64"; "" is the engine's own
 	Pull       bool              // always pull newer base images
+
+	// Builder is BuilderAuto (BuildKit where the engine has it), BuilderKit or BuilderClassic.
+	Builder string
+	// Secrets are build secrets by id (RUN --mount=type=secret,id=ID); BuildKit only.
+	// Their values reach the build through the session, never the image or the log.
+	Secrets map[string][]byte
+	// Cache is CacheOff (""), CacheInline, CacheRegistry or CacheLocal; BuildKit only.
+	Cache string
+	// CacheRef is the registry cache (CacheRegistry) or the image to import the
+	// inline cache from (CacheInline), e.g. "registry/app:buildcache".
+	CacheRef string
+	// CacheDir is the directory of the local cache (CacheLocal).
+	CacheDir string
+	// Auth is the registry login BuildKit uses for the cache and base images of its host.
+	Auth Auth
+
+	// engineFrontend runs the engine's built-in Dockerfile frontend instead of
+	// gantry's (for the benchmark that compares them).
+	engineFrontend bool
 }
 
 // BuildError is a failed build: the daemon's message and the step that failed.
 type BuildError struct {
-	Step    string // e.g. "Step 3/7 : RUN make"; "" when the build failed before any step
+	Step    string // e.g. "Step 3/7 : RUN make" or "[app 3/7] RUN make"; "" when the build failed before any step
 	Message string
+	// BuildKit only: where the failing instruction is and the step's last log lines.
+	File        string // the Dockerfile's name
+	Line        int    // 1-based line of the failing instruction; 0 if unknown
+	Instruction string // that line's text
+	Log         []string
 }
 
 func (e *BuildError) Error() string {
-	if e.Step == "" {
-		return "build: " + e.Message
+	var b strings.Builder
+	b.WriteString("build: ")
+	if e.Step != "" {
+		b.WriteString(e.Step)
+		b.WriteString(": ")
 	}
-	return fmt.Sprintf("build: %s: %s", e.Step, e.Message)
+	b.WriteString(e.Message)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, " (%s:%d", e.File, e.Line)
+		if e.Instruction != "" && !strings.Contains(e.Step, e.Instruction) {
+			fmt.Fprintf(&b, ": %s", e.Instruction)
+		}
+		b.WriteString(")")
+	}
+	if len(e.Log) > 0 {
+		b.WriteString("\nlast log lines:\n  ")
+		b.WriteString(strings.Join(e.Log, "\n  "))
+	}
+	return b.String()
 }
 
 // stepLine matches the classic builder's step headers ("Step 2/5 : COPY . /").
@@ -46,12 +85,36 @@ var stepLine = regexp.MustCompile(`^Step \d+/\d+ : `)
 // builtLine is the classic builder's last line, the fallback for the image ID.
 var builtLine = regexp.MustCompile(`^Successfully built ([0-9a-f]{12,64})$`)
 
-// Build builds an image with the engine's classic builder, passing each log
-// line to log (which may be nil), and returns the image ID ("sha256:...").
+// Build builds an image, passing each log line to log (which may be nil), and
+// returns the image ID ("sha256:..."). It uses the engine's BuildKit unless
+// opts.Builder says otherwise; an engine without BuildKit gets the classic
+// builder with a warning naming what it lacks.
 func (e *Engine) Build(ctx context.Context, opts BuildOptions, log func(line string)) (string, error) {
 	if log == nil {
 		log = func(string) {}
 	}
+	switch opts.Builder {
+	case BuilderClassic:
+		return e.buildClassic(ctx, opts, log)
+	case BuilderAuto, BuilderKit:
+	default:
+		return "", fmt.Errorf("build: unknown builder %q (want buildkit or classic)", opts.Builder)
+	}
+	if err := e.HasBuildKit(ctx); err != nil {
+		if opts.Builder == BuilderKit || !errors.Is(err, ErrNoBuildKit) {
+			return "", fmt.Errorf("build %s: %w", opts.ContextDir, err)
+		}
+		if len(opts.Secrets) > 0 {
+			return "", fmt.Errorf("build %s: build secrets need BuildKit: %w", opts.ContextDir, err)
+		}
+		log(fmt.Sprintf("warning: %v; falling back to the deprecated classic builder, which lacks %s", err, classicMissing))
+		return e.buildClassic(ctx, opts, log)
+	}
+	return e.buildKitBuild(ctx, opts, log)
+}
+
+// buildClassic builds with the engine's classic builder.
+func (e *Engine) buildClassic(ctx context.Context, opts BuildOptions, log func(line string)) (string, error) {
 	bc, err := newBuildContext(opts.ContextDir, opts.Dockerfile)
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w", opts.ContextDir, err)

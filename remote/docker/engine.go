@@ -1,5 +1,5 @@
 // Package docker drives a Docker Engine through its HTTP API: it builds
-// images with the classic builder, pushes and pulls them with aggregated
+// images with BuildKit (the classic builder where the engine lacks it), pushes and pulls them with aggregated
 // progress, and inspects images and containers.
 package docker
 
@@ -24,6 +24,7 @@ var ErrUnauthorized = errors.New("unauthorized")
 // Engine is a connection to one Docker Engine; safe for concurrent use.
 type Engine struct {
 	cli *client.Client
+	bk  buildKit
 }
 
 // New connects to the engine at host (e.g. "unix:///var/run/docker.sock",

@@ -59,6 +59,7 @@ func TestBuild(t *testing.T) {
 	var logs logCollector
 
 	id, err := e.Build(ctx, BuildOptions{
+		Builder:    BuilderClassic,
 		ContextDir: dir,
 		Tags:       []string{tag},
 		Args:       map[string]string{"VERSION": "1.2.3"},
@@ -137,7 +138,7 @@ func TestBuildErrors(t *testing.T) {
 					e.ImageRemove(context.Background(), id)
 				}
 			})
-			id, err := e.Build(ctx, BuildOptions{ContextDir: dir}, logs.log)
+			id, err := e.Build(ctx, BuildOptions{Builder: BuilderClassic, ContextDir: dir}, logs.log)
 			if err == nil {
 				e.ImageRemove(context.Background(), id)
 				t.Fatalf("build succeeded with %s", id)
@@ -167,7 +168,7 @@ func TestBuildCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
 	var logs logCollector
-	_, err := e.Build(ctx, BuildOptions{ContextDir: dir}, func(line string) {
+	_, err := e.Build(ctx, BuildOptions{Builder: BuilderClassic, ContextDir: dir}, func(line string) {
 		logs.log(line)
 		if strings.Contains(line, "Running in") {
 			cancel()
@@ -281,7 +282,7 @@ func TestPushPullCacheFrom(t *testing.T) {
 	t.Cleanup(func() { e.ImageRemove(context.Background(), ref) })
 
 	var buildLog logCollector
-	opts := BuildOptions{ContextDir: dir, Tags: []string{ref}, Target: "app", Args: map[string]string{"VERSION": "1.0.0"}}
+	opts := BuildOptions{Builder: BuilderClassic, ContextDir: dir, Tags: []string{ref}, Target: "app", Args: map[string]string{"VERSION": "1.0.0"}}
 	id, err := e.Build(ctx, opts, buildLog.log)
 	if err != nil {
 		t.Fatal(err)
@@ -404,7 +405,7 @@ func TestPushPullNeverShowPassword(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /\n", "f": uniqueName("f")})
 	ref := reg + "/" + uniqueName("gantry-test/secret") + ":1"
-	if _, err := e.Build(ctx, BuildOptions{ContextDir: dir, Tags: []string{ref}}, nil); err != nil {
+	if _, err := e.Build(ctx, BuildOptions{Builder: BuilderClassic, ContextDir: dir, Tags: []string{ref}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.ImageRemove(context.Background(), ref) })
@@ -453,7 +454,7 @@ func TestTagAndRemove(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /\n", "f": uniqueName("f")})
 	src := uniqueName("gantry-test/tag") + ":1.0.0-SNAPSHOT-abc1234"
-	id, err := e.Build(ctx, BuildOptions{ContextDir: dir, Tags: []string{src}}, nil)
+	id, err := e.Build(ctx, BuildOptions{Builder: BuilderClassic, ContextDir: dir, Tags: []string{src}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,7 +498,7 @@ func TestContainerInspect(t *testing.T) {
 
 	dir, _ := appContext(t)
 	ref := uniqueName("gantry-test/run") + ":1"
-	id, err := e.Build(ctx, BuildOptions{ContextDir: dir, Tags: []string{ref}, Target: "app"}, nil)
+	id, err := e.Build(ctx, BuildOptions{Builder: BuilderClassic, ContextDir: dir, Tags: []string{ref}, Target: "app"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -552,7 +553,7 @@ func BenchmarkBuildCached(b *testing.B) {
 		files[fmt.Sprintf("app/module%03d.py", i)] = strings.Repeat("x = 1\n", 200)
 	}
 	writeTree(b, dir, files)
-	opts := BuildOptions{ContextDir: dir, Target: "app", Args: map[string]string{"VERSION": "1"}}
+	opts := BuildOptions{Builder: BuilderClassic, ContextDir: dir, Target: "app", Args: map[string]string{"VERSION": "1"}}
 	first, err := e.Build(ctx, opts, nil)
 	if err != nil {
 		b.Fatal(err)

@@ -305,3 +305,30 @@ func TestPingUnreachable(t *testing.T) {
 		t.Error("Ping created the socket")
 	}
 }
+
+func TestReadSecrets(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "npmrc")
+	if err := os.WriteFile(file, []byte("//registry/:_authToken=abc123\nalways-auth=true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GANTRY_TEST_PIP_TOKEN", "tok-value")
+	got, err := ReadSecrets(map[string]string{"pip_token": "env:GANTRY_TEST_PIP_TOKEN", "npmrc": "file:" + file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got["pip_token"]) != "tok-value" || !strings.Contains(string(got["npmrc"]), "abc123") {
+		t.Errorf("secrets %q", got)
+	}
+	vals := SecretValues(got)
+	if !slices.Contains(vals, "tok-value") || !slices.Contains(vals, "//registry/:_authToken=abc123") {
+		t.Errorf("mask values %q", vals)
+	}
+	_, err = ReadSecrets(map[string]string{"x": "env:GANTRY_TEST_UNSET_VAR"})
+	if err == nil || !strings.Contains(err.Error(), "GANTRY_TEST_UNSET_VAR") {
+		t.Errorf("unset variable: %v", err)
+	}
+	if _, err := ReadSecrets(map[string]string{"x": "file:" + filepath.Join(dir, "absent")}); err == nil {
+		t.Error("absent file accepted")
+	}
+}

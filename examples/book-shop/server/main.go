@@ -4,11 +4,16 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log"
 	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"time"
 )
 
@@ -27,6 +32,15 @@ func envOr(k, def string) string {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "install-deps" {
+		if len(os.Args) != 5 {
+			log.Fatal("usage: book-shop install-deps PYPROJECT CACHE DEST")
+		}
+		if err := installDeps(os.Args[2], os.Args[3], os.Args[4]); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	started := time.Now()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -50,4 +64,45 @@ func main() {
 	}
 	log.Printf("book-shop %s (%s) listening on %s", version, commit, addr)
 	log.Fatal(http.ListenAndServe(addr, mux))
+}
+
+var (
+	depsList = regexp.MustCompile(`(?s)dependencies\s*=\s*\[(.*?)\]`)
+	quoted   = regexp.MustCompile(`"([^"]*)"`)
+)
+
+// installDeps is the stand-in for `pip install` in the image build (no network):
+// it "resolves" the project file into DEST, keeping what it made in CACHE (a
+// BuildKit cache mount, like /root/.cache/pip) so that a rebuild reuses it.
+func installDeps(pyproject, cache, dest string) error {
+	data, err := os.ReadFile(pyproject)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	key := filepath.Join(cache, "wheels-"+hex.EncodeToString(sum[:8]))
+	wheels, err := os.ReadFile(key)
+	if err == nil {
+		fmt.Printf("using cached wheels %s\n", filepath.Base(key))
+	} else {
+		fmt.Printf("building wheels for %s\n", filepath.Base(pyproject))
+		var b bytes.Buffer
+		if m := depsList.FindSubmatch(data); m != nil {
+			for _, q := range quoted.FindAllSubmatch(m[1], -1) {
+				b.Write(q[1])
+				b.WriteByte('\n')
+			}
+		}
+		wheels = b.Bytes()
+		if err := os.MkdirAll(cache, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(key, wheels, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dest, "installed.txt"), wheels, 0o644)
 }
