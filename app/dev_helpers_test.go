@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -183,12 +184,14 @@ func hostClient(t testing.TB) *sshhost.Client {
 // auditFor returns the host's audit entries for sha, newest first.
 func auditFor(t testing.TB, host hostexec.Runner, sha string) []hoststate.AuditEntry {
 	t.Helper()
-	// Every dev container's log of the test app (named book-shop in every test's gantry.toml).
-	res, err := host.Run(context.Background(), hostexec.Raw(`cd "$HOME" && cat .gantry/book-shop/dev-*/audit.log 2>/dev/null; true`), hostexec.RunOptions{})
+	// Every target's log of the test app (named book-shop in every test's gantry.toml),
+	// and the old host-wide log callers naming no app still write.
+	res, err := host.Run(context.Background(), hostexec.Raw(`cd "$HOME" && cat .gantry/book-shop/*/audit.log .gantry/audit.log 2>/dev/null; true`), hostexec.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	all := hoststate.ParseAudit(res.Stdout, 0)
+	sort.SliceStable(all, func(i, j int) bool { return all[i].When.After(all[j].When) })
 	var out []hoststate.AuditEntry
 	for _, e := range all {
 		if e.SHA == sha {

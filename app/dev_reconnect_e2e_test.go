@@ -212,7 +212,16 @@ func TestDevTwoAppsDeployAtOnce(t *testing.T) {
 		toml := sshDevToml(ociSection(t, "bookshop-two-"+testbed.Suffix()), peer.Port, peer.KnownHosts, container, port, "")
 		toml = strings.Replace(toml, `app = "book-shop"`, fmt.Sprintf(`app = "book-shop-%d"`, i), 1)
 		a.write("gantry.toml", toml)
+		// A Dockerfile of its own: concurrent classic builds of one Dockerfile share
+		// intermediate images on the shared engine.
+		df, err := os.ReadFile(a.Dir + "/Dockerfile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.write("Dockerfile", string(df)+"LABEL gantry.test.app="+container+"\n")
 		apps = append(apps, one{dir: a.Dir, sha: a.commit("two apps"), container: container, port: port})
+		// Build and push first: what runs at the same time below is the deploy.
+		wantCode(t, gantry(t, a.Dir, "dev", "--ci", "--no-deploy"), 0, fmt.Sprintf("build app %d", i))
 	}
 	var wg sync.WaitGroup
 	runs := make([]run, len(apps))

@@ -242,7 +242,21 @@ func locked(ctx context.Context, r pipeline.Reporter, host hostexec.Runner, p De
 			err = errors.Join(err, rerr)
 		}
 	}()
-	entry, err := fn(ctx)
+	// A lock taken over while held (its lease lapsed, or --force-unlock) stops the run:
+	// someone else acts on the environment now.
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-lock.LostC():
+			cancel(lock.Lost())
+		case <-fctx.Done():
+		}
+	}()
+	entry, err := fn(fctx)
+	if cause := context.Cause(fctx); err != nil && errors.Is(cause, hoststate.ErrLost) {
+		err = fmt.Errorf("%w (%w)", err, cause)
+	}
 	if entry.Version == "" {
 		return err // nothing was tried on the host: nothing to audit
 	}

@@ -163,11 +163,12 @@ type Lock struct {
 	// Now is the clock (default time.Now); lease times use the host's clock.
 	Now func() time.Time
 
-	mu   sync.Mutex
-	logf func(string, ...any)
-	stop chan struct{}
-	done chan struct{}
-	lost error
+	mu     sync.Mutex
+	logf   func(string, ...any)
+	stop   chan struct{}
+	done   chan struct{}
+	lost   error
+	lostCh chan struct{}
 }
 
 // Path is the lock folder relative to the login user's home.
@@ -410,6 +411,8 @@ func (l *Lock) start(ctx context.Context, logf func(string, ...any)) {
 	l.mu.Lock()
 	l.logf = logf
 	l.lost = nil
+	l.lostCh = make(chan struct{})
+	lostCh := l.lostCh
 	l.stop = make(chan struct{})
 	l.done = make(chan struct{})
 	stop, done := l.stop, l.done
@@ -435,6 +438,7 @@ func (l *Lock) start(ctx context.Context, logf func(string, ...any)) {
 				l.mu.Lock()
 				l.lost = fmt.Errorf("%w: the %s lock was taken over by %s while this run held it", ErrLost, l.Env, h)
 				l.mu.Unlock()
+				close(lostCh)
 				logf("warning: the %s lock was taken over by %s", l.Env, h)
 				return
 			}
@@ -443,6 +447,14 @@ func (l *Lock) start(ctx context.Context, logf func(string, ...any)) {
 			}
 		}
 	}()
+}
+
+// LostC is closed when a renewal finds the lock taken over (nil before Acquire):
+// the holder should stop acting on the environment.
+func (l *Lock) LostC() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lostCh
 }
 
 // Lost returns ErrLost (wrapped) once a renewal found the lock taken over, else nil.

@@ -218,6 +218,14 @@ func TestForceUnlockOfLiveLockWarns(t *testing.T) {
 	if err := b.Acquire(context.Background(), func(f string, args ...any) { logs = append(logs, fmt.Sprintf(f, args...)) }); err != nil {
 		t.Fatal(err)
 	}
+	select {
+	case <-a.LostC():
+		if !errors.Is(a.Lost(), ErrLost) || !strings.Contains(a.Lost().Error(), "bob") {
+			t.Errorf("Lost() = %v", a.Lost())
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the old holder did not notice the take-over")
+	}
 	joined := strings.Join(logs, "\n")
 	if !strings.Contains(joined, "warning") || !strings.Contains(joined, "alice") || !strings.Contains(joined, "age ") {
 		t.Fatalf("force-unlock logs = %q", joined)
