@@ -154,7 +154,7 @@ plan would run and 1 when a step refuses (the reason says how to fix it).`,
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, dryRunHelp)
-	cmd.Flags().BoolVar(&opts.ForceUnlock, "force-unlock", false, "break a deploy lock older than dev.lock_stale")
+	cmd.Flags().BoolVar(&opts.ForceUnlock, "force-unlock", false, "take the dev deploy lock even from a live holder (warns with holder and age); an expired lease is taken over without it")
 	cmd.Flags().BoolVar(&opts.NoDeploy, "no-deploy", false, "build and push only")
 	return cmd
 }
@@ -196,7 +196,7 @@ stops if it went stale meanwhile. --dry-run prints the plan and changes nothing;
 		},
 	}
 	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "", "promote this snapshot tag instead of HEAD's")
-	cmd.Flags().BoolVar(&opts.ForceUnlock, "force-unlock", false, "break a deploy lock older than prod.lock_stale")
+	cmd.Flags().BoolVar(&opts.ForceUnlock, "force-unlock", false, "take the prod deploy lock even from a live holder (warns with holder and age); an expired lease is taken over without it")
 	cmd.Flags().BoolVar(&opts.AllowDowngrade, "allow-downgrade", false, "roll out a version older than the one prod runs (audited)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, dryRunHelp)
@@ -231,7 +231,7 @@ changes nothing; it exits 0 when the plan would run and 1 when a step refuses.`,
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&forceUnlock, "force-unlock", false, "break a stale deploy lock")
+	cmd.Flags().BoolVar(&forceUnlock, "force-unlock", false, "take the deploy lock even from a live holder (warns with holder and age)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, dryRunHelp)
 	return cmd

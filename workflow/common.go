@@ -157,16 +157,16 @@ func Metadata(opts MetaOptions, m *meta.Meta) pipeline.Step {
 func metadataPlan(opts MetaOptions, got meta.Meta) pipeline.StepPlan {
 	var p pipeline.StepPlan
 	if got.Dirty && opts.RefuseDirty {
-		p = pipeline.Refusing("%s in the app folder (%s): the image would not match commit %s; commit or stash them, or pass --allow-dirty",
+		p = pipeline.Refusing("%s in the app folder (%s): a headless run builds and releases commits only; commit or stash them, or pass --allow-dirty (the image is then tagged as a dirty build of %s that can never be promoted)",
 			ErrDirty, strings.Join(firstChanges(got.Changes), ", "), got.ShortSHA)
 	} else {
 		p = pipeline.Reading(fmt.Sprintf("version %s at commit %s", got.Version, got.ShortSHA))
 	}
 	p = p.With("version", got.Version+" ("+string(got.Source)+")").With("commit", got.Commit).With("image tag", got.ImageTag)
 	if got.Dirty {
-		p = p.With("uncommitted", fmt.Sprintf("%d change(s): %s", len(got.Changes), strings.Join(firstChanges(got.Changes), ", ")))
+		p = p.With("uncommitted", fmt.Sprintf("%d change(s): %s", len(got.Changes), strings.Join(firstChanges(got.Changes), ", "))).With("contents", got.Contents())
 		if !opts.RefuseDirty {
-			p = p.Warn("the work tree has %d uncommitted change(s): the image will not match commit %s", len(got.Changes), got.ShortSHA)
+			p = p.Warn("uncommitted changes: %s (%s)", got.Contents(), strings.Join(firstChanges(got.Changes), ", "))
 		}
 	}
 	p.Key = got.Commit + "+" + got.Version
