@@ -210,7 +210,7 @@ func newSnapshotsCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.limit < 0 {
-				return inputError{fmt.Errorf("--limit %d: give a positive number of rows, or 0 for all", o.limit)}
+				return badInput(fmt.Errorf("--limit %d: give a positive number of rows, or 0 for all", o.limit))
 			}
 			a, _, err := g.prepare(cmd.Context(), false)
 			if err != nil {
