@@ -501,4 +501,3 @@ func BenchmarkListECR(b *testing.B) {
 		})
 	}
 }
-
