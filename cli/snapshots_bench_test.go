@@ -1,9 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -29,30 +29,21 @@ import (
 // in-process): 5,000 images fill in seconds there, against minutes on a loaded
 // test bed. Run: go test -run '^$' -bench Snapshots -benchtime 1x ./cli/
 
-var (
-	benchRegOnce sync.Once
-	benchRegHost string
-	benchRegErr  error
-	benchRepos   sync.Map // kind+n → repo
-)
+var benchRepos sync.Map // host, kind and n → repo
 
+// benchRegistry starts an embedded registry whose storage lives as long as b.
 func benchRegistry(b *testing.B) string {
-	benchRegOnce.Do(func() {
-		var srv *embedded.Server
-		srv, benchRegErr = embedded.Start(context.Background(), embedded.Options{Dir: b.TempDir(), Addr: "127.0.0.1:0"})
-		if benchRegErr == nil {
-			benchRegHost = srv.Addr() // left running for the other benchmarks of the process
-		}
-	})
-	if benchRegErr != nil {
-		b.Fatal(benchRegErr)
+	srv, err := embedded.Start(context.Background(), embedded.Options{Dir: b.TempDir(), Addr: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
 	}
-	return benchRegHost
+	b.Cleanup(func() { srv.Close() })
+	return srv.Addr()
 }
 
 // benchRepo is a repository of n distinct small images, or of one image under n tags.
 func benchRepo(b *testing.B, host string, n int, distinct bool) string {
-	key := fmt.Sprint(distinct, n)
+	key := fmt.Sprint(host, distinct, n)
 	if r, ok := benchRepos.Load(key); ok {
 		return r.(string)
 	}
@@ -153,8 +144,8 @@ func BenchmarkSnapshotsFirstRow(b *testing.B) {
 				reg := &firstPageTimer{Registry: benchOCI(b, host, repo)}
 				w := &firstRowWriter{}
 				start := time.Now()
-				if err := writeSnapshots(context.Background(), w, reg, snapshotsOptions{}); err != nil {
-					b.Fatal(err)
+				if err := writeSnapshots(context.Background(), w, reg, snapshotsOptions{}); err != nil || w.writes < 2 {
+					b.Fatalf("%d writes, %v", w.writes, err)
 				}
 				total += time.Since(start)
 				page += reg.at.Sub(start)
@@ -214,11 +205,15 @@ func BenchmarkSnapshotsMemory(b *testing.B) {
 			var peak float64
 			for b.Loop() {
 				reg := benchOCI(b, host, repo)
+				w := &lineCounter{}
 				peak = max(peak, heapPeak(func() {
-					if err := writeSnapshots(context.Background(), io.Discard, reg, snapshotsOptions{json: true}); err != nil {
+					if err := writeSnapshots(context.Background(), w, reg, snapshotsOptions{json: true}); err != nil {
 						b.Fatal(err)
 					}
 				}))
+				if w.lines != 5000 {
+					b.Fatalf("%d JSON lines", w.lines)
+				}
 			}
 			b.ReportMetric(peak, "peak-heap-MB")
 		})
@@ -245,4 +240,12 @@ func BenchmarkSnapshotsMemory(b *testing.B) {
 			b.ReportMetric(peak, "peak-heap-MB")
 		})
 	}
+}
+
+// lineCounter counts the lines written to it and keeps none.
+type lineCounter struct{ lines int }
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.lines += bytes.Count(p, []byte{'\n'})
+	return len(p), nil
 }
