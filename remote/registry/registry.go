@@ -112,6 +112,10 @@ type ListOptions struct {
 	// Refresh ignores the cached tag digests and asks the registry for every tag
 	// (digest details, which never change, still come from the cache).
 	Refresh bool
+	// Revalidate re-checks the cached tag digests in the background after the
+	// listing (at most once per process and 10 minutes): for long-lived callers
+	// such as the TUI; a CLI run would exit before it finishes.
+	Revalidate bool
 }
 
 // ListerWith is implemented by the kinds that take ListOptions.

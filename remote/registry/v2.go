@@ -496,7 +496,7 @@ func (c *v2Client) list(ctx context.Context, cache *listCache, lo ListOptions, f
 		}
 	}
 	cache.update(learned, details, revalidatedAt(lo, usedCache, err))
-	if err == nil && usedCache {
+	if err == nil && usedCache && lo.Revalidate {
 		c.revalidate(cache, idx)
 	}
 	return err
