@@ -488,6 +488,12 @@ func BenchmarkListECR(b *testing.B) {
 				cmd := exec.Command(awsCLI, "ecr", "describe-images", "--repository-name", repo, "--endpoint-url", endpoint, "--region", testbed.MotoRegion, "--output", "json")
 				var out, errb bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &out, &errb
+				// MotoEnv's empty AWS_PROFILE and AWS_SESSION_TOKEN mean "unset" to the SDK, not to the CLI.
+				for _, kv := range os.Environ() {
+					if k, v, _ := strings.Cut(kv, "="); v != "" || !strings.HasPrefix(k, "AWS_") {
+						cmd.Env = append(cmd.Env, kv)
+					}
+				}
 				if err := cmd.Run(); err != nil {
 					b.Fatalf("aws ecr describe-images: %v: %s", err, errb.String())
 				}
