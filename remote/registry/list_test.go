@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -303,5 +304,31 @@ func TestECRInspectTagMutability(t *testing.T) {
 		if warn && !strings.Contains(res.Warnings[0], "--image-tag-mutability IMMUTABLE") {
 			t.Fatalf("the warning gives no fix: %q", res.Warnings[0])
 		}
+	}
+}
+
+// The cache file round-trips, and a damaged one is ignored rather than trusted.
+func TestListCacheFile(t *testing.T) {
+	dir := t.TempDir()
+	var logs []string
+	c := newListCache(dir, "127.0.0.1:5000/gantry/app", func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) })
+	created := time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC)
+	c.update(map[string]string{"v1.0.0": "sha256:aa", "1.0.0-SNAPSHOT-abcdef0": "sha256:aa"},
+		map[string]cachedDetail{"sha256:aa": {MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 42, Created: created}, "sha256:bb": {Size: 7}},
+		created)
+	idx := c.load()
+	if len(idx.Tags) != 2 || idx.Tags["v1.0.0"] != "sha256:aa" || !idx.Digests["sha256:aa"].Created.Equal(created) ||
+		idx.Digests["sha256:aa"].MediaType == "" || idx.Digests["sha256:bb"].Size != 7 || !idx.Digests["sha256:bb"].Created.IsZero() || !idx.Revalidated.Equal(created) {
+		t.Fatalf("round trip: %+v", idx)
+	}
+	c.update(map[string]string{"v1.0.0": ""}, nil, time.Time{})
+	if idx := c.load(); len(idx.Tags) != 1 || len(idx.Digests) != 2 {
+		t.Fatalf("after forgetting a tag: %+v", idx)
+	}
+	if err := os.WriteFile(c.path, []byte(cacheMagic+"\nt onlytwo\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if idx := c.load(); len(idx.Tags) != 0 || len(logs) == 0 || !strings.Contains(logs[0], "damaged") {
+		t.Fatalf("a damaged cache was used: %+v, logs %q", idx, logs)
 	}
 }

@@ -361,14 +361,17 @@ func (c *v2Client) list(ctx context.Context, cache *listCache, lo ListOptions, f
 	if err != nil {
 		return fmt.Errorf("list %s: %w", c.repository, err)
 	}
+	// Read the cache while the registry answers the tag list.
+	loaded := make(chan *cacheIndex, 1)
+	go func() { loaded <- cache.load() }()
 	tags, err := p.List(ctx, repo)
+	idx := <-loaded
 	if err != nil {
 		if isNotFound(err) {
 			return nil // nothing pushed yet
 		}
 		return fmt.Errorf("list %s: %w", c.repository, err)
 	}
-	idx := cache.load()
 	// Every tag's digest first, so each Image can carry all its tags: the cached
 	// ones of write-once tags, a HEAD for the rest.
 	digests := make([]string, len(tags))
