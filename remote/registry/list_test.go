@@ -332,3 +332,14 @@ func TestListCacheFile(t *testing.T) {
 		t.Fatalf("a damaged cache was used: %+v, logs %q", idx, logs)
 	}
 }
+
+// isWriteOnce agrees with the regexp that defines it.
+func TestIsWriteOnce(t *testing.T) {
+	for _, tag := range []string{"v1.2.3", "1.2.3", "1.4.3-SNAPSHOT-3f2a9c1", "v10.20.30-SNAPSHOT-" + strings.Repeat("a", 40),
+		"latest", "v1.2", "1.2.3-SNAPSHOT-3f2a9c", "1.2.3-SNAPSHOT-3F2A9C1", "1.2.3-rc1", "vv1.2.3", "1.2.3.", ".1.2.3", "1..3",
+		"1.2.3-SNAPSHOT-" + strings.Repeat("a", 41), "", "v", "1.2.3-SNAPSHOT-3f2a9c1x"} {
+		if got, want := isWriteOnce(tag), writeOnceTag.MatchString(tag); got != want {
+			t.Errorf("isWriteOnce(%q) = %v, the regexp says %v", tag, got, want)
+		}
+	}
+}

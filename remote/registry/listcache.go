@@ -22,6 +22,41 @@ const revalidateEvery = 10 * time.Minute
 // tag (latest, dev) is looked up on every listing.
 var writeOnceTag = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+(-SNAPSHOT-[0-9a-f]{7,40})?$`)
 
+// isWriteOnce is writeOnceTag.MatchString without the regexp machinery: a warm
+// listing asks it of every tag.
+func isWriteOnce(tag string) bool {
+	t := strings.TrimPrefix(tag, "v")
+	for part := range 3 {
+		n := 0
+		for n < len(t) && t[n] >= '0' && t[n] <= '9' {
+			n++
+		}
+		if n == 0 {
+			return false
+		}
+		t = t[n:]
+		if part < 2 {
+			if t == "" || t[0] != '.' {
+				return false
+			}
+			t = t[1:]
+		}
+	}
+	if t == "" {
+		return true
+	}
+	hex, ok := strings.CutPrefix(t, "-SNAPSHOT-")
+	if !ok || len(hex) < 7 || len(hex) > 40 {
+		return false
+	}
+	for i := 0; i < len(hex); i++ {
+		if c := hex[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // cachedDetail is one digest's listing details; they never change.
 type cachedDetail struct {
 	MediaType string

@@ -378,7 +378,7 @@ func (c *v2Client) list(ctx context.Context, cache *listCache, lo ListOptions, f
 	var head []int
 	usedCache := false
 	for i, t := range tags {
-		if d, ok := idx.Tags[t]; ok && !lo.Refresh && writeOnceTag.MatchString(t) {
+		if d, ok := idx.Tags[t]; ok && !lo.Refresh && isWriteOnce(t) {
 			digests[i] = d
 			usedCache = true
 			continue
@@ -390,7 +390,7 @@ func (c *v2Client) list(ctx context.Context, cache *listCache, lo ListOptions, f
 	}
 	learned := map[string]string{}
 	for _, i := range head {
-		if writeOnceTag.MatchString(tags[i]) && idx.Tags[tags[i]] != digests[i] {
+		if isWriteOnce(tags[i]) && idx.Tags[tags[i]] != digests[i] {
 			learned[tags[i]] = digests[i] // "" forgets a deleted tag
 		}
 	}
