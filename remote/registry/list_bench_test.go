@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -168,7 +169,7 @@ func bareOCI(ctx context.Context, client *http.Client, host, repo string) (int, 
 		}
 		var page struct{ Tags []string }
 		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
+		drain(resp)
 		if err != nil {
 			return 0, err
 		}
@@ -224,7 +225,7 @@ func bareOCI(ctx context.Context, client *http.Client, host, repo string) (int, 
 			}
 			var m v1.Manifest
 			err = json.NewDecoder(resp.Body).Decode(&m)
-			resp.Body.Close()
+			drain(resp)
 			if err != nil {
 				return err
 			}
@@ -234,7 +235,7 @@ func bareOCI(ctx context.Context, client *http.Client, host, repo string) (int, 
 			}
 			var cf v1.ConfigFile
 			err = json.NewDecoder(resp.Body).Decode(&cf)
-			resp.Body.Close()
+			drain(resp)
 			if err != nil {
 				return err
 			}
@@ -246,6 +247,12 @@ func bareOCI(ctx context.Context, client *http.Client, host, repo string) (int, 
 		})
 	}
 	return len(tags), g.Wait()
+}
+
+// drain reads the rest of a body before closing it, so the connection is reused.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
 }
 
 // BenchmarkListOCICold is gantry's listing with an empty cache (it fills one)
