@@ -270,20 +270,28 @@ func newDoctorCmd(g *globals) *cobra.Command {
 }
 
 func newSnapshotsCmd(g *globals) *cobra.Command {
-	var asJSON bool
+	var o snapshotsOptions
 	cmd := &cobra.Command{
 		Use:   "snapshots",
-		Short: "List the image tags in the configured registry, newest first",
-		Args:  cobra.NoArgs,
+		Short: "List the image tags in the configured registry as they arrive, newest first within each page",
+		Long: "List the image tags in the configured registry. Rows are printed page by page as the registry answers " +
+			"(ECR: newest push first across all pages). Digest details and the digests of release and snapshot tags " +
+			"are cached under the data dir; --refresh asks the registry for every tag again.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.limit < 0 {
+				return badInput(fmt.Errorf("--limit %d: give a positive number of rows, or 0 for all", o.limit))
+			}
 			a, _, err := g.prepare(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			return printSnapshots(cmd.Context(), g, a, asJSON)
+			return printSnapshots(cmd.Context(), g, a, o)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON lines, one image per line")
+	cmd.Flags().IntVar(&o.limit, "limit", 0, "stop after `N` rows (0: all)")
+	cmd.Flags().BoolVar(&o.refresh, "refresh", false, "re-check every tag's digest instead of using the listing cache")
 	return cmd
 }

@@ -19,7 +19,9 @@ import (
 )
 
 // maxLogLines bounds each step's kept log; older lines are dropped (and counted).
-const maxLogLines = 5000
+// Appending costs the same however full the log is (only new lines are measured),
+// so the bound is about memory: 100,000 lines of 100 bytes are 10 MB.
+const maxLogLines = 100_000
 
 type stepStatus int
 
@@ -70,12 +72,13 @@ type runScreen struct {
 	// failed check and its fix) is never cut. Lines are wrapped once, as they
 	// arrive; a new width or dropped lines wrap it all again.
 	wrapped    []string
-	logLines   int // how many of the step's lines are in wrapped
-	logDropped int // the step's dropped count when wrapped was built
+	wrapCount  []int32 // how many lines of wrapped each of the step's lines became
+	logLines   int     // how many of the step's lines are in wrapped
+	logDropped int     // the step's dropped count when wrapped was built
 	wrappedToW int
 	nav        listNav
 
-	vp   viewport.Model
+	vp   logPane
 	spin spinner.Model
 	bar  progress.Model
 
@@ -84,7 +87,7 @@ type runScreen struct {
 
 func newRunScreen(ctx *programContext) *runScreen {
 	s := &runScreen{ctx: ctx, logStep: -1}
-	s.vp = viewport.New()
+	s.vp = logPane{Model: viewport.New()}
 	s.vp.Style = lipgloss.NewStyle().PaddingLeft(2)
 	s.spin = spinner.New(spinner.WithSpinner(spinner.MiniDot))
 	s.bar = progress.New(progress.WithoutPercentage(), progress.WithFillCharacters('━', '─'))
@@ -151,7 +154,11 @@ func (s *runScreen) apply(events []pipeline.Event) {
 			}
 		case pipeline.StepLog:
 			st := s.step(e.Step, "")
-			st.logs = append(st.logs, cleanLine(e.Line))
+			line := e.Line
+			if !printableASCII(line) {
+				line = cleanLine(line)
+			}
+			st.logs = append(st.logs, line)
 			if over := len(st.logs) - maxLogLines; over > 0 {
 				// Drop in chunks so trimming is not paid on every line.
 				drop := max(over, maxLogLines/10)
@@ -255,16 +262,31 @@ func (s *runScreen) relayout() {
 	st := &s.steps[s.selected]
 	switched := s.logStep != s.selected
 	width := max(s.w-s.vp.Style.GetHorizontalFrameSize(), 1)
+	if k := st.dropped - s.logDropped; !switched && width == s.wrappedToW && k > 0 && k <= s.logLines {
+		// Lines dropped from the front: drop their wrapped lines, keep the rest.
+		n := 0
+		for _, c := range s.wrapCount[:k] {
+			n += int(c)
+		}
+		s.wrapped = slices.Delete(s.wrapped, 0, n)
+		s.wrapCount = slices.Delete(s.wrapCount, 0, k)
+		s.logLines -= k
+		s.logDropped = st.dropped
+		s.vp.SetContentLines(s.wrapped)
+	}
 	if switched || width != s.wrappedToW || st.dropped != s.logDropped {
-		s.wrapped, s.logLines = s.wrapped[:0], 0
+		s.wrapped, s.wrapCount, s.logLines = s.wrapped[:0], s.wrapCount[:0], 0
 	}
 	if s.logLines != len(st.logs) || len(s.wrapped) == 0 {
+		// Only the new lines are measured and wrapped: appending costs the same
+		// however long the log already is.
 		for _, l := range st.logs[s.logLines:] {
+			before := len(s.wrapped)
 			s.wrapped = appendWrapped(s.wrapped, l, width)
+			s.wrapCount = append(s.wrapCount, int32(len(s.wrapped)-before))
 		}
 		s.logLines, s.logDropped, s.wrappedToW = len(st.logs), st.dropped, width
-		// The viewport may rewrite its slice; never hand it ours.
-		s.vp.SetContentLines(slices.Clone(s.wrapped))
+		s.vp.SetContentLines(s.wrapped)
 	}
 	if switched || atBottom {
 		// Follow new lines unless the reader scrolled up.
@@ -276,7 +298,7 @@ func (s *runScreen) relayout() {
 // appendWrapped appends line to lines, word-wrapped to width w; continuation
 // lines keep the line's indentation plus two cells.
 func appendWrapped(lines []string, line string, w int) []string {
-	if ansi.StringWidth(line) <= w {
+	if len(line) <= w && printableASCII(line) || ansi.StringWidth(line) <= w {
 		return append(lines, line)
 	}
 	text := strings.TrimLeft(line, " ")
@@ -613,4 +635,64 @@ func summaryRank(key string) int {
 		return i
 	}
 	return len(summaryFirst)
+}
+
+// printableASCII reports whether s is printable ASCII only: no escape, control
+// or wide character, so its width is len(s) and it needs no cleaning. Most build
+// output is, and measuring graphemes is what a log line costs otherwise.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// logPane scrolls a log of lines already wrapped to its width. The viewport it
+// embeds only ever holds the visible window: a viewport measures every line it
+// is given, which made each appended batch cost the whole log.
+type logPane struct {
+	viewport.Model
+	lines []string // every line; shared with the run screen, read only
+	top   int      // index of the first visible line
+}
+
+// SetContentLines sets the lines to scroll through; the pane keeps lines and
+// never writes to it.
+func (p *logPane) SetContentLines(lines []string) {
+	p.lines = lines
+	p.scrollTo(p.top)
+}
+
+func (p *logPane) rows() int   { return max(p.Height()-p.Style.GetVerticalFrameSize(), 0) }
+func (p *logPane) maxTop() int { return max(len(p.lines)-p.rows(), 0) }
+
+// AtBottom reports whether the last line is in view.
+func (p *logPane) AtBottom() bool { return p.top >= p.maxTop() }
+
+func (p *logPane) scrollTo(top int) {
+	p.top = min(max(top, 0), p.maxTop())
+}
+
+func (p *logPane) GotoBottom()   { p.scrollTo(p.maxTop()) }
+func (p *logPane) GotoTop()      { p.scrollTo(0) }
+func (p *logPane) HalfPageDown() { p.scrollTo(p.top + max(p.rows()/2, 1)) }
+func (p *logPane) HalfPageUp()   { p.scrollTo(p.top - max(p.rows()/2, 1)) }
+func (p *logPane) PageDown()     { p.scrollTo(p.top + max(p.rows(), 1)) }
+func (p *logPane) PageUp()       { p.scrollTo(p.top - max(p.rows(), 1)) }
+
+func (p *logPane) SetHeight(h int) {
+	p.Model.SetHeight(h)
+	p.scrollTo(p.top)
+}
+
+// View draws the visible lines: only they are handed to (and measured by) the viewport.
+func (p *logPane) View() string {
+	p.scrollTo(p.top)
+	end := min(p.top+p.rows(), len(p.lines))
+	// A copy: the viewport may rewrite the slice it is given.
+	p.Model.SetContentLines(slices.Clone(p.lines[p.top:end]))
+	p.Model.SetYOffset(0)
+	return p.Model.View()
 }

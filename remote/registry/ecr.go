@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -216,26 +217,38 @@ func awsError(op string, err error, endpoint, repo, region, cli string) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// ecrPageSize is DescribeImages' largest page (its default is 100).
+const ecrPageSize = 1000
+
+// List reads every page of DescribeImages (1,000 images each) and then streams
+// the images newest push first across all of them: ECR returns images in no
+// useful order, so "newest" is only right once every page is in.
 func (r *ecrRegistry) List(ctx context.Context, fn func([]Image) error) error {
 	p := ecr.NewDescribeImagesPaginator(r.client, &ecr.DescribeImagesInput{
 		RepositoryName: aws.String(r.cfg.Repository),
 		RegistryId:     r.registryID(),
 		Filter:         &ecrtypes.DescribeImagesFilter{TagStatus: ecrtypes.TagStatusTagged},
+		MaxResults:     aws.Int32(ecrPageSize),
 	})
+	var all []Image
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
 			return r.awsError("list images of "+r.cfg.Repository, err)
 		}
-		var page []Image
 		for _, d := range out.ImageDetails {
-			page = append(page, imagesOf(d.ImageTags, aws.ToString(d.ImageDigest), aws.ToString(d.ImageManifestMediaType), aws.ToTime(d.ImagePushedAt), aws.ToInt64(d.ImageSizeInBytes))...)
+			all = appendImages(all, d.ImageTags, aws.ToString(d.ImageDigest), aws.ToString(d.ImageManifestMediaType), aws.ToTime(d.ImagePushedAt), aws.ToInt64(d.ImageSizeInBytes))
 		}
-		sortNewestFirst(page)
-		if len(page) == 0 {
-			continue
-		}
-		if err := fn(page); err != nil {
+	}
+	return emitSorted(all, fn)
+}
+
+// emitSorted sorts images newest first and hands them to fn in pages of listPageSize.
+func emitSorted(all []Image, fn func([]Image) error) error {
+	sortNewestFirst(all)
+	for start := 0; start < len(all); start += listPageSize {
+		end := min(start+listPageSize, len(all))
+		if err := fn(all[start:end:end]); err != nil {
 			return err
 		}
 	}
@@ -244,9 +257,15 @@ func (r *ecrRegistry) List(ctx context.Context, fn func([]Image) error) error {
 
 // imagesOf makes one Image per tag of a described image; untagged images give none.
 func imagesOf(tags []string, digest, mediaType string, pushed time.Time, size int64) []Image {
-	var out []Image
+	return appendImages(nil, tags, digest, mediaType, pushed, size)
+}
+
+// appendImages appends one Image per tag of a described image. They share tags
+// (which the caller gives up): one slice per digest, not one per tag.
+func appendImages(out []Image, tags []string, digest, mediaType string, pushed time.Time, size int64) []Image {
+	tags = slices.Clip(tags)
 	for _, t := range tags {
-		out = append(out, Image{Tag: t, Tags: slices.Clone(tags), Digest: digest, MediaType: mediaType, PushedAt: pushed, Size: size})
+		out = append(out, Image{Tag: t, Tags: tags, Digest: digest, MediaType: mediaType, PushedAt: pushed, Size: size})
 	}
 	return out
 }
@@ -413,7 +432,7 @@ func (r *ecrRegistry) put(ctx context.Context, newTag, manifest, mediaType, dige
 	var tagExists *ecrtypes.ImageTagAlreadyExistsException
 	switch {
 	case err == nil:
-		return TagResult{Digest: digest, BytesMoved: int64(len(manifest))}, nil
+		return r.readBack(ctx, newTag, digest, int64(len(manifest)))
 	case errors.As(err, &exists):
 		// Real ECR: this exact image already has the tag. Moto: also an immutable clash.
 		done, cerr := r.existing(ctx, newTag, digest)
@@ -439,19 +458,87 @@ func (r *ecrRegistry) put(ctx context.Context, newTag, manifest, mediaType, dige
 	}
 }
 
-func (r *ecrRegistry) Check(ctx context.Context) error {
-	if err := haveCredentials(ctx, r.creds, "check ECR"); err != nil {
-		return err
+// readBack confirms a PutImage: success only when newTag now names digest. A
+// mutable repository's tag someone moved at the same moment, or a proxy that
+// answered for another image, must not pass as a promotion.
+func (r *ecrRegistry) readBack(ctx context.Context, newTag, digest string, moved int64) (TagResult, error) {
+	have, err := r.Resolve(ctx, newTag)
+	switch {
+	case err != nil:
+		return TagResult{}, fmt.Errorf("tag %s: wrote it but cannot read it back: %w; check with `aws ecr describe-images --repository-name %s --image-ids imageTag=%s`", newTag, err, r.cfg.Repository, newTag)
+	case digest == "":
+		return TagResult{Digest: have, BytesMoved: moved}, nil
+	case have != digest:
+		return TagResult{}, &TagMovedError{Tag: newTag, Existing: have, Wanted: digest}
 	}
-	_, err := r.client.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{
+	return TagResult{Digest: digest, BytesMoved: moved}, nil
+}
+
+func (r *ecrRegistry) Check(ctx context.Context) error {
+	_, err := r.Inspect(ctx)
+	return err
+}
+
+// Inspect is Check, and reports the repository's tag mutability: release tags
+// are only safe from being moved by a docker push when ECR makes them immutable.
+func (r *ecrRegistry) Inspect(ctx context.Context) (CheckResult, error) {
+	if err := haveCredentials(ctx, r.creds, "check ECR"); err != nil {
+		return CheckResult{}, err
+	}
+	out, err := r.client.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{
 		RegistryId:      r.registryID(),
 		RepositoryNames: []string{r.cfg.Repository},
 	})
 	if err != nil {
-		return r.awsError("check ECR repository "+r.cfg.Repository, err)
+		return CheckResult{}, r.awsError("check ECR repository "+r.cfg.Repository, err)
 	}
 	if _, err := r.Login(ctx); err != nil {
-		return err
+		return CheckResult{}, err
 	}
-	return nil
+	var res CheckResult
+	if len(out.Repositories) > 0 {
+		repo := out.Repositories[0]
+		res.TagMutability = string(repo.ImageTagMutability)
+		if res.TagMutability == "" {
+			res.TagMutability = string(ecrtypes.ImageTagMutabilityMutable) // ECR's default
+		}
+		var excl []string
+		for _, f := range repo.ImageTagMutabilityExclusionFilters {
+			excl = append(excl, aws.ToString(f.Filter))
+		}
+		res.Warnings = mutabilityWarnings(r.cfg.Repository, r.cfg.Region, ecrtypes.ImageTagMutability(res.TagMutability), excl)
+	}
+	return res, nil
+}
+
+// mutabilityWarnings recommends immutable release tags for a repository whose
+// tag mutability is m (with exclusion filters excl).
+func mutabilityWarnings(repo, region string, m ecrtypes.ImageTagMutability, excl []string) []string {
+	fix := fmt.Sprintf("`aws ecr put-image-tag-mutability --repository-name %s --region %s --image-tag-mutability IMMUTABLE`", repo, region)
+	switch m {
+	case ecrtypes.ImageTagMutabilityImmutable:
+		return nil
+	case ecrtypes.ImageTagMutabilityImmutableWithExclusion:
+		// Tags matching a filter stay mutable: fine for latest-style tags, not for releases.
+		var bad []string
+		for _, f := range excl {
+			if releaseTagMayMatch(f) {
+				bad = append(bad, f)
+			}
+		}
+		if len(bad) == 0 {
+			return nil
+		}
+		return []string{fmt.Sprintf("ECR repository %s is IMMUTABLE_WITH_EXCLUSION, and its exclusion filter(s) %s leave release tags (v1.2.3) mutable: a docker push could move a release; narrow the filters so no release tag matches", repo, strings.Join(bad, ", "))}
+	case ecrtypes.ImageTagMutabilityMutableWithExclusion:
+		return []string{fmt.Sprintf("ECR repository %s has MUTABLE_WITH_EXCLUSION tags (immutable only where filters %s match): make sure they cover every release tag (v*), or make the repository immutable with %s", repo, strings.Join(excl, ", "), fix)}
+	default:
+		return []string{fmt.Sprintf("ECR repository %s has MUTABLE tags: gantry never moves a release tag, but a docker push elsewhere could; make release tags immutable with %s", repo, fix)}
+	}
+}
+
+// releaseTagMayMatch reports whether an ECR tag filter (with * wildcards) could match v1.2.3.
+func releaseTagMayMatch(filter string) bool {
+	ok, err := path.Match(filter, "v1.2.3")
+	return err == nil && ok
 }

@@ -144,28 +144,23 @@ func (r *ecrPublicRegistry) v2() (*v2Client, error) {
 	}, nil
 }
 
+// List reads every page (1,000 images each) and streams the images newest push first across all of them.
 func (r *ecrPublicRegistry) List(ctx context.Context, fn func([]Image) error) error {
 	p := ecrpublic.NewDescribeImagesPaginator(r.client, &ecrpublic.DescribeImagesInput{
 		RepositoryName: aws.String(r.cfg.Repository),
+		MaxResults:     aws.Int32(ecrPageSize),
 	})
+	var all []Image
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
 			return r.awsError("list images of "+r.cfg.Repository, err)
 		}
-		var page []Image
 		for _, d := range out.ImageDetails {
-			page = append(page, imagesOf(d.ImageTags, aws.ToString(d.ImageDigest), aws.ToString(d.ImageManifestMediaType), aws.ToTime(d.ImagePushedAt), aws.ToInt64(d.ImageSizeInBytes))...)
-		}
-		sortNewestFirst(page)
-		if len(page) == 0 {
-			continue
-		}
-		if err := fn(page); err != nil {
-			return err
+			all = appendImages(all, d.ImageTags, aws.ToString(d.ImageDigest), aws.ToString(d.ImageManifestMediaType), aws.ToTime(d.ImagePushedAt), aws.ToInt64(d.ImageSizeInBytes))
 		}
 	}
-	return nil
+	return emitSorted(all, fn)
 }
 
 func (r *ecrPublicRegistry) Resolve(ctx context.Context, tag string) (string, error) {

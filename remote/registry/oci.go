@@ -27,6 +27,7 @@ type ociRegistry struct {
 	// anonymous sends no credentials (the embedded registry has no auth).
 	anonymous bool
 	login     loginCache
+	cache     *listCache
 }
 
 func newOCI(cfg config.Registry, opts Options) (*ociRegistry, error) {
@@ -51,6 +52,7 @@ func newOCI(cfg config.Registry, opts Options) (*ociRegistry, error) {
 	if _, err := r.v2.repo(); err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
+	r.cache = newListCache(opts.cacheDir(), r.v2.repository, opts.logf)
 	return r, nil
 }
 
@@ -102,7 +104,12 @@ func (r *ociRegistry) Login(ctx context.Context) (Credentials, error) {
 }
 
 func (r *ociRegistry) List(ctx context.Context, fn func([]Image) error) error {
-	return r.v2.list(ctx, fn)
+	return r.v2.list(ctx, r.cache, ListOptions{}, fn)
+}
+
+// ListWith is List with options (ListOptions.Refresh re-checks every tag).
+func (r *ociRegistry) ListWith(ctx context.Context, opts ListOptions, fn func([]Image) error) error {
+	return r.v2.list(ctx, r.cache, opts, fn)
 }
 
 func (r *ociRegistry) Resolve(ctx context.Context, tag string) (string, error) {

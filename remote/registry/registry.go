@@ -19,7 +19,8 @@ import (
 type Image struct {
 	// Tag is the tag this entry is listed under.
 	Tag string
-	// Tags is every tag on the same digest, Tag included.
+	// Tags is every tag on the same digest, Tag included. The images of one digest
+	// share this slice (memory stays linear in the rows): read it, never modify it.
 	Tags []string
 	// Digest is the manifest digest, sha256:...
 	Digest string
@@ -54,6 +55,8 @@ type Registry interface {
 	// Login returns registry credentials, cached until they are about to expire.
 	Login(ctx context.Context) (Credentials, error)
 	// List calls fn with each page of images as it arrives; fn's error stops the listing and is returned.
+	// Pages are sorted newest first within themselves; ECR sorts across all pages.
+	// It may answer from the listing cache (see ListOptions); never use it to decide what to deploy.
 	List(ctx context.Context, fn func(page []Image) error) error
 	// Resolve returns the digest tag points at, or an error matching ErrNotFound.
 	Resolve(ctx context.Context, tag string) (digest string, err error)
@@ -72,8 +75,60 @@ type Options struct {
 	DataDir string
 	// Logf receives diagnostics; nil discards them. Never given a secret.
 	Logf func(format string, args ...any)
-	// HTTPClient is used for AWS API and registry calls; nil means a default client.
+	// HTTPClient is used for AWS API and registry calls; nil means a default client
+	// whose idle connections per host match the listing's concurrency.
 	HTTPClient *http.Client
+	// CacheDir holds listing caches (CacheDir/<host>/<repo>/index.json); empty means
+	// DataDir/cache/registry, and no cache without a DataDir.
+	CacheDir string
+	// NoCache turns the listing cache off.
+	NoCache bool
+}
+
+// CheckResult is what a registry check learned besides "it works".
+type CheckResult struct {
+	// TagMutability is ECR's setting for the repository: MUTABLE, IMMUTABLE,
+	// IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION; "" for kinds without one.
+	TagMutability string
+	// Warnings are what to fix that does not stop gantry, each with its fix.
+	Warnings []string
+}
+
+// Inspector is implemented by kinds whose check learns more than Check says.
+type Inspector interface {
+	Inspect(ctx context.Context) (CheckResult, error)
+}
+
+// Inspect is r.Check, plus what an Inspector reports (for gantry doctor).
+func Inspect(ctx context.Context, r Registry) (CheckResult, error) {
+	if in, ok := r.(Inspector); ok {
+		return in.Inspect(ctx)
+	}
+	return CheckResult{}, r.Check(ctx)
+}
+
+// ListOptions tune one listing.
+type ListOptions struct {
+	// Refresh ignores the cached tag digests and asks the registry for every tag
+	// (digest details, which never change, still come from the cache).
+	Refresh bool
+	// Revalidate re-checks the cached tag digests in the background after the
+	// listing (at most once per process and 10 minutes): for long-lived callers
+	// such as the TUI; a CLI run would exit before it finishes.
+	Revalidate bool
+}
+
+// ListerWith is implemented by the kinds that take ListOptions.
+type ListerWith interface {
+	ListWith(ctx context.Context, opts ListOptions, fn func(page []Image) error) error
+}
+
+// ListImages lists r with opts, falling back to r.List for a Registry without options.
+func ListImages(ctx context.Context, r Registry, opts ListOptions, fn func(page []Image) error) error {
+	if l, ok := r.(ListerWith); ok {
+		return l.ListWith(ctx, opts, fn)
+	}
+	return r.List(ctx, fn)
 }
 
 func (o Options) logf(format string, args ...any) {
@@ -86,8 +141,18 @@ func (o Options) transport() http.RoundTripper {
 	if o.HTTPClient != nil && o.HTTPClient.Transport != nil {
 		return o.HTTPClient.Transport
 	}
-	return http.DefaultTransport
+	return defaultTransport
 }
+
+// defaultTransport keeps as many idle connections per host as a listing runs
+// requests at once: http.DefaultTransport keeps 2, so the other workers would
+// open (and drop) a connection per request.
+var defaultTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4 * listJobs
+	t.MaxIdleConnsPerHost = 2 * listJobs
+	return t
+}()
 
 var (
 	// ErrNotFound means the tag (or image) does not exist in the repository.

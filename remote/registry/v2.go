@@ -75,7 +75,7 @@ func (c *v2Client) tagRef(tag string) (name.Tag, error) {
 }
 
 // authTransport is the client's authenticator (anonymous without one) and its
-// base transport (http.DefaultTransport without one).
+// base transport (defaultTransport without one).
 func (c *v2Client) authTransport(ctx context.Context) (authn.Authenticator, http.RoundTripper, error) {
 	a := authn.Anonymous
 	if c.auth != nil {
@@ -86,7 +86,7 @@ func (c *v2Client) authTransport(ctx context.Context) (authn.Authenticator, http
 	}
 	t := c.transport
 	if t == nil {
-		t = http.DefaultTransport
+		t = defaultTransport
 	}
 	return a, t, nil
 }
@@ -344,13 +344,15 @@ func (c *v2Client) existing(ctx context.Context, p *remote.Puller, dst name.Tag,
 }
 
 // imageDetail is what List reports about one digest.
-type imageDetail struct {
-	mediaType string
-	size      int64
-	created   time.Time
-}
+type imageDetail = cachedDetail
 
-func (c *v2Client) list(ctx context.Context, fn func([]Image) error) error {
+// list streams the repository's images in pages of listPageSize tags, in the
+// registry's tag order, each page newest first. Requests: the tag list, a HEAD
+// per tag whose digest is not cached, and a manifest plus config GET per
+// distinct digest whose details are not cached, listJobs at a time over kept-alive
+// connections. Details are fetched ahead in tag order, and a page goes out as
+// soon as its own digests are known.
+func (c *v2Client) list(ctx context.Context, cache *listCache, lo ListOptions, fn func([]Image) error) error {
 	repo, err := c.repo()
 	if err != nil {
 		return err
@@ -359,88 +361,244 @@ func (c *v2Client) list(ctx context.Context, fn func([]Image) error) error {
 	if err != nil {
 		return fmt.Errorf("list %s: %w", c.repository, err)
 	}
+	// Read the cache while the registry answers the tag list.
+	loaded := make(chan *cacheIndex, 1)
+	go func() { loaded <- cache.load() }()
 	tags, err := p.List(ctx, repo)
+	idx := <-loaded
 	if err != nil {
 		if isNotFound(err) {
 			return nil // nothing pushed yet
 		}
 		return fmt.Errorf("list %s: %w", c.repository, err)
 	}
-	// Every tag's digest first (HEADs are cheap), so each Image can carry all its tags.
+	// Every tag's digest first, so each Image can carry all its tags: the cached
+	// ones of write-once tags, a HEAD for the rest.
 	digests := make([]string, len(tags))
+	var head []int
+	usedCache := false
+	for i, t := range tags {
+		if d, ok := idx.Tags[t]; ok && !lo.Refresh && isWriteOnce(t) {
+			digests[i] = d
+			usedCache = true
+			continue
+		}
+		head = append(head, i)
+	}
+	if err := c.headAll(ctx, p, repo, tags, head, digests); err != nil {
+		return err
+	}
+	learned := map[string]string{}
+	for _, i := range head {
+		if isWriteOnce(tags[i]) && idx.Tags[tags[i]] != digests[i] {
+			learned[tags[i]] = digests[i] // "" forgets a deleted tag
+		}
+	}
+	// One slice of tags per digest, shared by its images.
+	tagsOf := map[string][]string{}
+	for i, t := range tags {
+		if dg := digests[i]; dg != "" {
+			tagsOf[dg] = append(tagsOf[dg], t)
+		}
+	}
+	for dg, ts := range tagsOf {
+		tagsOf[dg] = slices.Clip(ts)
+	}
+
+	// The digests to fetch, in the order their first tag appears.
+	var need []string
+	want := map[string]int{}
+	for _, dg := range digests {
+		if _, cached := idx.Digests[dg]; dg == "" || cached {
+			continue
+		}
+		if _, ok := want[dg]; !ok {
+			want[dg] = len(need)
+			need = append(need, dg)
+		}
+	}
+	got := make([]imageDetail, len(need))
+	ready := make([]chan struct{}, len(need))
+	for i := range ready {
+		ready[i] = make(chan struct{})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	jobs := make(chan int)
+	g.Go(func() error {
+		defer close(jobs)
+		for i := range need {
+			select {
+			case jobs <- i:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	for range min(listJobs, len(need)) {
+		g.Go(func() error {
+			for i := range jobs {
+				det, err := c.detail(gctx, p, opts, repo.Digest(need[i]))
+				if err != nil {
+					return fmt.Errorf("list %s: %s: %w", c.repository, need[i], err)
+				}
+				got[i] = det
+				close(ready[i])
+			}
+			return nil
+		})
+	}
+	emit := func() error {
+		for start := 0; start < len(tags); start += listPageSize {
+			end := min(start+listPageSize, len(tags))
+			page := make([]Image, 0, end-start)
+			for i := start; i < end; i++ {
+				dg := digests[i]
+				if dg == "" {
+					continue
+				}
+				det, ok := idx.Digests[dg]
+				if !ok {
+					j := want[dg]
+					select {
+					case <-ready[j]:
+					case <-gctx.Done():
+						return nil // the fetch error (or ctx's) is g's
+					}
+					det = got[j]
+				}
+				page = append(page, Image{
+					Tag: tags[i], Tags: tagsOf[dg], Digest: dg,
+					MediaType: det.MediaType, PushedAt: det.Created, Size: det.Size,
+				})
+			}
+			sortNewestFirst(page)
+			if len(page) == 0 {
+				continue
+			}
+			if err := fn(page); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err = emit()
+	if err != nil {
+		// Stop the fetches; what fn returned is the answer.
+		_ = stopGroup(g, err)
+	} else if err = g.Wait(); err == nil {
+		err = ctx.Err()
+	}
+	// Save what was learned, even from a listing fn stopped early.
+	details := map[string]cachedDetail{}
+	for i := range need {
+		select {
+		case <-ready[i]:
+			details[need[i]] = got[i]
+		default:
+		}
+	}
+	cache.update(learned, details, revalidatedAt(lo, usedCache, err))
+	if err == nil && usedCache && lo.Revalidate {
+		c.revalidate(cache, idx)
+	}
+	return err
+}
+
+// revalidatedAt is the time a successful listing checked every tag digest: one
+// that used no cached digest (a refresh, or a cold cache).
+func revalidatedAt(lo ListOptions, usedCache bool, err error) time.Time {
+	if err != nil || usedCache {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// stopGroup waits for g after its context is cancelled by err; errgroup cancels
+// on the first error, so return err from a member.
+func stopGroup(g *errgroup.Group, err error) error {
+	g.Go(func() error { return err })
+	return g.Wait()
+}
+
+// headAll HEADs tags[i] for each i in which, listJobs at a time, into digests[i]
+// ("" for a tag deleted while listing).
+func (c *v2Client) headAll(ctx context.Context, p *remote.Puller, repo name.Repository, tags []string, which []int, digests []string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(listJobs)
-	for i, t := range tags {
+	for _, i := range which {
 		g.Go(func() error {
-			d, err := p.Head(gctx, repo.Tag(t))
+			d, err := p.Head(gctx, repo.Tag(tags[i]))
 			if err != nil {
 				if isNotFound(err) {
 					return nil // deleted while listing
 				}
-				return fmt.Errorf("list %s: %s: %w", c.repository, t, err)
+				return fmt.Errorf("list %s: %s: %w", c.repository, tags[i], err)
 			}
 			digests[i] = d.Digest.String()
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
+	return g.Wait()
+}
+
+// revalidate re-checks the cached tag digests in the background, at most once per
+// process and revalidateEvery: snapshot and release tags are write-once, so this
+// only catches a tag moved or deleted behind gantry's back.
+func (c *v2Client) revalidate(cache *listCache, idx *cacheIndex) {
+	if cache == nil || time.Since(idx.Revalidated) < revalidateEvery {
+		return
 	}
-	tagsOf := map[string][]string{}
-	for i, t := range tags {
-		if digests[i] != "" {
-			tagsOf[digests[i]] = append(tagsOf[digests[i]], t)
+	cache.mu.Lock()
+	if cache.started {
+		cache.mu.Unlock()
+		return
+	}
+	cache.started = true
+	cache.revalidating.Add(1)
+	cache.mu.Unlock()
+	go func() {
+		defer cache.revalidating.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		repo, err := c.repo()
+		if err != nil {
+			return
 		}
-	}
-	details := map[string]imageDetail{}
-	for start := 0; start < len(tags); start += listPageSize {
-		end := min(start+listPageSize, len(tags))
-		var need []string
-		for _, d := range digests[start:end] {
-			if _, ok := details[d]; d != "" && !ok && !slices.Contains(need, d) {
-				need = append(need, d)
+		p, _, err := c.puller(ctx)
+		if err != nil {
+			cache.logf("registry cache: revalidate %s: %v", c.repository, err)
+			return
+		}
+		tags := make([]string, 0, len(idx.Tags))
+		for t := range idx.Tags {
+			tags = append(tags, t)
+		}
+		all := make([]int, len(tags))
+		for i := range all {
+			all[i] = i
+		}
+		digests := make([]string, len(tags))
+		if err := c.headAll(ctx, p, repo, tags, all, digests); err != nil {
+			cache.logf("registry cache: revalidate %s: %v", c.repository, err)
+			return
+		}
+		changed := map[string]string{}
+		for i, t := range tags {
+			if digests[i] != idx.Tags[t] {
+				changed[t] = digests[i]
+				cache.logf("registry cache: %s:%s now names %s, not the cached %s", c.repository, t, orGone(digests[i]), idx.Tags[t])
 			}
 		}
-		got := make([]imageDetail, len(need))
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(listJobs)
-		for i, dg := range need {
-			g.Go(func() error {
-				det, err := c.detail(gctx, p, opts, repo.Digest(dg))
-				if err != nil {
-					return fmt.Errorf("list %s: %s: %w", c.repository, dg, err)
-				}
-				got[i] = det
-				return nil
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return err
-		}
-		for i, dg := range need {
-			details[dg] = got[i]
-		}
-		page := make([]Image, 0, end-start)
-		for i := start; i < end; i++ {
-			dg := digests[i]
-			if dg == "" {
-				continue
-			}
-			det := details[dg]
-			page = append(page, Image{
-				Tag: tags[i], Tags: slices.Clone(tagsOf[dg]), Digest: dg,
-				MediaType: det.mediaType, PushedAt: det.created, Size: det.size,
-			})
-		}
-		sortNewestFirst(page)
-		if len(page) == 0 {
-			continue
-		}
-		if err := fn(page); err != nil {
-			return err
-		}
+		cache.update(changed, nil, time.Now())
+	}()
+}
+
+func orGone(d string) string {
+	if d == "" {
+		return "nothing (deleted)"
 	}
-	return nil
+	return d
 }
 
 func (c *v2Client) detail(ctx context.Context, p *remote.Puller, opts []remote.Option, ref name.Digest) (imageDetail, error) {
@@ -448,7 +606,7 @@ func (c *v2Client) detail(ctx context.Context, p *remote.Puller, opts []remote.O
 	if err != nil {
 		return imageDetail{}, err
 	}
-	det := imageDetail{mediaType: string(d.MediaType), size: d.Size}
+	det := imageDetail{MediaType: string(d.MediaType), Size: d.Size}
 	if !d.MediaType.IsImage() && !d.MediaType.IsIndex() {
 		return det, nil // an artifact: no layers or config to sum
 	}
@@ -460,15 +618,15 @@ func (c *v2Client) detail(ctx context.Context, p *remote.Puller, opts []remote.O
 	if err != nil {
 		return imageDetail{}, err
 	}
-	det.size = m.Config.Size
+	det.Size = m.Config.Size
 	for _, l := range m.Layers {
-		det.size += l.Size
+		det.Size += l.Size
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return imageDetail{}, fmt.Errorf("config: %w", err)
 	}
-	det.created = cf.Created.Time
+	det.Created = cf.Created.Time
 	return det, nil
 }
 
