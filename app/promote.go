@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bookshop-ops/gantry/remote/kubectl"
+	"github.com/bookshop-ops/gantry/remote/registry"
 
 	"github.com/bookshop-ops/gantry/workflow"
 
@@ -151,12 +152,20 @@ func (a *App) registryCheck() workflow.Check {
 	r := a.Cfg.Registry
 	return workflow.Check{
 		Name: fmt.Sprintf("registry access (%s %s)", r.Kind, r.Repository),
-		Run: func(ctx context.Context) error {
+		Inspect: func(ctx context.Context) (string, []string, error) {
 			reg, err := a.Registry(ctx)
 			if err != nil {
-				return err
+				return "", nil, err
 			}
-			return reg.Check(ctx)
+			res, err := registry.Inspect(ctx, reg)
+			if err != nil {
+				return "", nil, err
+			}
+			note := ""
+			if res.TagMutability != "" {
+				note = "tag mutability " + res.TagMutability
+			}
+			return note, res.Warnings, nil
 		},
 	}
 }

@@ -73,7 +73,7 @@ func TestDebugFileForHeadlessRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(log), "preflight") || !strings.Contains(string(log), "registry oci") {
+	if !strings.Contains(string(log), "preflight") || !strings.Contains(string(log), "registry access (oci") {
 		t.Fatalf("--debug file:\n%s", log)
 	}
 	code, _, errOut := run(t, env, "--debug", filepath.Join(t.TempDir(), "no", "such", "dir", "x.log"), "dev", "--ci", "--dir", dir)

@@ -255,8 +255,13 @@ func newDoctorCmd(g *globals) *cobra.Command {
 					if res.Err != nil {
 						failed++
 						fmt.Fprintf(g.stdout, "  ✗ %s: %v\n", res.Name, res.Err)
+					} else if res.Note != "" {
+						fmt.Fprintf(g.stdout, "  ✓ %s: ok (%s)\n", res.Name, res.Note)
 					} else {
 						fmt.Fprintf(g.stdout, "  ✓ %s\n", res.Name)
+					}
+					for _, w := range res.Warnings {
+						fmt.Fprintf(g.stdout, "    ⚠ warning: %s\n", w)
 					}
 				}
 			}

@@ -17,19 +17,31 @@ type Check struct {
 	Name string
 	// Run returns nil when the check passes. Its error should say what to fix.
 	Run func(ctx context.Context) error
+	// Inspect, if set, replaces Run: it also returns what the user should know of a
+	// passing check (a note shown beside "ok") and warnings that do not fail it.
+	Inspect func(ctx context.Context) (note string, warnings []string, err error)
 }
 
 // CheckResult is the outcome of one check.
 type CheckResult struct {
 	Name string
 	Err  error
+	// Note and Warnings come from a check's Inspect.
+	Note     string
+	Warnings []string
 }
 
 // RunChecks runs every check (all of them, so the user sees every problem at once).
 func RunChecks(ctx context.Context, checks []Check) []CheckResult {
 	out := make([]CheckResult, len(checks))
 	for i, c := range checks {
-		out[i] = CheckResult{Name: c.Name, Err: c.Run(ctx)}
+		res := CheckResult{Name: c.Name}
+		if c.Inspect != nil {
+			res.Note, res.Warnings, res.Err = c.Inspect(ctx)
+		} else {
+			res.Err = c.Run(ctx)
+		}
+		out[i] = res
 	}
 	return out
 }
@@ -99,7 +111,14 @@ func preflightPlan(results []CheckResult) pipeline.StepPlan {
 	}
 	p := pipeline.Reading(fmt.Sprintf("%d preflight check(s) pass", len(results)))
 	for _, res := range results {
-		p = p.With("✓ "+res.Name, "ok")
+		v := "ok"
+		if res.Note != "" {
+			v += " (" + res.Note + ")"
+		}
+		p = p.With("✓ "+res.Name, v)
+		for _, w := range res.Warnings {
+			p = p.Warn("%s: %s", res.Name, w)
+		}
 	}
 	return p
 }
