@@ -410,6 +410,7 @@ func (h *Client) Replace(ctx context.Context, old *Container, image, repo string
 		if done.Images, err = ParseImages(rest); err != nil {
 			h.logf("warning: list images of %s: %v", repo, err)
 		}
+		done.Images = h.byBuildTime(ctx, done.Images)
 	}
 	return done, nil
 }
@@ -632,7 +633,55 @@ func (h *Client) Images(ctx context.Context, repo string) ([]Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list images of %s on the host: %w", repo, err)
 	}
-	return imgs, nil
+	return h.byBuildTime(ctx, imgs), nil
+}
+
+// buildLabel is the build time gantry stamps on every image it builds.
+const buildLabel = "org.opencontainers.image.created"
+
+// byBuildTime orders imgs newest build first, by gantry's build label: the engine's own
+// created time has a second's precision and BuildKit carries it over from cached
+// layers, so two builds of the same app code tie, and rollback and prune would pick
+// among them by chance. Ties fall back to the created time, then the image ID, so the
+// order (and every plan made from it) is the same each time it is read.
+func (h *Client) byBuildTime(ctx context.Context, imgs []Image) []Image {
+	if len(imgs) < 2 {
+		return imgs
+	}
+	ids := make([]string, 0, len(imgs))
+	seen := map[string]bool{}
+	for _, im := range imgs {
+		if !seen[im.ID] {
+			seen[im.ID] = true
+			ids = append(ids, im.ID)
+		}
+	}
+	args := append([]string{"image", "inspect", "--format", `{{.Id}} {{index .Config.Labels "` + buildLabel + `"}}`}, ids...)
+	built := map[string]time.Time{}
+	if res, err := h.exec(ctx, h.cmd(args...), hostexec.RunOptions{}); err != nil {
+		h.logf("warning: read the build times of %d image(s): %v", len(ids), err)
+	} else {
+		for _, line := range strings.Split(res.Stdout, "\n") {
+			id, at, ok := strings.Cut(strings.TrimSpace(line), " ")
+			if t, err := time.Parse(time.RFC3339, strings.TrimSpace(at)); ok && err == nil {
+				built[strings.TrimPrefix(id, "sha256:")] = t
+			}
+		}
+	}
+	sort.SliceStable(imgs, func(i, j int) bool {
+		a, b := imgs[i], imgs[j]
+		ba, bb := built[strings.TrimPrefix(a.ID, "sha256:")], built[strings.TrimPrefix(b.ID, "sha256:")]
+		switch {
+		case !ba.Equal(bb):
+			return ba.After(bb)
+		case !a.created.Equal(b.created):
+			return a.created.After(b.created)
+		case a.ID != b.ID:
+			return a.ID > b.ID
+		}
+		return a.Tag > b.Tag
+	})
+	return imgs
 }
 
 // parseImages reads docker image ls --format '{{json .}}' output, newest first.
