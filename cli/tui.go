@@ -172,3 +172,12 @@ func (b *backend) RunPromote(ctx context.Context, snapshotTag string, approved p
 func (b *backend) RunRollback(ctx context.Context, env string, approved pipeline.Plan, sink pipeline.Sink) error {
 	return b.run(ctx, "rollback "+env, b.app.Rollback(env, false), approved, sink)
 }
+
+// NewBackend returns the console's backend over a (what `gantry` with no command opens),
+// for embedding the console or driving it in tests.
+func NewBackend(a *app.App, logf func(string, ...any)) ui.Backend {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	return &backend{app: a, logf: logf}
+}
