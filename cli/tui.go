@@ -35,12 +35,15 @@ func runTUI(ctx context.Context, g *globals) error {
 		logf = l.Printf
 	}
 	// Warnings go to the debug log: nothing may write to the terminal under the UI.
-	a, err := app.New(cfg, app.Options{Headless: false, AllowDirty: true, Warn: func(s string) { logf("warning: %s", s) }, Logf: logf})
+	// An encrypted SSH key the agent lacks is asked for in the console itself.
+	prompts := ui.NewPrompter()
+	a, err := app.New(cfg, app.Options{Headless: false, AllowDirty: true, Warn: func(s string) { logf("warning: %s", s) }, Logf: logf,
+		PromptPassphrase: func(prompt string) ([]byte, error) { return prompts.Ask(ctx, prompt) }})
 	if err != nil {
 		return badInput(err)
 	}
 	defer a.Close()
-	return ui.Run(ctx, &backend{app: a, logf: logf}, ui.Options{Debug: g.debug})
+	return ui.Run(ctx, &backend{app: a, logf: logf}, ui.Options{Debug: g.debug, Prompts: prompts})
 }
 
 // backend adapts the app's clients to what the console shows.

@@ -32,6 +32,9 @@ type Options struct {
 	Screen string
 	// Theme forces "light" or "dark"; empty asks the terminal for its background.
 	Theme string
+	// Prompts, if set, brings questions from the backend (an SSH key's passphrase)
+	// into the console, which asks them in a modal.
+	Prompts *Prompter
 	// Now is the clock; nil means time.Now. Tests fix it for stable output.
 	Now func() time.Time
 	// RefreshEvery is how often the environments reload; 0 means every 30s,
@@ -66,6 +69,8 @@ type Model struct {
 	runView  *runScreen
 	history  *historyScreen
 	confirm  *confirmScreen
+	prompt   *promptBox
+	prompts  *Prompter
 	active   int
 	modal    bool // the confirm screen is up
 	showHelp bool
@@ -138,6 +143,8 @@ func newModel(parent context.Context, b Backend, opts Options) *Model {
 	m.runView = newRunScreen(ctx)
 	m.history = newHistoryScreen(ctx)
 	m.confirm = newConfirmScreen(ctx)
+	m.prompt = newPromptBox(ctx)
+	m.prompts = opts.Prompts
 	m.tabs = [tabCount]screen{m.snaps, m.commits, m.envs, m.runView, m.history}
 	m.active = tabNames[strings.ToLower(opts.Screen)]
 	m.help = help.New()
@@ -148,7 +155,7 @@ func newModel(parent context.Context, b Backend, opts Options) *Model {
 
 // Init starts every load at once; the first frame shows their loading states.
 func (m *Model) Init() tea.Cmd {
-	cmds := m.loadAll()
+	cmds := append(m.loadAll(), waitPrompt(m.ctx.base, m.prompts))
 	if m.ctx.timers {
 		cmds = append(cmds, envTick(m.refreshEvery))
 	}
@@ -327,6 +334,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case planMsg:
 		_, cmd := m.confirm.Update(msg)
 		return m, cmd
+	case promptMsg:
+		if m.prompt.active() {
+			// One question at a time: a second one waits for the first answer.
+			m.prompt.answer(PromptAnswer{Err: errors.New("another question is open in the console")})
+		}
+		return m, tea.Batch(m.prompt.open(msg.p), waitPrompt(m.ctx.base, m.prompts))
 
 	case jumpToSnapshotMsg:
 		m.active = tabSnapshots
@@ -366,7 +379,13 @@ func (m *Model) setTheme(dark bool) {
 
 func (m *Model) handleKey(msg keyMsg) tea.Cmd {
 	k := m.ctx.keys
+	if m.prompt.active() && !matches(msg, k.Interrupt) {
+		return m.prompt.update(msg)
+	}
 	if matches(msg, k.Interrupt) {
+		if m.prompt.active() {
+			m.prompt.answer(PromptAnswer{Err: ErrPromptDismissed})
+		}
 		return m.interrupt()
 	}
 	if m.askCancel {
@@ -589,6 +608,8 @@ func (m *Model) render() string {
 	b.WriteString(m.tabLine(w))
 	b.WriteByte('\n')
 	switch {
+	case m.prompt.active():
+		b.WriteString(m.prompt.view(w, m.bodyHeight()))
 	case m.showHelp:
 		b.WriteString(m.helpBody(w, m.bodyHeight()))
 	case m.modal:
