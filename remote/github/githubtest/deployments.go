@@ -158,7 +158,7 @@ func (s *Server) deploymentStatusJSON(r *repo, d *Deployment, st DeploymentStatu
 		"state": st.State, "creator": s.user(creator, 583231), "description": st.Description,
 		"environment": st.Environment, "target_url": st.LogURL, "log_url": st.LogURL,
 		"environment_url": st.EnvironmentURL,
-		"created_at": st.CreatedAt.UTC().Format(time.RFC3339), "updated_at": st.CreatedAt.UTC().Format(time.RFC3339),
+		"created_at":      st.CreatedAt.UTC().Format(time.RFC3339), "updated_at": st.CreatedAt.UTC().Format(time.RFC3339),
 		"deployment_url": api, "repository_url": s.URL + "/repos/" + r.fullName(),
 		"performed_via_github_app": nil,
 	}
