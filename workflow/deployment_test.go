@@ -41,9 +41,11 @@ func newDeployFixture(t *testing.T) *deployFixture {
 func (f *deployFixture) options(env string, commit string, run workflow.ActionsRun) workflow.DeploymentOptions {
 	return workflow.DeploymentOptions{
 		Environment: env, Production: env == "production", Workflow: "gantry test",
-		API:  func(context.Context) (workflow.DeploymentAPI, error) { return f.api, nil },
-		Run:  run,
-		Info: func() workflow.DeploymentInfo { return workflow.DeploymentInfo{Commit: commit, Snapshot: "1.0.0-SNAPSHOT-x", Digest: "sha256:ab"} },
+		API: func(context.Context) (workflow.DeploymentAPI, error) { return f.api, nil },
+		Run: run,
+		Info: func() workflow.DeploymentInfo {
+			return workflow.DeploymentInfo{Commit: commit, Snapshot: "1.0.0-SNAPSHOT-x", Digest: "sha256:ab"}
+		},
 		EnvironmentURL: func(workflow.DeploymentInfo) string {
 			return "http://" + env + ".example:8080/"
 		},
