@@ -158,7 +158,7 @@ func (t *DeploymentTracker) plan(ctx context.Context) pipeline.StepPlan {
 		if ctx.Err() != nil {
 			t.off = ctx.Err().Error()
 		} else {
-			t.off = err.Error()
+			t.off = err.Error() + deploymentHint(err)
 		}
 		return pipeline.Reading("no GitHub deployment").Warn("GitHub deployment: %s; the release goes on without it", t.off)
 	}
@@ -300,11 +300,12 @@ func (t *DeploymentTracker) finish(ctx context.Context, r pipeline.Reporter, err
 			Description: t.label() + " is live"})
 		return
 	}
+	// The short reason (ImagePullBackOff, cancelled) first: GitHub keeps 140 characters.
 	reason := err.Error()
-	if errors.Is(err, context.Canceled) {
-		reason = "cancelled: " + reason
+	if short := failureReason(err); short != "rollout failed" {
+		reason = short + ": " + reason
 	}
-	t.post(ctx, r, github.NewDeploymentStatus{State: github.StateFailure, Description: github.Truncate(t.what()+" failed: "+reason, github.MaxStatusDescription)})
+	t.post(ctx, r, github.NewDeploymentStatus{State: github.StateFailure, Description: github.Truncate(t.what()+" of "+t.label()+" failed: "+reason, github.MaxStatusDescription)})
 }
 
 func (t *DeploymentTracker) post(ctx context.Context, r pipeline.Reporter, ns github.NewDeploymentStatus) {
@@ -324,8 +325,17 @@ func (t *DeploymentTracker) post(ctx context.Context, r pipeline.Reporter, ns gi
 
 // fail turns tracking off for the rest of the run with one warning.
 func (t *DeploymentTracker) fail(r pipeline.Reporter, err error) {
-	t.off = err.Error()
-	r.Warn("GitHub deployment: %v; the release goes on without it", err)
+	t.off = err.Error() + deploymentHint(err)
+	r.Warn("GitHub deployment: %s; the release goes on without it", t.off)
+}
+
+// deploymentHint says how to fix what GitHub refused, or to turn deployments off.
+func deploymentHint(err error) string {
+	switch {
+	case errors.Is(err, github.ErrNoToken), errors.Is(err, github.ErrUnauthorized), errors.Is(err, github.ErrForbidden), errors.Is(err, github.ErrNotFound):
+		return " (give the token deployments: write, e.g. `permissions: deployments: write` in the job, or set github.deployments = false)"
+	}
+	return ""
 }
 
 // WithDeployment reports step's run to the tracker's GitHub deployment: in_progress
