@@ -296,8 +296,10 @@ func (t *DeploymentTracker) finish(ctx context.Context, r pipeline.Reporter, err
 			url = t.o.EnvironmentURL(t.info)
 		}
 		auto := true
-		t.post(ctx, r, github.NewDeploymentStatus{State: github.StateSuccess, EnvironmentURL: url, AutoInactive: &auto,
-			Description: t.label() + " is live"})
+		if t.post(ctx, r, github.NewDeploymentStatus{State: github.StateSuccess, EnvironmentURL: url, AutoInactive: &auto,
+			Description: t.label() + " is live"}) {
+			t.supersede(ctx, r)
+		}
 		return
 	}
 	// The short reason (ImagePullBackOff, cancelled) first: GitHub keeps 140 characters.
@@ -308,19 +310,63 @@ func (t *DeploymentTracker) finish(ctx context.Context, r pipeline.Reporter, err
 	t.post(ctx, r, github.NewDeploymentStatus{State: github.StateFailure, Description: github.Truncate(t.what()+" of "+t.label()+" failed: "+reason, github.MaxStatusDescription)})
 }
 
-func (t *DeploymentTracker) post(ctx context.Context, r pipeline.Reporter, ns github.NewDeploymentStatus) {
+func (t *DeploymentTracker) post(ctx context.Context, r pipeline.Reporter, ns github.NewDeploymentStatus) bool {
 	api, err := t.o.API(ctx)
 	if err != nil {
 		t.fail(r, err)
-		return
+		return false
 	}
 	ns.LogURL = t.o.Run.LogURL()
 	ns.Environment = t.o.Environment
 	if _, err := api.CreateDeploymentStatus(ctx, t.id, ns); err != nil {
 		t.fail(r, err)
-		return
+		return false
 	}
 	r.Logf("GitHub deployment %d: %s", t.id, ns.State)
+	return true
+}
+
+// supersedeScan bounds how many earlier deployments a success looks at.
+const supersedeScan = 10
+
+// supersede marks earlier deployments of the environment that still say success
+// inactive. GitHub's auto_inactive does that, but its reference limits it to
+// non-production environments; this makes "what runs where" true either way. It
+// stops at the first earlier deployment already inactive: older ones were handled then.
+func (t *DeploymentTracker) supersede(ctx context.Context, r pipeline.Reporter) {
+	api, err := t.o.API(ctx)
+	if err != nil {
+		return
+	}
+	list, err := api.ListDeployments(ctx, github.DeploymentFilter{Environment: t.o.Environment, Limit: supersedeScan})
+	if err != nil {
+		r.Warn("GitHub deployment: list earlier deployments of %s: %v", t.o.Environment, err)
+		return
+	}
+	for _, d := range list {
+		if d.ID >= t.id {
+			continue // ours, or a newer one
+		}
+		sts, err := api.ListDeploymentStatuses(ctx, d.ID)
+		if err != nil {
+			r.Warn("GitHub deployment: statuses of deployment %d: %v", d.ID, err)
+			return
+		}
+		if len(sts) == 0 {
+			continue
+		}
+		switch sts[0].State {
+		case github.StateInactive:
+			return
+		case github.StateSuccess:
+			if _, err := api.CreateDeploymentStatus(ctx, d.ID, github.NewDeploymentStatus{State: github.StateInactive, Environment: t.o.Environment,
+				Description: fmt.Sprintf("superseded by deployment %d", t.id)}); err != nil {
+				r.Warn("GitHub deployment: mark deployment %d inactive: %v", d.ID, err)
+				return
+			}
+			r.Logf("GitHub deployment %d: inactive (superseded by %d)", d.ID, t.id)
+		}
+	}
 }
 
 // fail turns tracking off for the rest of the run with one warning.

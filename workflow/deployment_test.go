@@ -242,3 +242,44 @@ func TestDeploymentSkippedDeployIsSuccess(t *testing.T) {
 		t.Fatalf("deployments %+v", ds)
 	}
 }
+
+// TestDeploymentSupersedesProduction: where GitHub's auto_inactive spares production
+// deployments (as its reference words it), gantry marks the earlier success inactive.
+func TestDeploymentSupersedesProduction(t *testing.T) {
+	s := githubtest.New(t, githubtest.WithLiteralAutoInactive())
+	s.AddRepo(deployRepo, true)
+	for i := 1; i <= 3; i++ {
+		s.AddCommit(deployRepo, deploySHA(i))
+	}
+	c, err := github.New(github.Options{Repo: deployRepo, APIURL: s.URL, Token: s.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &deployFixture{gh: s, api: c}
+	ok := func(context.Context, pipeline.Reporter) error { return nil }
+	for i := 1; i <= 3; i++ {
+		rec, err := runDeploy(t, f.options("production", deploySHA(i), workflow.ActionsRun{}), ok)
+		if err != nil || len(warnings(rec)) != 0 {
+			t.Fatalf("run %d: %v %q", i, err, warnings(rec))
+		}
+	}
+	ds := s.Deployments(deployRepo)
+	if len(ds) != 3 || states(ds[0]) != "in_progress,success,inactive" || states(ds[1]) != "in_progress,success,inactive" || states(ds[2]) != "in_progress,success" {
+		t.Fatalf("deployments: %s / %s / %s", states(ds[0]), states(ds[1]), states(ds[2]))
+	}
+	for _, d := range ds[:2] {
+		if last := d.Statuses[len(d.Statuses)-1]; last.Auto || !strings.Contains(last.Description, "superseded by deployment") {
+			t.Fatalf("deployment %d's inactive status: %+v", d.ID, last)
+		}
+	}
+	// The first was handled by the second run: the third stopped at the second's inactive.
+	posts := 0
+	for _, r := range s.Requests() {
+		if r.Method == "POST" && strings.HasSuffix(r.Path, fmt.Sprintf("/deployments/%d/statuses", ds[0].ID)) {
+			posts++
+		}
+	}
+	if posts != 3 {
+		t.Fatalf("%d statuses posted on the first deployment, want in_progress, success, inactive", posts)
+	}
+}

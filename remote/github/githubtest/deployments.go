@@ -46,6 +46,11 @@ func (d Deployment) State() string {
 	return d.Statuses[len(d.Statuses)-1].State
 }
 
+// WithLiteralAutoInactive applies auto_inactive as GitHub's REST reference words it:
+// only to earlier non-production deployments. Without it, a success marks every
+// earlier successful deployment of the environment inactive.
+func WithLiteralAutoInactive() Option { return func(s *Server) { s.literalAutoInactive = true } }
+
 // ActionsApp is the slug of the app GitHub Actions creates a job's deployment through.
 const ActionsApp = "github-actions"
 
@@ -324,6 +329,9 @@ func (s *Server) createDeploymentStatus(w http.ResponseWriter, r *repo, id strin
 	if state == "success" && autoInactive {
 		for _, o := range r.deployments {
 			if o.ID == d.ID || o.Environment != d.Environment || o.TransientEnvironment || o.State() != "success" || o.ID > d.ID {
+				continue
+			}
+			if s.literalAutoInactive && o.ProductionEnvironment {
 				continue
 			}
 			o.Statuses = append(o.Statuses, DeploymentStatus{ID: s.id(), State: "inactive", Environment: o.Environment,

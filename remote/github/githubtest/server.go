@@ -134,6 +134,8 @@ type Server struct {
 	scopes       []string
 	basePath     string // "" or e.g. "/api/v3"
 	immutable    bool
+	// literalAutoInactive spares production deployments from auto_inactive.
+	literalAutoInactive bool
 
 	mu        sync.Mutex
 	repos     map[string]*repo // by lower-case "owner/name"
