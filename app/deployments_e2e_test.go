@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,27 @@ func TestDevDeploymentsE2E(t *testing.T) {
 	ds = gh.Deployments(prodGHRepo)
 	if len(ds) != 2 || states(ds[0]) != "in_progress,success,inactive" || states(ds[1]) != "in_progress,success" || ds[1].SHA != second {
 		t.Fatalf("after the second deploy: %s / %s", states(ds[0]), states(ds[1]))
+	}
+
+	// A deploy whose health check fails posts failure; the second stays active.
+	dockerfile, err := os.ReadFile(filepath.Join(app.Dir, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.write("Dockerfile", string(dockerfile)+"ENV BOOKSHOP_BROKEN=1\n")
+	app.write("gantry.toml", sshDevToml(ociSection(t, repoName), peer.Port, peer.KnownHosts, container, appPort, `health_timeout = "4s"`)+
+		fmt.Sprintf("\n[github]\nrepo = %q\napi_url = %q\ndeployments = true\n", prodGHRepo, gh.URL))
+	broken := app.commit("broken health")
+	gh.AddCommit(prodGHRepo, broken)
+	r = gantry(t, app.Dir, "dev", "--ci")
+	wantCode(t, r, 1, "broken dev deploy")
+	wantServing(t, appPort, second)
+	ds = gh.Deployments(prodGHRepo)
+	if len(ds) != 3 || states(ds[1]) != "in_progress,success" || states(ds[2]) != "in_progress,failure" || ds[2].SHA != broken {
+		t.Fatalf("after the failed deploy: %s / %s", states(ds[1]), states(ds[2]))
+	}
+	if desc := lastStatus(ds[2]).Description; !strings.Contains(desc, "deploy of "+meta.SnapshotTag("1.4.2", broken)+" failed") {
+		t.Errorf("failure description %q", desc)
 	}
 
 	// What the TUI's Environments screen reads.
