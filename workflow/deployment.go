@@ -116,7 +116,8 @@ func DeploymentStep(t *DeploymentTracker) pipeline.Step {
 	}, func(ctx context.Context, r pipeline.Reporter) error {
 		switch {
 		case t.off != "":
-			r.Warn("GitHub deployment: %s; the release goes on without it", t.off)
+			// The plan's warning already said why.
+			r.Logf("no GitHub deployment this run")
 		case t.reuse != 0:
 			r.Logf("statuses go to deployment %d, the one GitHub Actions made for this job (%s at %s)", t.reuse, t.o.Environment, git.ShortSHA(t.info.Commit))
 		default:
