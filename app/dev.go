@@ -42,7 +42,12 @@ func (a *App) Dev(opts DevOptions) []pipeline.Step {
 		run.Push(),
 	}
 	if !opts.NoDeploy {
-		steps = append(steps, run.Deploy())
+		deploy := run.Deploy()
+		if t := a.devDeployment(run); t != nil {
+			steps = append(steps, workflow.DeploymentStep(t))
+			deploy = workflow.WithDeployment(deploy, t)
+		}
+		steps = append(steps, deploy)
 	}
 	return steps
 }

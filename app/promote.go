@@ -66,6 +66,7 @@ func (a *App) promoteOptions(opts PromoteOptions) workflow.PromoteOptions {
 		Prod:           a.prodTarget(opts.ForceUnlock),
 		AllowDowngrade: opts.AllowDowngrade,
 		Who:            workflow.Who(os.Getenv),
+		Deployment:     a.deploymentOptions("prod"),
 	}
 }
 

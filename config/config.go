@@ -194,6 +194,25 @@ type GitHub struct {
 	APIURL string `toml:"api_url"`
 	// TagFormat builds the release tag; {version} is replaced.
 	TagFormat string `toml:"tag_format"`
+	// Deployments makes dev and promote report to GitHub deployments; unset, it is
+	// on under GitHub Actions (GITHUB_ACTIONS=true) and off elsewhere.
+	Deployments *bool `toml:"deployments"`
+	// DevEnvironment and ProdEnvironment name the GitHub environments.
+	DevEnvironment  string `toml:"dev_environment"`
+	ProdEnvironment string `toml:"prod_environment"`
+	// ProdURL is the prod deployment's environment URL; unset, the release's page.
+	ProdURL string `toml:"prod_url"`
+	// Actions is the GitHub Actions run gantry runs in, read from GITHUB_* (zero
+	// unless GITHUB_ACTIONS=true).
+	Actions ActionsRun `toml:"-"`
+}
+
+// ActionsRun is what a GitHub Actions run says about itself.
+type ActionsRun struct {
+	// ServerURL, Repository and RunID make the run's page.
+	ServerURL, Repository, RunID string
+	// SHA is GITHUB_SHA, the commit the run is for.
+	SHA string
 }
 
 // Duration is a time.Duration written as "90s" or "5m" in TOML.
@@ -418,6 +437,8 @@ var (
 		{"prod.rollout_timeout", "5m"},
 		{"github.host", "github.com"},
 		{"github.tag_format", "{version}"},
+		{"github.dev_environment", "dev"},
+		{"github.prod_environment", "production"},
 	}
 	envDefaults = []fieldDefault{
 		{"port", "22"},
@@ -670,6 +691,9 @@ func (c *Config) Validate() error {
 	}
 	if !strings.Contains(g.TagFormat, "{version}") {
 		bad("github.tag_format", fmt.Sprintf("%q does not contain {version}", g.TagFormat), "write it like \"{version}\" or \"v{version}\"")
+	}
+	if g.ProdURL != "" && !strings.HasPrefix(g.ProdURL, "http://") && !strings.HasPrefix(g.ProdURL, "https://") {
+		bad("github.prod_url", fmt.Sprintf("%q is not a URL", g.ProdURL), "write it with its scheme, e.g. \"https://shop.example.com\"")
 	}
 	if g.APIURL != "" && !strings.HasPrefix(g.APIURL, "http://") && !strings.HasPrefix(g.APIURL, "https://") {
 		bad("github.api_url", fmt.Sprintf("%q is not a URL", g.APIURL), "write it with its scheme, e.g. \"https://api.github.com\"")

@@ -16,6 +16,16 @@ func (g *GitHub) fromEnv(env func(string) (string, bool)) error {
 	if err != nil {
 		return err
 	}
+	get := func(k string) string { v, _ := env(k); return strings.TrimSpace(v) }
+	actions := get("GITHUB_ACTIONS") == "true"
+	if actions {
+		g.Actions = ActionsRun{ServerURL: strings.TrimRight(get("GITHUB_SERVER_URL"), "/"), Repository: get("GITHUB_REPOSITORY"),
+			RunID: get("GITHUB_RUN_ID"), SHA: get("GITHUB_SHA")}
+	}
+	if g.Deployments == nil {
+		// github.deployments defaults to on under GitHub Actions only.
+		g.Deployments = &actions
+	}
 	if g.Host == "" && g.APIURL == "" {
 		if v, ok := env("GH_HOST"); ok && strings.TrimSpace(v) != "" {
 			g.Host = strings.ToLower(strings.TrimSpace(v))

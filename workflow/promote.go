@@ -147,6 +147,9 @@ type PromoteOptions struct {
 	Who string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Deployment, when set, reports the rollout to a GitHub deployment (github.deployments);
+	// its Info is filled from the promotion.
+	Deployment *DeploymentOptions
 }
 
 func (o PromoteOptions) now() time.Time {
@@ -186,15 +189,20 @@ func Promote(o PromoteOptions) []pipeline.Step {
 
 // PromoteInto is Promote recording what the steps learn in p.
 func PromoteInto(o PromoteOptions, p *Promotion) []pipeline.Step {
-	return []pipeline.Step{
+	steps := []pipeline.Step{
 		withSecrets(Preflight(o.Checks), o.Secrets),
 		Metadata(MetaOptions{Dir: o.Dir, RefuseDirty: o.RefuseDirty}, &p.Meta),
 		FindSnapshotStep(o, p),
 		ReleaseStep(o, p),
 		PromoteTagStep(o, p),
-		RolloutStep(o, p),
-		PublishStep(o, p),
 	}
+	rollout := RolloutStep(o, p)
+	if o.Deployment != nil {
+		t := NewDeploymentTracker(promoteDeployment(*o.Deployment, p))
+		steps = append(steps, DeploymentStep(t))
+		rollout = WithDeployment(rollout, t)
+	}
+	return append(steps, rollout, PublishStep(o, p))
 }
 
 // withSecrets registers values to mask before a step runs. Multi-line values (private

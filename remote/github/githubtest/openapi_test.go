@@ -312,6 +312,8 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	s.AddPR(full, 7, "Add the cart", "alice", commit(2))
 	s.AddRelease(full, Release{TagName: "1.0.0", TargetCommitish: commit(1), Name: "1.0.0", Body: "first"})
 	obj := s.AddAnnotatedTag(full, "0.9.0", commit(1))
+	s.AddDeployment(full, Deployment{SHA: commit(3), Ref: "main", Environment: "production", App: ActionsApp, Creator: "github-actions[bot]",
+		Statuses: []DeploymentStatus{{State: "in_progress", LogURL: "https://github.com/bookshop-ops/book-shop/actions/runs/42/job/7"}}})
 	var repoID int64
 	for _, r := range s.repos {
 		repoID = r.id
@@ -339,10 +341,21 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		{"delete", "DELETE", repo + "/releases/{id}", nil, rp + "/releases/{release_id}", 204},
 		// (GET of a missing release answers 404 on GitHub, but the description lists only 200 and 401.)
 		{"delete again", "DELETE", repo + "/releases/{id}", nil, rp + "/releases/{release_id}", 404},
+		{"create deployment", "POST", repo + "/deployments", map[string]any{"ref": commit(4), "environment": "dev", "auto_merge": false, "required_contexts": []string{},
+			"payload": map[string]any{"snapshot": "1.1.0-SNAPSHOT-abc"}, "description": "gantry dev", "transient_environment": false, "production_environment": false}, rp + "/deployments", 201},
+		{"create deployment, unknown ref", "POST", repo + "/deployments", map[string]any{"ref": "nope", "environment": "dev"}, rp + "/deployments", 422},
+		{"in_progress status", "POST", repo + "/deployments/{deployment}/statuses", map[string]any{"state": "in_progress", "log_url": "https://github.com/bookshop-ops/book-shop/actions/runs/1"}, rp + "/deployments/{deployment_id}/statuses", 201},
+		{"success status", "POST", repo + "/deployments/{deployment}/statuses", map[string]any{"state": "success", "environment_url": "http://dev.example:8080", "auto_inactive": true}, rp + "/deployments/{deployment_id}/statuses", 201},
+		{"bad state", "POST", repo + "/deployments/{deployment}/statuses", map[string]any{"state": "done"}, rp + "/deployments/{deployment_id}/statuses", 422},
+		{"list deployments", "GET", repo + "/deployments?environment=dev&sha=" + commit(4), nil, rp + "/deployments", 200},
+		{"list a job's deployments", "GET", repo + "/deployments?environment=production", nil, rp + "/deployments", 200},
+		{"get deployment", "GET", repo + "/deployments/{deployment}", nil, rp + "/deployments/{deployment_id}", 200},
+		{"list statuses", "GET", repo + "/deployments/{deployment}/statuses", nil, rp + "/deployments/{deployment_id}/statuses", 200},
+		{"statuses of a missing deployment", "GET", repo + "/deployments/999999/statuses", nil, rp + "/deployments/{deployment_id}/statuses", 404},
 	}
-	var draftID string
+	var draftID, deploymentID string
 	for _, ex := range steps {
-		path := strings.ReplaceAll(ex.path, "{id}", draftID)
+		path := strings.ReplaceAll(strings.ReplaceAll(ex.path, "{id}", draftID), "{deployment}", deploymentID)
 		status, body := send(t, s, ex.method, path, ex.body)
 		if status != ex.status {
 			t.Errorf("%s: %s %s answered %d, want %d: %s", ex.name, ex.method, path, status, ex.status, body)
@@ -379,6 +392,15 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		if ex.name == "create draft" {
 			m, _ := v.(map[string]any)
 			draftID = fmt.Sprint(int64(m["id"].(float64)))
+		}
+		if ex.name == "create deployment" {
+			m, _ := v.(map[string]any)
+			deploymentID = fmt.Sprint(int64(m["id"].(float64)))
+		}
+		if ex.name == "list deployments" {
+			if list, _ := v.([]any); len(list) != 1 {
+				t.Errorf("list deployments for dev at %s: %d deployments, want the one created", commit(4), len(list))
+			}
 		}
 	}
 }

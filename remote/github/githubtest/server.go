@@ -21,6 +21,11 @@
 //	GET    /repos/{owner}/{repo}/git/ref/{ref}         (tags/… and heads/…)
 //	GET    /repos/{owner}/{repo}/git/tags/{tag_sha}
 //	GET    /installation/repositories                  (installation tokens only)
+//	GET    /repos/{owner}/{repo}/deployments           (sha, ref, task, environment filters; newest first)
+//	POST   /repos/{owner}/{repo}/deployments           (ref must resolve)
+//	GET    /repos/{owner}/{repo}/deployments/{deployment_id}
+//	GET    /repos/{owner}/{repo}/deployments/{deployment_id}/statuses
+//	POST   /repos/{owner}/{repo}/deployments/{deployment_id}/statuses (auto_inactive on success)
 //
 // Knobs: RateLimit answers the next requests with 429 or a 403 rate limit;
 // Fail answers a path with an error; WithBasePath("/api/v3") serves as
@@ -129,6 +134,8 @@ type Server struct {
 	scopes       []string
 	basePath     string // "" or e.g. "/api/v3"
 	immutable    bool
+	// literalAutoInactive spares production deployments from auto_inactive.
+	literalAutoInactive bool
 
 	mu        sync.Mutex
 	repos     map[string]*repo // by lower-case "owner/name"
@@ -182,6 +189,8 @@ type repo struct {
 	prs      []pullRequest
 	// usedTags are tags of immutable releases; no other release may use them.
 	usedTags map[string]bool
+	// deployments in creation order.
+	deployments []*Deployment
 }
 
 type tagRef struct {
@@ -748,6 +757,15 @@ var routes = []route{
 	{method: "DELETE", pattern: "/repos/{owner}/{repo}/releases/{release_id}", handle: func(s *Server, c *call) { s.deleteRelease(c.w, c.repo, c.id()) }},
 	{method: "GET", pattern: "/repos/{owner}/{repo}/git/ref/{ref}", handle: func(s *Server, c *call) { s.getRef(c.w, c.repo, c.params["ref"]) }},
 	{method: "GET", pattern: "/repos/{owner}/{repo}/git/tags/{tag_sha}", handle: func(s *Server, c *call) { s.getTagObject(c.w, c.repo, c.params["tag_sha"]) }},
+	{method: "GET", pattern: "/repos/{owner}/{repo}/deployments", handle: func(s *Server, c *call) { s.listDeployments(c.w, c.req, c.repo) }},
+	{method: "POST", pattern: "/repos/{owner}/{repo}/deployments", handle: func(s *Server, c *call) { s.createDeployment(c.w, c.repo, c.body) }},
+	{method: "GET", pattern: "/repos/{owner}/{repo}/deployments/{deployment_id}", handle: func(s *Server, c *call) { s.getDeployment(c.w, c.repo, c.params["deployment_id"]) }},
+	{method: "GET", pattern: "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", handle: func(s *Server, c *call) {
+		s.listDeploymentStatuses(c.w, c.req, c.repo, c.params["deployment_id"])
+	}},
+	{method: "POST", pattern: "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", handle: func(s *Server, c *call) {
+		s.createDeploymentStatus(c.w, c.repo, c.params["deployment_id"], c.body)
+	}},
 }
 
 func (c *call) id() int64 {
@@ -796,6 +814,9 @@ func (s *Server) route(w http.ResponseWriter, req *http.Request, body []byte) {
 		}
 		c := &call{w: w, req: req, body: body, params: params}
 		if id, ok := params["release_id"]; ok && !isID(id) {
+			continue
+		}
+		if id, ok := params["deployment_id"]; ok && !isID(id) {
 			continue
 		}
 		switch {
