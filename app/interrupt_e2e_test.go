@@ -11,21 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookshop-ops/gantry/cli"
 	"github.com/bookshop-ops/gantry/internal/testbed"
 )
 
-// helperEnv makes the test binary run gantry itself (see TestMain): a real process the
-// tests can interrupt and kill, as GitHub Actions or a user would.
+// helperEnv makes the test binary run gantry itself (see TestMain in main_test.go): a
+// real process the tests can interrupt and kill, as GitHub Actions or a user would.
 const helperEnv = "GANTRY_TEST_RUN_GANTRY"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "1" {
-		// The arguments after the binary are gantry's, untouched by the testing flags.
-		os.Exit(cli.Main())
-	}
-	os.Exit(m.Run())
-}
 
 // gantryProcess is gantry running as a child process, its output collected.
 type gantryProcess struct {
