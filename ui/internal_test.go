@@ -127,7 +127,7 @@ func TestListNavWindow(t *testing.T) {
 func TestMergeSnapRowsSortsAndDedups(t *testing.T) {
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	row := func(tag string, min int) snapRow {
-		return makeSnapRow(Snapshot{Tag: tag, PushedAt: base.Add(time.Duration(min) * time.Minute)})
+		return makeSnapRow(Snapshot{Tag: tag, PushedAt: base.Add(time.Duration(min) * time.Minute)}, "")
 	}
 	old := []snapRow{row("c", 30), row("b", 20), row("a", 10)}
 	batch := []snapRow{row("d", 40), row("b", 25), row("z", 5)}

@@ -276,6 +276,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err == nil {
 			s.setCommits(msg.commits)
 			s.loadedAt = m.ctx.now()
+			m.ctx.subjects = make(map[string]string, len(msg.commits))
+			for _, c := range msg.commits {
+				m.ctx.subjects[shortSHA(c.SHA)] = c.Subject
+			}
+			m.snaps.setSubjects(m.ctx.subjects)
 		} else {
 			m.ctx.logf("commits: %v", msg.err)
 		}
@@ -287,6 +292,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.ctx.dev = envState[DevEnv]{loaded: true, val: msg.env, at: m.ctx.now()}
 		if msg.env.Err == nil {
 			m.ctx.devRef = parseImageRef(msg.env.Image)
+			m.snaps.refsChanged()
 		} else {
 			m.ctx.logf("dev env: %v", msg.env.Err)
 		}
@@ -298,6 +304,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.ctx.prod = envState[ProdEnv]{loaded: true, val: msg.env, at: m.ctx.now()}
 		if msg.env.Err == nil {
 			m.ctx.prodRef = parseImageRef(msg.env.Image)
+			m.snaps.refsChanged()
 		} else {
 			m.ctx.logf("prod env: %v", msg.env.Err)
 		}

@@ -85,10 +85,12 @@ func New(n int, now time.Time) *Backend {
 	b.Dev = ui.DevEnv{
 		Target: "ec2-user@10.0.1.23", Container: "dev-app", Image: Registry + ":" + newest.Tag,
 		State: "running", Running: true, StartedAt: now.Add(-3*time.Hour - 12*time.Minute), Health: "healthy",
+		ImageID: "sha256:" + hexOf("image", 0)[:64], Ports: "8080:8000",
 	}
 	b.Prod = ui.ProdEnv{
 		Deployment: "django-app", Image: Registry + ":" + releaseTag(released), Ready: 3, Desired: 3,
 		LastRollout: "rolled out " + releaseTag(released) + " " + now.Add(-26*time.Hour).Format("2006-01-02 15:04"),
+		Namespace:   "default", State: "rolled out", Revision: "7",
 	}
 	b.CommitList = commitsFor(b.Snaps, now)
 	b.Audit = auditFor(b.Snaps, now)
@@ -178,11 +180,11 @@ func auditFor(snaps []ui.Snapshot, now time.Time) []ui.AuditEntry {
 		s := snaps[i]
 		if i%3 == 0 {
 			out = append(out, ui.AuditEntry{When: s.PushedAt.Add(time.Minute), Env: "dev", Who: authors[i%len(authors)],
-				Version: s.Tag, SHA: s.ShortSHA, Result: "deployed"})
+				Version: s.Tag, SHA: s.ShortSHA, Result: "deployed", App: "bookshop", Target: "dev-app"})
 		}
 		if rel := releaseTag(s); rel != "" {
 			out = append(out, ui.AuditEntry{When: s.PushedAt.Add(30 * time.Minute), Env: "prod", Who: authors[(i+2)%len(authors)],
-				Version: rel, SHA: s.ShortSHA, Result: "promoted"})
+				Version: rel, SHA: s.ShortSHA, Result: "promoted", App: "bookshop", Target: "default/django-app"})
 		}
 	}
 	if len(out) > 4 {
