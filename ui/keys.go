@@ -71,12 +71,12 @@ func DefaultKeyMap() *KeyMap {
 
 		Confirm: b("y/enter", "confirm", "y", "enter"),
 		Cancel:  b("n/esc", "cancel", "n", "esc"),
-		Yes:     b("ctrl+c/y", "cancel the run", "y", "Y"),
+		Yes:     b("y", "cancel the run", "y", "Y"),
 		No:      b("n/esc", "keep running", "n", "N", "esc"),
 
 		Help:      b("?", "help", "?"),
 		Quit:      b("q", "quit", "q"),
-		Interrupt: b("ctrl+c", "quit / cancel run", "ctrl+c"),
+		Interrupt: b("ctrl+c", "quit (asks during a run)", "ctrl+c"),
 	}
 }
 

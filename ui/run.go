@@ -622,7 +622,7 @@ var summaryProducers = map[string][]string{
 func (s *runScreen) tookEffect(key string) bool {
 	for _, name := range summaryProducers[key] {
 		for i := range s.steps {
-			if s.steps[i].name == name {
+			if n := s.steps[i].name; n == name || strings.HasPrefix(n, name+" ") {
 				return s.steps[i].status == stepSucceeded || s.steps[i].status == stepSkipped
 			}
 		}

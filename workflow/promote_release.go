@@ -364,7 +364,7 @@ func migrationWarning(ctx context.Context, g GitHistory, gh ReleaseAPI, prodTag,
 	if len(migrations) > 3 {
 		list += fmt.Sprintf(" and %d more", len(migrations)-3)
 	}
-	return fmt.Sprintf("database migrations changed since %s (what prod runs): %s: check they run before, and stay compatible with, the old pods during the rollout", prodTag, list)
+	return fmt.Sprintf("database migrations changed since %s (prod): %s; the old pods serve during the rollout, so they must stay compatible", prodTag, list)
 }
 
 // resolveTag finds the commit a release tag names: locally, else where GitHub says it

@@ -425,6 +425,9 @@ func (b *Backend) RunDev(ctx context.Context, approved pipeline.Plan, sink pipel
 
 const notesPreview = "## What's changed\n* Add wishlist page (#412)\n* Fix ISBN validation for 979 prefixes (#415)\n* Bump Django to 5.1.4 (#417)\n* Cache the catalogue query (#418)\n* Translate the footer (#421)"
 
+// commitsPreview is the release plan's "commits" fact: what prod gains.
+const commitsPreview = "3287d41 Add wishlist page (#412)\n69fdd62 Fix ISBN validation for 979 prefixes (#415)\n566a44a Bump Django to 5.1.4 (#417)\nc7918bd Cache the catalogue query\n1941ef8 Translate the footer (#421)"
+
 // promoteSteps are the simulated prod workflow for tag.
 func (b *Backend) promoteSteps(tag string) ([]pipeline.Step, error) {
 	var s ui.Snapshot
@@ -449,7 +452,9 @@ func (b *Backend) promoteSteps(tag string) ([]pipeline.Step, error) {
 	if !newest {
 		find = find.Warn("this is not the newest snapshot")
 	}
-	release := pipeline.Acting("create GitHub release "+rel+" on "+s.ShortSHA).With("notes", notesPreview)
+	release := pipeline.Acting("create GitHub release "+rel+" on "+s.ShortSHA).With("notes", notesPreview).
+		With("commits", commitsPreview).
+		Warn("database migrations changed since v1.1.3 (prod): shop/migrations/0007_wishlist.py; the old pods serve during the rollout, so they must stay compatible")
 	release.Target = "github.com/bookshop-ops/bookshop"
 	tagPlan := pipeline.Acting("tag " + rel + " → " + shortDigest(s.Digest) + ", no layer upload")
 	switch {
