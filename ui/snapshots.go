@@ -21,7 +21,7 @@ type snapRow struct {
 
 // dispRow is one line of the grouped view: a version header or a snapshot.
 type dispRow struct {
-	row   int    // index into rows, or -1 for a header
+	row       int    // index into rows, or -1 for a header
 	group     string // header: the version
 	count     int    // header: rows in the group
 	collapsed bool   // header: its rows are hidden
