@@ -169,10 +169,14 @@ func (s *historyScreen) detailLines(now time.Time) []string {
 	if e.App != "" {
 		target += " · app " + e.App
 	}
+	sha := e.SHA
+	if 10+len(e.Version)+9+len(sha) > s.w {
+		sha = shortSHA(sha)
+	}
 	lines = append(lines,
 		field("when", e.When.Local().Format("2006-01-02 15:04:05")+" ("+relTime(now, e.When)+") by "+orDash(e.Who)),
 		field("target", target),
-		field("version", orDash(e.Version)+"  commit "+orDash(e.SHA)),
+		field("version", orDash(e.Version)+"  commit "+orDash(sha)),
 	)
 	res := wrap(orDash(e.Result), max(s.w-10, 10), 2)
 	lines = append(lines, field("result", resultStyle(st, e.Result)(res[0])))

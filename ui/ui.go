@@ -584,7 +584,7 @@ func (m *Model) handleRunEvents(msg runEventsMsg) tea.Cmd {
 	m.askCancel = false
 	m.runView.end(msg.err)
 	switch {
-	case m.run.cancelled:
+	case m.run.cancelled && msg.err != nil:
 		m.ctx.logf("run %d: cancelled: %v", m.run.id, msg.err)
 	case msg.err != nil:
 		m.ctx.logf("run %d: failed: %v", m.run.id, msg.err)
@@ -593,6 +593,8 @@ func (m *Model) handleRunEvents(msg runEventsMsg) tea.Cmd {
 	}
 	text, isErr := m.run.req.title()+" succeeded", false
 	switch {
+	case m.run.cancelled && msg.err == nil:
+		text = m.run.req.title() + " succeeded: it finished before the cancel took effect"
 	case m.run.cancelled:
 		text, isErr = m.run.req.title()+" cancelled", false
 	case msg.err != nil:
