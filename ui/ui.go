@@ -534,6 +534,7 @@ func (m *Model) cancelRun() tea.Cmd {
 func (m *Model) quit() tea.Cmd {
 	m.quitting = true
 	if m.run != nil && !m.run.done {
+		m.ctx.logf("run %d: quit: cancelling it first", m.run.id)
 		m.run.cancel()
 	}
 	if m.snapCancel != nil {
