@@ -227,6 +227,14 @@ func (s *commitsScreen) View() string {
 	}
 	header := "  " + fit("BR", 4) + " " + fit("SHA", 7) + " " + fit("SUBJECT", s.subjectW) + " " +
 		opt("AUTHOR", s.authorW, false) + opt("AGE", s.ageW, true) + fit("SNAP", 4) + " " + fit("RELEASE", 8)
+	if pos := position(&s.list.nav); pos != "" && ansiWidth(strings.TrimRight(header, " "))+len(pos)+1 > w {
+		// No room in the header's corner: the position joins the title line.
+		with := st.Muted.Render(pos+" · ") + right
+		if ansiWidth(left)+ansiWidth(with)+1 > w {
+			with = st.Muted.Render(pos)
+		}
+		lines[0] = spread(left, with, w)
+	}
 	lines = append(lines, st.ColHeader.Render(withPosition(header, &s.list.nav, w)))
 	from, to := s.list.nav.visible()
 	now := s.ctx.now()
