@@ -154,3 +154,24 @@ func TestStaleStatusCleared(t *testing.T) {
 		t.Fatalf("the next dialog opened under %q", d.m.StatusText())
 	}
 }
+
+// During a run, d, p and b typed on Run (or anywhere) start nothing.
+func TestRunKeysDoNotFallThroughToActions(t *testing.T) {
+	b := fake(30)
+	b.HoldStep = "build image"
+	d := newDriver(t, b, ui.Options{}, 80, 24)
+	d.loaded()
+	d.press("d")
+	d.wait("plan", d.m.PlanReady)
+	d.press("y")
+	d.wait("build image running", func() bool { return slices.Contains(d.m.StepStatuses(), "build image=running") })
+	for _, k := range []string{"p", "b", "d"} {
+		d.press(k)
+		d.settle()
+		if d.m.ActiveTab() != "Run" || !strings.Contains(d.m.StatusText(), "a run is in progress") {
+			t.Fatalf("%s during a run: tab %s status %q", k, d.m.ActiveTab(), d.m.StatusText())
+		}
+	}
+	d.press("ctrl+c", "y")
+	d.wait("run end", func() bool { return !d.m.RunActive() })
+}

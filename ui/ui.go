@@ -467,6 +467,9 @@ func (m *Model) handleKey(msg keyMsg) tea.Cmd {
 	case matches(msg, k.Refresh):
 		m.refreshing = true
 		return tea.Batch(m.refreshCurrent(), m.setStatus(refreshingStatus, false))
+	case matches(msg, k.Deploy, k.Promote, k.Rollback) && m.runActive():
+		// Letters typed while a run is on (its log on Run) never start another action.
+		return m.setStatus("a run is in progress: wait for it or cancel it with ctrl+c (Run, 4)", true)
 	case matches(msg, k.Deploy):
 		return m.openConfirm(runRequest{kind: runDev})
 	case matches(msg, k.Promote):
