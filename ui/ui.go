@@ -678,8 +678,13 @@ func (m *Model) headerLine(w int) string {
 		room -= ansiWidth(right) + 2
 	}
 	reg := orDash(p.Registry)
-	if rw := ansiWidth(reg); rw > room && room > 1 {
+	switch rw := ansiWidth(reg); {
+	case rw <= room:
+	case room > 1:
 		reg = "…" + ansi.TruncateLeft(reg, rw-room+1, "")
+	default:
+		// No room for the registry: the app name and the run's state stay whole.
+		reg = "…"
 	}
 	return spread(left+st.Muted.Render(reg), right, w)
 }
