@@ -107,7 +107,8 @@ func (b *backend) DevEnv(ctx context.Context) ui.DevEnv {
 		// Only when the image reference does not already say it (e.g. a digest).
 		health += " · version " + st.Version
 	}
-	return ui.DevEnv{Target: st.Target, Container: st.Container, Image: st.Image, State: st.State, Running: st.Running, StartedAt: st.StartedAt, Health: health, Err: err}
+	return ui.DevEnv{Target: st.Target, Container: st.Container, Image: st.Image, State: st.State, Running: st.Running, StartedAt: st.StartedAt, Health: health,
+		ImageID: st.ImageID, Ports: b.app.Cfg.Dev.Ports, Err: err}
 }
 
 // devHealth turns the HTTP status the health path answered ("200", "000" or
@@ -134,14 +135,15 @@ func (b *backend) ProdEnv(ctx context.Context) ui.ProdEnv {
 			Err: fmt.Errorf("%w: prod.host is not set; set it in gantry.toml (or GANTRY_PROD_HOST) to see the prod deployment", ui.ErrNotConfigured)}
 	}
 	st, err := b.app.ProdStatus(ctx)
-	return ui.ProdEnv{Deployment: st.Deployment, Image: st.Image, Ready: st.Ready, Desired: st.Desired, LastRollout: st.LastRollout, Err: err}
+	return ui.ProdEnv{Deployment: st.Deployment, Image: st.Image, Ready: st.Ready, Desired: st.Desired, LastRollout: st.LastRollout,
+		Namespace: st.Namespace, State: st.State, Revision: st.Revision, Err: err}
 }
 
 func (b *backend) History(ctx context.Context) ([]ui.AuditEntry, error) {
 	entries, err := b.app.History(ctx, 200)
 	out := make([]ui.AuditEntry, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, ui.AuditEntry{When: e.When, Env: e.Env, Who: e.Who, Version: e.Version, SHA: e.SHA, Result: e.Result})
+		out = append(out, ui.AuditEntry{When: e.When, Env: e.Env, Who: e.Who, Version: e.Version, SHA: e.SHA, Result: e.Result, App: e.App, Target: e.Target})
 	}
 	return out, err
 }

@@ -42,7 +42,9 @@ type DevEnv struct {
 	Running                 bool
 	StartedAt               time.Time
 	Health                  string
-	Err                     error
+	// ID is the container's image ID and Ports its host:container port map (details view).
+	ImageID, Ports string
+	Err            error
 }
 
 // ErrNotConfigured marks an environment the project does not set up (e.g. no
@@ -55,13 +57,17 @@ type ProdEnv struct {
 	Deployment, Image string
 	Ready, Desired    int
 	LastRollout       string
-	Err               error
+	// Namespace, State ("rolled out", "progressing", …) and Revision: the details view.
+	Namespace, State, Revision string
+	Err                        error
 }
 
 // AuditEntry is one deploy, promote or rollback recorded for an environment.
 type AuditEntry struct {
 	When                           time.Time
 	Env, Who, Version, SHA, Result string
+	// App and Target name whose log the entry comes from (details view).
+	App, Target string
 }
 
 // Backend is everything the UI needs from the outside world. The UI calls every

@@ -25,6 +25,8 @@ type commitsScreen struct {
 
 	w, h     int
 	subjectW int
+	authorW  int // 0 when narrow: the subject is what the screen is for
+	ageW     int
 }
 
 func newCommitsScreen(ctx *programContext) *commitsScreen {
@@ -98,7 +100,7 @@ func (s *commitsScreen) setCommits(c []Commit) {
 	}
 	keys := make([]string, len(s.rows))
 	for i, c := range s.rows {
-		keys[i] = strings.ToLower(strings.Join([]string{c.SHA, c.Subject, c.Author, c.Branch, c.SnapshotTag, c.Released}, " "))
+		keys[i] = strings.ToLower(strings.Join([]string{c.SHA, c.Subject, c.Author, c.Branch, c.SnapshotTag, c.Released, relTime(s.ctx.now(), c.When)}, " "))
 	}
 	s.list.setKeys(keys)
 	if sel != "" {
@@ -127,8 +129,26 @@ func (s *commitsScreen) promoteTarget() (string, bool) {
 
 func (s *commitsScreen) SetSize(w, h int) {
 	s.w, s.h = w, h
-	// marker, branch, sha, subject, author, age, snapshot, release
-	s.subjectW = max(w-(2+4+1+7+1+1+12+1+8+1+4+1+8), 10)
+	// marker, branch, sha, subject, [author], [age], snapshot, release; the
+	// author and then the age give way before the subject gets under 20 cells.
+	s.authorW, s.ageW = 12, 8
+	fixed := func() int {
+		n := 2 + 4 + 1 + 7 + 1 + 1 + 4 + 1 + 8
+		if s.authorW > 0 {
+			n += s.authorW + 1
+		}
+		if s.ageW > 0 {
+			n += s.ageW + 1
+		}
+		return n
+	}
+	if w-fixed() < 20 {
+		s.authorW = 0
+	}
+	if w-fixed() < 20 {
+		s.ageW = 0
+	}
+	s.subjectW = max(w-fixed(), 10)
 	s.list.nav.setHeight(s.listHeight())
 }
 
@@ -196,8 +216,26 @@ func (s *commitsScreen) View() string {
 		}
 		return frame(lines, w, s.h)
 	}
-	lines = append(lines, st.ColHeader.Render("  "+fit("BR", 4)+" "+fit("SHA", 7)+" "+fit("SUBJECT", s.subjectW)+" "+
-		fit("AUTHOR", 12)+" "+fitRight("AGE", 8)+" "+fit("SNAP", 4)+" "+fit("RELEASE", 8)))
+	opt := func(v string, w int, right bool) string {
+		switch {
+		case w == 0:
+			return ""
+		case right:
+			return fitRight(v, w) + " "
+		}
+		return fit(v, w) + " "
+	}
+	header := "  " + fit("BR", 4) + " " + fit("SHA", 7) + " " + fit("SUBJECT", s.subjectW) + " " +
+		opt("AUTHOR", s.authorW, false) + opt("AGE", s.ageW, true) + fit("SNAP", 4) + " " + fit("RELEASE", 8)
+	if pos := position(&s.list.nav); pos != "" && ansiWidth(strings.TrimRight(header, " "))+len(pos)+1 > w {
+		// No room in the header's corner: the position joins the title line.
+		with := st.Muted.Render(pos+" · ") + right
+		if ansiWidth(left)+ansiWidth(with)+1 > w {
+			with = st.Muted.Render(pos)
+		}
+		lines[0] = spread(left, with, w)
+	}
+	lines = append(lines, st.ColHeader.Render(withPosition(header, &s.list.nav, w)))
 	from, to := s.list.nav.visible()
 	now := s.ctx.now()
 	for pos := from; pos < to; pos++ {
@@ -213,7 +251,7 @@ func (s *commitsScreen) View() string {
 		}
 		rel := fit(c.Released, 8)
 		text := marker + fit(c.Branch, 4) + " " + fit(shortSHA(c.SHA), 7) + " " + fit(c.Subject, s.subjectW) + " " +
-			fit(c.Author, 12) + " " + fitRight(relTime(now, c.When), 8) + " "
+			opt(c.Author, s.authorW, false) + opt(relTime(now, c.When), s.ageW, true)
 		if selected {
 			lines = append(lines, st.Selected.Render(fit(text+snap+" "+rel, w)))
 			continue

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -173,7 +174,26 @@ var confirmMarks = map[pipeline.Action]string{
 
 // compactFacts are facts whose values run to many lines (release notes, commit
 // lists): the confirm shows their first lines only.
-var compactFacts = map[string]int{"notes": 3, "commits": 3}
+var compactFacts = map[string]int{"notes": 4, "commits": 8}
+
+// prNumber finds a trailing "(#123)" in a commit subject, as GitHub's squash
+// merges write it.
+var prNumber = regexp.MustCompile(`\s*\(#(\d+)\)$`)
+
+// commitLine shows "sha7 subject (#123)" as "sha7 #123 subject": the pull
+// request is what a release manager looks up.
+func commitLine(line string) string {
+	m := prNumber.FindStringSubmatchIndex(line)
+	if m == nil {
+		return line
+	}
+	pr := "#" + line[m[2]:m[3]]
+	rest := line[:m[0]]
+	if sha, subject, ok := strings.Cut(rest, " "); ok && len(sha) == 7 {
+		return sha + " " + pr + " " + subject
+	}
+	return pr + " " + rest
+}
 
 // body renders the plan: per step its mark, name and summary, then its target,
 // facts and warnings; refusals say why.
@@ -225,6 +245,23 @@ func (s *confirmScreen) body() []string {
 	if len(p.Refusals()) > 0 {
 		lines = append(lines, "")
 	}
+	// Warnings come next, before the steps, so none is below the fold.
+	warned := 0
+	for _, sp := range p.Steps {
+		for _, wn := range sp.Warnings {
+			for i, part := range wrap(sp.Step+": "+wn, max(w-4, 10), 4) {
+				prefix := "  ⚠ "
+				if i > 0 {
+					prefix = "    "
+				}
+				lines = append(lines, st.Warning.Render(prefix+part))
+			}
+			warned++
+		}
+	}
+	if warned > 0 {
+		lines = append(lines, "")
+	}
 	for _, sp := range p.Steps {
 		mark := confirmMarks[sp.Action]
 		markStyle := st.Muted.Render
@@ -264,14 +301,8 @@ func (s *confirmScreen) body() []string {
 			seen[f] = true
 			lines = append(lines, s.fact(f, field)...)
 		}
-		for _, wn := range sp.Warnings {
-			for i, part := range wrap(wn, max(w-len(indent)-2, 10), 3) {
-				prefix := "⚠ "
-				if i > 0 {
-					prefix = "  "
-				}
-				lines = append(lines, indent+st.Warning.Render(prefix+part))
-			}
+		if n := len(sp.Warnings); n > 0 {
+			lines = append(lines, indent+st.Warning.Render(fmt.Sprintf("⚠ %s (above)", countNoun(n, "warning"))))
 		}
 	}
 	if s.req.kind == runRollback {
@@ -286,7 +317,11 @@ func (s *confirmScreen) fact(f pipeline.Fact, field func(string, string, func(..
 	st := s.ctx.styles
 	vals := nonEmptyLines(f.Value)
 	if len(vals) <= 1 {
-		return field(f.Name, strings.TrimSpace(cleanLine(f.Value)), st.Text.Render)
+		v := strings.TrimSpace(cleanLine(f.Value))
+		if f.Name == "commits" {
+			v = commitLine(v)
+		}
+		return field(f.Name, v, st.Text.Render)
 	}
 	n, compact := compactFacts[f.Name]
 	if !compact {
@@ -301,6 +336,9 @@ func (s *confirmScreen) fact(f pipeline.Fact, field func(string, string, func(..
 		name := ""
 		if i == 0 {
 			name = f.Name
+		}
+		if f.Name == "commits" {
+			v = commitLine(v)
 		}
 		out = append(out, field(name, v, st.Text.Render)[0])
 	}

@@ -30,6 +30,8 @@ type programContext struct {
 	prod envState[ProdEnv]
 	// devRef and prodRef identify the images the environments run, for badges.
 	devRef, prodRef imageRef
+	// subjects maps a short SHA to its commit subject, from the commits listing.
+	subjects map[string]string
 }
 
 // envState is the loading state of one environment.

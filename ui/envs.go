@@ -13,7 +13,8 @@ import (
 // context because the Snapshots badges use it too.
 type envsScreen struct {
 	ctx    *programContext
-	cursor int // 0 dev, 1 prod: the target of `b`
+	cursor int  // 0 dev, 1 prod: the target of `b`
+	detail bool // the selected environment shows every field
 	w, h   int
 }
 
@@ -27,7 +28,7 @@ func (s *envsScreen) ShortHelp() []key.Binding {
 	k := s.ctx.keys
 	sel := k.Down
 	sel.SetHelp("j/k", "select env")
-	return []key.Binding{sel, k.Rollback, k.Refresh, k.Deploy}
+	return []key.Binding{sel, k.Enter, k.Rollback, k.Refresh, k.Deploy}
 }
 
 func (s *envsScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
@@ -38,6 +39,10 @@ func (s *envsScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
 			s.cursor = 0
 		case matches(msg, k.Down, k.Bottom):
 			s.cursor = 1
+		case matches(msg, k.Enter):
+			s.detail = !s.detail
+		case matches(msg, k.Back):
+			s.detail = false
 		}
 	}
 	return s, nil
@@ -48,8 +53,13 @@ func (s *envsScreen) View() string {
 	now := s.ctx.now()
 	w := s.w
 	var lines []string
-	lines = append(lines, st.Title.Render("Environments")+st.Muted.Render("  refreshed every 30s and on r"))
+	hint := "  refreshed every 30s and on r"
+	if s.detail {
+		hint = "  details of " + s.selectedEnv() + " · esc closes"
+	}
+	lines = append(lines, st.Title.Render("Environments")+st.Muted.Render(hint))
 	lines = append(lines, "")
+	devStart := len(lines)
 
 	heading := func(idx int, badge, name string, loading bool, at string) string {
 		marker := "  "
@@ -118,7 +128,15 @@ func (s *envsScreen) View() string {
 			field("uptime", up),
 			field("health", health),
 		)
+		if s.detail && s.cursor == 0 {
+			lines = append(lines,
+				field("reference", orDash(v.Image)),
+				field("image id", orDash(shortDigest(v.ImageID))),
+				field("ports", orDash(v.Ports)),
+			)
+		}
 	}
+	devEnd := len(lines)
 	lines = append(lines, "")
 
 	// Prod.
@@ -156,9 +174,26 @@ func (s *envsScreen) View() string {
 			field("pods", ready),
 			field("rollout", orDash(v.LastRollout)),
 		)
+		if s.detail && s.cursor == 1 {
+			lines = append(lines,
+				field("reference", orDash(v.Image)),
+				field("namespace", orDash(v.Namespace)),
+				field("state", orDash(v.State)),
+				field("revision", orDash(v.Revision)),
+			)
+		}
 	}
 	lines = append(lines, "")
 	lines = append(lines, st.Muted.Render(fmt.Sprintf("  b rolls back %s to its previous image (asks first)", s.selectedEnv())))
+	if over := len(lines) - s.h; over > 0 && s.cursor == 1 {
+		// On a short terminal the selected prod keeps its fields: dev gives way
+		// to its heading and a line saying so.
+		cut := min(over+1, devEnd-devStart-1)
+		if cut > 1 {
+			rest := append([]string{st.Muted.Render("    … select dev (k) to see it")}, lines[devStart+1+cut:]...)
+			lines = append(lines[:devStart+1], rest...)
+		}
+	}
 	return frame(lines, w, s.h)
 }
 

@@ -44,8 +44,13 @@ func clip(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	if ansi.StringWidth(s) <= w {
+	sw := ansi.StringWidth(s)
+	if sw <= w {
 		return s
+	}
+	// Only cutting text earns an ellipsis: cutting padding does not.
+	if strings.TrimSpace(ansi.Strip(ansi.Cut(s, w, sw))) == "" {
+		return ansi.Truncate(s, w, "")
 	}
 	return ansi.Truncate(s, w, "…")
 }
@@ -180,4 +185,22 @@ func countNoun(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// position is the cursor's place in a list ("12/340"), or "" when the whole
+// list fits on screen.
+func position(nav *listNav) string {
+	if nav.n <= nav.height || nav.n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d", nav.cursor+1, nav.n)
+}
+
+// withPosition puts the list's position at the right end of its column header.
+func withPosition(header string, nav *listNav, w int) string {
+	pos := position(nav)
+	if pos == "" {
+		return header
+	}
+	return spread(strings.TrimRight(header, " "), pos, w)
 }

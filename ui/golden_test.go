@@ -37,6 +37,20 @@ var goldenCases = []goldenCase{
 		d.typeText("1.0")
 		d.press("enter", "v", "j")
 	}},
+	{name: "snapshots_folded", setup: func(d *driver) {
+		d.loaded()
+		d.press("v", "space", "j", "j", "space", "j")
+	}},
+	{name: "snapshots_filter_badge", setup: func(d *driver) {
+		d.loaded()
+		d.press("/")
+		d.typeText("prod")
+		d.press("enter")
+	}},
+	{name: "history_detail", setup: func(d *driver) { d.loaded(); d.press("5", "j", "j", "j", "j", "enter") }},
+	{name: "environments_detail", setup: func(d *driver) { d.loaded(); d.press("3", "enter") }},
+	{name: "environments_detail_prod", setup: func(d *driver) { d.loaded(); d.press("3", "j", "enter") }},
+	{name: "help_scrolled", setup: func(d *driver) { d.loaded(); d.press("?", "j", "j", "j") }},
 	{name: "snapshots_detail", setup: func(d *driver) { d.loaded(); d.press("G", "k", "enter") }},
 	{name: "snapshots_error", fake: func(b *fakebackend.Backend) {
 		b.Errs = map[string]error{"Snapshots": errors.New("operation error ECR: DescribeImages, https response error StatusCode: 400, ExpiredTokenException: token expired")}
@@ -98,7 +112,7 @@ var goldenCases = []goldenCase{
 		runTo(d, func() bool {
 			return slices.Contains(d.m.StepStatuses(), "build image=running") && len(d.m.RunLog("build image")) == 21
 		})
-		d.press("ctrl+c", "ctrl+c")
+		d.press("ctrl+c", "y")
 		d.wait("run end", func() bool { return !d.m.RunActive() && d.m.Loaded() })
 	}},
 	{name: "run_failed", fake: func(b *fakebackend.Backend) { b.FailStep = "build image" }, setup: func(d *driver) {
@@ -113,7 +127,7 @@ var goldenCases = []goldenCase{
 }
 
 func TestGolden(t *testing.T) {
-	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+	for _, size := range [][2]int{{60, 20}, {80, 24}, {120, 40}} {
 		for _, gc := range goldenCases {
 			t.Run(fmt.Sprintf("%s_%dx%d", gc.name, size[0], size[1]), func(t *testing.T) {
 				b := fake(300)
@@ -147,19 +161,15 @@ func TestGoldenNarrow(t *testing.T) {
 	}
 }
 
-// TestGoldenConfirmSmall renders every confirm (the plan a run executes, a refused one
-// too) on a small terminal: the prompt stays on screen and long plans scroll.
-func TestGoldenConfirmSmall(t *testing.T) {
+// TestGoldenWide renders the lists on a wide terminal, where Snapshots has room
+// for the commit subject.
+func TestGoldenWide(t *testing.T) {
 	for _, gc := range goldenCases {
-		if !strings.HasPrefix(gc.name, "confirm_") || strings.Contains(gc.name, "running") && gc.name != "confirm_dev_running" {
+		if gc.name != "snapshots" && gc.name != "commits" && gc.name != "history" {
 			continue
 		}
-		t.Run(gc.name+"_60x20", func(t *testing.T) {
-			b := fake(300)
-			if gc.fake != nil {
-				gc.fake(b)
-			}
-			d := newDriver(t, b, ui.Options{}, 60, 20)
+		t.Run(gc.name+"_200x50", func(t *testing.T) {
+			d := newDriver(t, fake(300), ui.Options{}, 200, 50)
 			gc.setup(d)
 			golden.RequireEqual(t, d.m.Screen())
 		})

@@ -20,10 +20,15 @@ type historyScreen struct {
 	err      error
 	loadedAt time.Time
 
-	w, h     int
-	showWhen bool // the absolute time column, dropped when narrow
-	versionW int
-	resultW  int
+	w, h   int
+	cols   historyCols
+	detail bool // the selected entry's details show under the list
+}
+
+// historyCols are the column widths for the current width; 0 drops a column.
+// RESULT is what the screen is for, so it is never dropped.
+type historyCols struct {
+	when, who, version, sha, result int
 }
 
 func newHistoryScreen(ctx *programContext) *historyScreen {
@@ -38,7 +43,7 @@ func (s *historyScreen) ShortHelp() []key.Binding {
 	if s.list.filter.editing {
 		return []key.Binding{k.FilterApply, k.FilterClear, k.FilterWord}
 	}
-	return []key.Binding{k.Filter, k.Refresh, k.Rollback}
+	return []key.Binding{k.Filter, k.Enter, k.Refresh, k.Rollback}
 }
 
 func (s *historyScreen) setEntries(e []AuditEntry) {
@@ -46,7 +51,7 @@ func (s *historyScreen) setEntries(e []AuditEntry) {
 	slices.SortStableFunc(s.rows, func(a, b AuditEntry) int { return b.When.Compare(a.When) })
 	keys := make([]string, len(s.rows))
 	for i, e := range s.rows {
-		keys[i] = strings.ToLower(strings.Join([]string{e.Env, e.Who, e.Version, e.SHA, e.Result}, " "))
+		keys[i] = strings.ToLower(strings.Join([]string{e.When.Local().Format("2006-01-02 15:04"), e.Env, e.Who, e.Version, e.SHA, e.Result, e.Target}, " "))
 	}
 	s.list.setKeys(keys)
 }
@@ -78,15 +83,40 @@ func resultStyle(st *Styles, result string) func(...string) string {
 
 func (s *historyScreen) SetSize(w, h int) {
 	s.w, s.h = w, h
-	// marker, [when], age, env, who, version, sha, result
-	rest := w - (2 + 8 + 1 + 4 + 1 + 12 + 1 + 1 + 7 + 1)
-	s.showWhen = rest-17 >= 22+12
-	if s.showWhen {
-		rest -= 17
-	}
-	s.versionW = min(max(rest/2, 22), 26)
-	s.resultW = max(rest-s.versionW, 6)
+	s.cols = layoutHistoryCols(w)
 	s.list.nav.setHeight(s.listHeight())
+}
+
+func layoutHistoryCols(w int) historyCols {
+	c := historyCols{when: 16, who: 12, version: 22, sha: 7, result: 10}
+	used := func() int {
+		n := 2 + 8 + 1 + 4 // marker, age, env
+		for _, x := range []int{c.when, c.who, c.version, c.sha, c.result} {
+			if x > 0 {
+				n += 1 + x
+			}
+		}
+		return n
+	}
+	// Give way in order: the absolute time (AGE says it), the SHA (the version
+	// holds it), a narrower WHO, then WHO; the version and result only shrink.
+	for _, step := range []func(){func() { c.when = 0 }, func() { c.sha = 0 }, func() { c.who = 8 }, func() { c.who = 0 }} {
+		if used() <= w {
+			break
+		}
+		step()
+	}
+	if over := used() - w; over > 0 {
+		c.version = max(c.version-over, 12)
+	}
+	if extra := w - used(); extra > 0 {
+		grow := min(extra/2, 4)
+		c.version += grow
+		c.result += extra - grow
+	} else if extra < 0 {
+		c.result = max(c.result+extra, 6)
+	}
+	return c
 }
 
 func (s *historyScreen) listHeight() int {
@@ -94,14 +124,66 @@ func (s *historyScreen) listHeight() int {
 	if s.list.filtering() {
 		h--
 	}
+	if s.detail {
+		h -= historyDetailHeight
+	}
 	return max(h, 1)
 }
 
+const historyDetailHeight = 6
+
 func (s *historyScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
-	if s.list.update(s.ctx.keys, msg) {
+	k := s.ctx.keys
+	if s.list.update(k, msg) {
+		s.list.nav.setHeight(s.listHeight())
+		return s, nil
+	}
+	if msg, ok := msg.(keyMsg); ok {
+		switch {
+		case matches(msg, k.Enter) && s.selected() != nil:
+			s.detail = !s.detail
+		case matches(msg, k.Back):
+			s.detail = false
+		}
 		s.list.nav.setHeight(s.listHeight())
 	}
 	return s, nil
+}
+
+// detailLines are every field of the selected entry.
+func (s *historyScreen) detailLines(now time.Time) []string {
+	st := s.ctx.styles
+	e := s.selected()
+	if e == nil {
+		return nil
+	}
+	title := st.Title.Render("── " + e.Env + " · " + e.Version + " ")
+	lines := []string{title + st.Muted.Render(strings.Repeat("─", max(s.w-ansiWidth(title), 0)))}
+	field := func(name, val string) string {
+		return st.Muted.Render(fmt.Sprintf("  %-8s", name)) + st.Text.Render(val)
+	}
+	target := e.Env
+	if e.Target != "" {
+		target += " · " + e.Target
+	}
+	if e.App != "" {
+		target += " · app " + e.App
+	}
+	sha := e.SHA
+	if 10+len(e.Version)+9+len(sha) > s.w {
+		sha = shortSHA(sha)
+	}
+	lines = append(lines,
+		field("when", e.When.Local().Format("2006-01-02 15:04:05")+" ("+relTime(now, e.When)+") by "+orDash(e.Who)),
+		field("target", target),
+		field("version", orDash(e.Version)+"  commit "+orDash(sha)),
+	)
+	res := wrap(orDash(e.Result), max(s.w-10, 10), 2)
+	lines = append(lines, field("result", resultStyle(st, e.Result)(res[0])))
+	if len(res) > 1 {
+		lines = append(lines, "          "+resultStyle(st, e.Result)(res[1]))
+	}
+	return lines
 }
 
 func (s *historyScreen) View() string {
@@ -140,12 +222,16 @@ func (s *historyScreen) View() string {
 		}
 		return frame(lines, w, s.h)
 	}
-	when := ""
-	if s.showWhen {
-		when = fit("WHEN", 16) + " "
+	c := s.cols
+	col := func(v string, w int) string {
+		if w == 0 {
+			return ""
+		}
+		return fit(v, w) + " "
 	}
-	lines = append(lines, st.ColHeader.Render("  "+when+fitRight("AGE", 8)+" "+fit("ENV", 4)+" "+
-		fit("WHO", 12)+" "+fit("VERSION", s.versionW)+" "+fit("SHA", 7)+" "+fit("RESULT", s.resultW)))
+	header := "  " + col("WHEN", c.when) + fitRight("AGE", 8) + " " + fit("ENV", 4) + " " +
+		col("WHO", c.who) + col("VERSION", c.version) + col("SHA", c.sha) + fit("RESULT", c.result)
+	lines = append(lines, st.ColHeader.Render(withPosition(header, &s.list.nav, w)))
 	from, to := s.list.nav.visible()
 	now := s.ctx.now()
 	for pos := from; pos < to; pos++ {
@@ -155,14 +241,10 @@ func (s *historyScreen) View() string {
 		if selected {
 			marker = "› "
 		}
-		text := marker
-		if s.showWhen {
-			text += fit(e.When.Local().Format("2006-01-02 15:04"), 16) + " "
-		}
-		text += fitRight(relTime(now, e.When), 8) + " "
+		text := marker + col(e.When.Local().Format("2006-01-02 15:04"), c.when) + fitRight(relTime(now, e.When), 8) + " "
 		env := fit(e.Env, 4)
-		rest := " " + fit(e.Who, 12) + " " + fit(e.Version, s.versionW) + " " + fit(shortSHA(e.SHA), 7) + " "
-		result := fit(e.Result, s.resultW)
+		rest := " " + col(e.Who, c.who) + col(e.Version, c.version) + col(shortSHA(e.SHA), c.sha)
+		result := fit(e.Result, c.result)
 		if selected {
 			lines = append(lines, st.Selected.Render(fit(text+env+rest+result, w)))
 			continue
@@ -178,6 +260,12 @@ func (s *historyScreen) View() string {
 	}
 	if l := s.list.noMatch(st); l != "" {
 		lines = append(lines, l)
+	}
+	if s.detail {
+		for len(lines) < s.h-historyDetailHeight {
+			lines = append(lines, "")
+		}
+		lines = append(lines, s.detailLines(now)...)
 	}
 	return frame(lines, w, s.h)
 }

@@ -127,7 +127,7 @@ func TestListNavWindow(t *testing.T) {
 func TestMergeSnapRowsSortsAndDedups(t *testing.T) {
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	row := func(tag string, min int) snapRow {
-		return makeSnapRow(Snapshot{Tag: tag, PushedAt: base.Add(time.Duration(min) * time.Minute)})
+		return makeSnapRow(Snapshot{Tag: tag, PushedAt: base.Add(time.Duration(min) * time.Minute)}, "")
 	}
 	old := []snapRow{row("c", 30), row("b", 20), row("a", 10)}
 	batch := []snapRow{row("d", 40), row("b", 25), row("z", 5)}
@@ -433,7 +433,8 @@ func TestConfirmRendersAnyPlan(t *testing.T) {
 	s.open(runRequest{kind: runPromote, tag: "1.4.2-SNAPSHOT-3f2a9c1"}, 1)
 	notes := "## What's changed\n* one\n* two\n* three\n* four\n* five"
 	meta := pipeline.Reading("version 1.4.2").With("image tag", "1.4.2-SNAPSHOT-3f2a9c1")
-	rel := pipeline.Acting("create draft release v1.4.2").With("image tag", "1.4.2-SNAPSHOT-3f2a9c1").With("notes", notes).With("weather", "sunny")
+	rel := pipeline.Acting("create draft release v1.4.2").With("image tag", "1.4.2-SNAPSHOT-3f2a9c1").With("notes", notes).With("weather", "sunny").
+		With("commits", "c0ffee1 Add stock (#123)\nbeef123 Tidy")
 	rel.Target = "github.com/acme/book-shop"
 	rel = rel.Warn("v1.4.1 is still a draft")
 	tag := pipeline.Refusing("v1.4.2 already names sha256:bbbb: bump the version")
@@ -442,12 +443,13 @@ func TestConfirmRendersAnyPlan(t *testing.T) {
 	s.Update(planMsg{gen: 1, plan: plan})
 	view := ansi.Strip(s.View())
 	for _, want := range []string{"✗ promote refuses: v1.4.2 already names sha256:bbbb", "· metadata", "● release", "create draft release v1.4.2",
-		"github.com/acme/book-shop", "sunny", "## What's changed", "* two", "… 3 more lines", "⚠ v1.4.1 is still a draft", "this plan will not run"} {
+		"github.com/acme/book-shop", "sunny", "## What's changed", "* two", "… 2 more lines", "⚠ release: v1.4.1 is still a draft", "⚠ 1 warning (above)", "this plan will not run",
+		"c0ffee1 #123 Add stock", "beef123 Tidy"} {
 		if !strings.Contains(view, want) {
 			t.Errorf("confirm lacks %q:\n%s", want, view)
 		}
 	}
-	if strings.Count(view, "1.4.2-SNAPSHOT-3f2a9c1") != 1 || strings.Contains(view, "* three") || strings.Contains(view, "y/enter") {
+	if strings.Count(view, "1.4.2-SNAPSHOT-3f2a9c1") != 1 || strings.Contains(view, "* four") || strings.Contains(view, "y/enter") {
 		t.Errorf("a fact repeated, notes not compact, or a refused plan offered:\n%s", view)
 	}
 	if s.ready() {

@@ -19,6 +19,7 @@ type KeyMap struct {
 	Enter       key.Binding
 	Back        key.Binding
 	GroupToggle key.Binding
+	Fold        key.Binding // collapse or expand a version group
 
 	Deploy   key.Binding
 	Promote  key.Binding
@@ -61,6 +62,7 @@ func DefaultKeyMap() *KeyMap {
 		Enter:       b("enter", "details", "enter"),
 		Back:        b("esc", "close / clear filter", "esc"),
 		GroupToggle: b("v", "group by version", "v"),
+		Fold:        b("space", "fold group", "space"),
 
 		Deploy:   b("d", "deploy dev", "d"),
 		Promote:  b("p", "promote", "p"),
@@ -69,12 +71,12 @@ func DefaultKeyMap() *KeyMap {
 
 		Confirm: b("y/enter", "confirm", "y", "enter"),
 		Cancel:  b("n/esc", "cancel", "n", "esc"),
-		Yes:     b("ctrl+c/y", "cancel the run", "y", "Y"),
+		Yes:     b("y", "cancel the run", "y", "Y"),
 		No:      b("n/esc", "keep running", "n", "N", "esc"),
 
 		Help:      b("?", "help", "?"),
 		Quit:      b("q", "quit", "q"),
-		Interrupt: b("ctrl+c", "quit / cancel run", "ctrl+c"),
+		Interrupt: b("ctrl+c", "quit (asks during a run)", "ctrl+c"),
 	}
 }
 
@@ -82,7 +84,7 @@ func DefaultKeyMap() *KeyMap {
 func (k *KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Top, k.Bottom, k.HalfDown, k.HalfUp, k.PageDown, k.PageUp},
-		{k.NextTab, k.PrevTab, k.Jump, k.Filter, k.Enter, k.Back, k.GroupToggle},
+		{k.NextTab, k.PrevTab, k.Jump, k.Filter, k.Enter, k.Back, k.GroupToggle, k.Fold},
 		{k.Deploy, k.Promote, k.Rollback, k.Refresh, k.Confirm, k.Cancel},
 		{k.Help, k.Quit, k.Interrupt},
 	}

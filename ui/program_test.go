@@ -166,7 +166,7 @@ func TestProgramCtrlCCancelsRun(t *testing.T) {
 
 	pg.key("ctrl+c")
 	pg.until("prompt", func(o *observed) bool { return o.asking && strings.Contains(o.screen, "cancel the run?") })
-	pg.key("ctrl+c")
+	pg.key("y")
 	pg.until("run end", func(o *observed) bool { return !o.active })
 	pg.obs.mu.Lock()
 	steps := pg.obs.steps

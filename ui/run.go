@@ -605,6 +605,11 @@ func (s *runScreen) summaryLines() []string {
 		keys = append(keys, extra...)
 		// What the person releasing acts on first, when the screen has little room.
 		slices.SortStableFunc(keys, func(a, b string) int { return summaryRank(a) - summaryRank(b) })
+		if r.Err != nil {
+			// A stopped run lists only what took effect: not the image a
+			// step named before the push that never happened.
+			keys = slices.DeleteFunc(keys, func(k string) bool { return !s.tookEffect(k) })
+		}
 		switch {
 		case r.Err == nil:
 			lines = append(lines, st.Success.Render(fmt.Sprintf("  ✓ %s finished in %s", orDash(r.Workflow), humanDuration(r.Took))))
@@ -625,6 +630,26 @@ func (s *runScreen) summaryLines() []string {
 		lines = append(lines, st.Failure.Render("  ✗ "+firstLine(s.endErr.Error())))
 	}
 	return lines
+}
+
+// summaryProducers names, for a result a step may set before the side effect it
+// describes, the steps whose success makes it true; the first one in the run decides.
+var summaryProducers = map[string][]string{
+	"image": {"push", "rollout"}, "image_tag": {"push"}, "digest": {"push"},
+	"url": {"deploy"}, "promoted_tag": {"promote"},
+}
+
+// tookEffect reports whether a result of a stopped run is true: the step that
+// makes it so succeeded or had nothing to do.
+func (s *runScreen) tookEffect(key string) bool {
+	for _, name := range summaryProducers[key] {
+		for i := range s.steps {
+			if n := s.steps[i].name; n == name || strings.HasPrefix(n, name+" ") {
+				return s.steps[i].status == stepSucceeded || s.steps[i].status == stepSkipped
+			}
+		}
+	}
+	return true
 }
 
 // summaryFirst are the results shown first in a run's summary.

@@ -16,18 +16,20 @@ type snapRow struct {
 	Snapshot
 	key     string // lower-case text the filter matches against
 	release string // a vX.Y.Z tag on the same digest, or ""
+	subject string // the subject of the commit it was built from, when the commits are loaded
 }
 
 // dispRow is one line of the grouped view: a version header or a snapshot.
 type dispRow struct {
-	row   int    // index into rows, or -1 for a header
-	group string // header: the version
-	count int    // header: rows in the group
+	row       int    // index into rows, or -1 for a header
+	group     string // header: the version
+	count     int    // header: rows in the group
+	collapsed bool   // header: its rows are hidden
 }
 
 // snapCols is the column layout for the current width.
 type snapCols struct {
-	tag, version, sha, pushed, size, digest, badges int
+	tag, version, sha, pushed, size, digest, badges, subject int
 }
 
 type snapshotsScreen struct {
@@ -37,6 +39,8 @@ type snapshotsScreen struct {
 	matched []int     // indices into rows passing the filter, ascending
 	disp    []dispRow // grouped layout of matched; nil when not grouped
 	grouped bool
+	// collapsed holds the versions whose group shows only its header.
+	collapsed map[string]bool
 
 	// list is the query editor and cursor; Snapshots matches (incrementally) and
 	// groups rows itself, into matched and disp.
@@ -65,6 +69,9 @@ func (s *snapshotsScreen) ShortHelp() []key.Binding {
 	if s.list.filter.editing {
 		return []key.Binding{k.FilterApply, k.FilterClear, k.FilterWord}
 	}
+	if s.grouped {
+		return []key.Binding{k.Filter, k.Enter, k.Fold, k.Promote, k.GroupToggle}
+	}
 	return []key.Binding{k.Filter, k.Enter, k.Promote, k.GroupToggle}
 }
 
@@ -81,7 +88,7 @@ func (s *snapshotsScreen) addPage(snaps []Snapshot) {
 	sel := s.selectedTag()
 	batch := make([]snapRow, len(snaps))
 	for i, sn := range snaps {
-		batch[i] = makeSnapRow(sn)
+		batch[i] = makeSnapRow(sn, s.ctx.subjects[sn.ShortSHA])
 		if s.seen != nil {
 			s.seen[sn.Tag] = struct{}{}
 		}
@@ -115,14 +122,23 @@ func (s *snapshotsScreen) finishLoad(err error, now time.Time) {
 	s.seen = nil
 }
 
-func makeSnapRow(sn Snapshot) snapRow {
-	r := snapRow{Snapshot: sn}
+// makeSnapRow precomputes a row; its filter text holds every column the row
+// shows (tag, version, sha, digest, release tags, commit subject), the badges
+// DEV and PROD are matched apart because they change with the environments.
+func makeSnapRow(sn Snapshot, subject string) snapRow {
+	r := snapRow{Snapshot: sn, subject: subject}
 	var b strings.Builder
 	b.WriteString(strings.ToLower(sn.Tag))
 	b.WriteByte(' ')
 	b.WriteString(strings.ToLower(sn.Version))
 	b.WriteByte(' ')
 	b.WriteString(strings.ToLower(sn.ShortSHA))
+	b.WriteByte(' ')
+	b.WriteString(strings.ToLower(sn.Digest))
+	if subject != "" {
+		b.WriteByte(' ')
+		b.WriteString(strings.ToLower(subject))
+	}
 	for _, t := range sn.Tags {
 		if t != sn.Tag {
 			b.WriteByte(' ')
@@ -134,6 +150,47 @@ func makeSnapRow(sn Snapshot) snapRow {
 	}
 	r.key = b.String()
 	return r
+}
+
+// setSubjects names the commit subject of every row from the commits listing
+// (short SHA → subject), refiltering when a query is set.
+func (s *snapshotsScreen) setSubjects(subjects map[string]string) {
+	changed := false
+	for i := range s.rows {
+		if sub := subjects[s.rows[i].ShortSHA]; sub != s.rows[i].subject {
+			s.rows[i] = makeSnapRow(s.rows[i].Snapshot, sub)
+			changed = true
+		}
+	}
+	if changed {
+		s.refsChanged()
+	}
+}
+
+// refsChanged refilters after what the rows match on changed outside them (the
+// environments' images behind the DEV/PROD badges, commit subjects).
+func (s *snapshotsScreen) refsChanged() {
+	if s.list.filter.value == "" {
+		return
+	}
+	sel := s.selectedTag()
+	s.refilter(false)
+	if sel != "" {
+		s.selectTag(sel)
+	}
+}
+
+// matchRow reports whether row i matches every term, badges included.
+func (s *snapshotsScreen) matchRow(i int, terms []string) bool {
+	r := &s.rows[i]
+	key := r.key
+	if s.ctx.devRef.matches(&r.Snapshot) {
+		key += " dev"
+	}
+	if s.ctx.prodRef.matches(&r.Snapshot) {
+		key += " prod"
+	}
+	return matchTerms(key, terms)
 }
 
 // compareSnapRows orders newest push first, then by tag for a stable order.
@@ -195,7 +252,7 @@ func (s *snapshotsScreen) refilter(incremental bool) {
 	case incremental && s.lastQuery != "" && strings.HasPrefix(q, s.lastQuery):
 		out := s.matched[:0]
 		for _, i := range s.matched {
-			if matchTerms(s.rows[i].key, terms) {
+			if s.matchRow(i, terms) {
 				out = append(out, i)
 			}
 		}
@@ -203,7 +260,7 @@ func (s *snapshotsScreen) refilter(incremental bool) {
 	default:
 		s.matched = s.matched[:0]
 		for i := range s.rows {
-			if matchTerms(s.rows[i].key, terms) {
+			if s.matchRow(i, terms) {
 				s.matched = append(s.matched, i)
 			}
 		}
@@ -231,7 +288,11 @@ func (s *snapshotsScreen) regroup() {
 	disp := make([]dispRow, 0, len(s.matched)+len(order))
 	for _, v := range order {
 		idx := byVersion[v]
-		disp = append(disp, dispRow{row: -1, group: v, count: len(idx)})
+		folded := s.collapsed[v]
+		disp = append(disp, dispRow{row: -1, group: v, count: len(idx), collapsed: folded})
+		if folded {
+			continue
+		}
 		for _, i := range idx {
 			disp = append(disp, dispRow{row: i})
 		}
@@ -241,9 +302,10 @@ func (s *snapshotsScreen) regroup() {
 	s.skipHeader(1)
 }
 
-// skipHeader moves the cursor off a group header in direction dir.
+// skipHeader moves the cursor off an expanded group's header in direction dir;
+// a collapsed group's header is where the cursor stops for it.
 func (s *snapshotsScreen) skipHeader(dir int) {
-	if s.disp == nil || s.list.nav.n == 0 || s.disp[s.list.nav.cursor].row >= 0 {
+	if s.disp == nil || s.list.nav.n == 0 || s.disp[s.list.nav.cursor].row >= 0 || s.disp[s.list.nav.cursor].collapsed {
 		return
 	}
 	if s.list.nav.cursor+dir < 0 || s.list.nav.cursor+dir >= s.list.nav.n {
@@ -256,6 +318,35 @@ func (s *snapshotsScreen) skipHeader(dir int) {
 	}
 }
 
+// toggleFold collapses the group under the cursor (the cursor moves to its
+// header) or expands the collapsed group whose header it is on.
+func (s *snapshotsScreen) toggleFold() {
+	if s.disp == nil || s.list.nav.n == 0 {
+		return
+	}
+	pos := s.list.nav.cursor
+	d := s.disp[pos]
+	version := d.group
+	if d.row >= 0 {
+		version = s.rows[d.row].Version
+	}
+	if s.collapsed == nil {
+		s.collapsed = map[string]bool{}
+	}
+	s.collapsed[version] = !s.collapsed[version]
+	folding := s.collapsed[version]
+	s.regroup()
+	for p, d := range s.disp {
+		if d.row < 0 && d.group == version {
+			s.list.nav.set(p)
+			if !folding && p+1 < len(s.disp) {
+				s.list.nav.set(p + 1)
+			}
+			break
+		}
+	}
+}
+
 // rowAt maps a display position to a row index, or -1 for a header.
 func (s *snapshotsScreen) rowAt(pos int) int {
 	if s.disp != nil {
@@ -265,7 +356,7 @@ func (s *snapshotsScreen) rowAt(pos int) int {
 }
 
 func (s *snapshotsScreen) selected() *snapRow {
-	if s.list.nav.n == 0 {
+	if s.list.nav.n == 0 || s.list.nav.cursor >= s.list.nav.n {
 		return nil
 	}
 	i := s.rowAt(s.list.nav.cursor)
@@ -299,6 +390,10 @@ func (s *snapshotsScreen) selectTag(tag string) bool {
 		s.list.filter = filterInput{}
 		s.refilter(false)
 	}
+	if s.grouped && s.collapsed[s.rows[idx].Version] {
+		delete(s.collapsed, s.rows[idx].Version)
+		s.regroup()
+	}
 	for pos := 0; pos < s.list.nav.n; pos++ {
 		if s.rowAt(pos) == idx {
 			s.list.nav.set(pos)
@@ -328,7 +423,7 @@ func layoutSnapCols(w int) snapCols {
 	c := snapCols{tag: 24, version: 8, sha: 7, pushed: 8, size: 8, digest: 12, badges: 15}
 	used := func() int {
 		n := 2 + c.tag
-		for _, x := range []int{c.version, c.sha, c.pushed, c.size, c.digest, c.badges} {
+		for _, x := range []int{c.version, c.sha, c.pushed, c.size, c.digest, c.badges, c.subject} {
 			if x > 0 {
 				n += len(colGap) + x
 			}
@@ -346,7 +441,13 @@ func layoutSnapCols(w int) snapCols {
 	if extra := w - used(); extra > 0 {
 		grow := min(extra, 4)
 		c.tag += grow
-		c.badges += extra - grow
+		extra -= grow
+		// The commit subject takes what is left when it can show a few words.
+		if extra >= 16+len(colGap) {
+			c.subject = extra - len(colGap)
+		} else {
+			c.badges += extra
+		}
 	} else if extra < 0 {
 		c.tag = max(c.tag+extra, 8)
 	}
@@ -365,7 +466,7 @@ func (s *snapshotsScreen) listHeight() int {
 	return max(h, 1)
 }
 
-const detailHeight = 6
+const detailHeight = 7
 
 func (s *snapshotsScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
 	k := s.ctx.keys
@@ -403,10 +504,14 @@ func (s *snapshotsScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
 			if sel != "" {
 				s.selectTag(sel)
 			}
+		case matches(msg, k.Fold) && s.grouped:
+			s.toggleFold()
 		case matches(msg, k.Enter):
 			if s.selected() != nil {
 				s.detail = !s.detail
 				s.list.nav.setHeight(s.listHeight())
+			} else if s.grouped {
+				s.toggleFold()
 			}
 		case matches(msg, k.Back):
 			if s.detail {
@@ -440,7 +545,7 @@ func (s *snapshotsScreen) View() string {
 		}
 		return frame(lines, w, s.h)
 	}
-	lines = append(lines, st.ColHeader.Render(s.header()))
+	lines = append(lines, st.ColHeader.Render(withPosition(s.header(), &s.list.nav, w)))
 	from, to := s.list.nav.visible()
 	now := s.ctx.now()
 	for pos := from; pos < to; pos++ {
@@ -498,6 +603,7 @@ func (s *snapshotsScreen) header() string {
 	col("SIZE", c.size, true)
 	col("DIGEST", c.digest, false)
 	col("", c.badges, false)
+	col("SUBJECT", c.subject, false)
 	return b.String()
 }
 
@@ -508,7 +614,18 @@ func (s *snapshotsScreen) renderRow(pos int, now time.Time) string {
 	i := s.rowAt(pos)
 	if i < 0 {
 		d := s.disp[pos]
-		return st.Group.Render(fit(fmt.Sprintf("▾ %s  (%d)", d.group, d.count), s.w))
+		fold, marker := "▾", "  "
+		if d.collapsed {
+			fold = "▸"
+		}
+		if selected {
+			marker = "› "
+		}
+		text := fit(fmt.Sprintf("%s%s %s  (%d)", marker, fold, d.group, d.count), s.w)
+		if selected {
+			return st.Selected.Render(text)
+		}
+		return st.Group.Render(text)
 	}
 	r := &s.rows[i]
 	var b strings.Builder
@@ -538,10 +655,18 @@ func (s *snapshotsScreen) renderRow(pos int, now time.Time) string {
 	plain(shortDigest(r.Digest), c.digest, false)
 	text := b.String()
 	badges, plainBadges := s.badges(r, selected)
+	subject := ""
+	if c.subject > 0 {
+		// Badges pad to their column so the subjects line up.
+		pad := strings.Repeat(" ", max(c.badges-ansiWidth(plainBadges), 0))
+		plainBadges += pad + colGap + fit(r.subject, c.subject)
+		badges += pad + colGap
+		subject = st.Muted.Render(fit(r.subject, c.subject))
+	}
 	if selected {
 		return st.Selected.Render(fit(text+colGap+plainBadges, s.w))
 	}
-	return text + colGap + badges
+	return text + colGap + badges + subject
 }
 
 // badges returns the row's badges styled, and as plain text for the cursor row.
@@ -581,7 +706,8 @@ func (s *snapshotsScreen) detailLines(now time.Time) []string {
 	lines = append(lines,
 		field("digest", r.Digest),
 		field("tags", strings.Join(r.Tags, ", ")),
-		field("pushed", fmt.Sprintf("%s (%s) · %s · commit %s", r.PushedAt.Local().Format("2006-01-02 15:04:05"), relTime(now, r.PushedAt), humanBytes(r.Size), r.ShortSHA)),
+		field("pushed", fmt.Sprintf("%s (%s) · %s", r.PushedAt.Local().Format("2006-01-02 15:04:05"), relTime(now, r.PushedAt), humanBytes(r.Size))),
+		field("commit", strings.TrimSpace(r.ShortSHA+"  "+r.subject)),
 	)
 	_, runs := s.badges(r, true)
 	if runs == "" {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,6 +75,7 @@ type Model struct {
 	active   int
 	modal    bool // the confirm screen is up
 	showHelp bool
+	helpTop  int // first line of the help shown, when it scrolls
 	help     help.Model
 
 	themeFixed   bool
@@ -89,6 +91,10 @@ type Model struct {
 	status    string
 	statusErr bool
 	statusID  int
+	// refreshing is set by r until its loads end, which clears "refreshing…".
+	refreshing bool
+	// logged is the last error logged per source, so the debug log says each once.
+	logged map[string]string
 
 	quitting bool
 }
@@ -239,6 +245,7 @@ func (m *Model) setStatus(text string, isErr bool) tea.Cmd {
 // Update routes messages: keys to the modal or active screen after the global
 // bindings, data to whoever shows it.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	defer m.settleRefresh()
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.ctx.width, m.ctx.height = msg.Width, msg.Height
@@ -268,9 +275,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		if msg.done {
 			m.snaps.finishLoad(msg.err, m.ctx.now())
-			if msg.err != nil {
-				m.ctx.logf("snapshots: %v", msg.err)
-			}
+			m.logChange("snapshots", msg.err)
 			return m, nil
 		}
 		return m, msg.next
@@ -280,11 +285,15 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		s := m.commits
 		s.loading, s.err = false, msg.err
+		m.logChange("commits", msg.err)
 		if msg.err == nil {
 			s.setCommits(msg.commits)
 			s.loadedAt = m.ctx.now()
-		} else {
-			m.ctx.logf("commits: %v", msg.err)
+			m.ctx.subjects = make(map[string]string, len(msg.commits))
+			for _, c := range msg.commits {
+				m.ctx.subjects[shortSHA(c.SHA)] = c.Subject
+			}
+			m.snaps.setSubjects(m.ctx.subjects)
 		}
 		return m, nil
 	case devEnvMsg:
@@ -292,10 +301,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		m.ctx.dev = envState[DevEnv]{loaded: true, val: msg.env, at: m.ctx.now()}
+		m.logChange("dev env", msg.env.Err)
 		if msg.env.Err == nil {
 			m.ctx.devRef = parseImageRef(msg.env.Image)
-		} else {
-			m.ctx.logf("dev env: %v", msg.env.Err)
+			m.snaps.refsChanged()
 		}
 		return m, nil
 	case prodEnvMsg:
@@ -303,10 +312,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		m.ctx.prod = envState[ProdEnv]{loaded: true, val: msg.env, at: m.ctx.now()}
+		m.logChange("prod env", msg.env.Err)
 		if msg.env.Err == nil {
 			m.ctx.prodRef = parseImageRef(msg.env.Image)
-		} else {
-			m.ctx.logf("prod env: %v", msg.env.Err)
+			m.snaps.refsChanged()
 		}
 		return m, nil
 	case historyMsg:
@@ -315,11 +324,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		s := m.history
 		s.loading, s.err = false, msg.err
+		m.logChange("history", msg.err)
 		if msg.err == nil {
 			s.setEntries(msg.entries)
 			s.loadedAt = m.ctx.now()
-		} else {
-			m.ctx.logf("history: %v", msg.err)
 		}
 		return m, nil
 	case envTickMsg:
@@ -371,6 +379,36 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
+// logChange logs a load's error once, and once more when it clears: a reload
+// every 30s must not repeat "not configured" in the debug log.
+func (m *Model) logChange(what string, err error) {
+	if m.logged == nil {
+		m.logged = map[string]string{}
+	}
+	prev, had := m.logged[what]
+	switch {
+	case err == nil && had:
+		delete(m.logged, what)
+		m.ctx.logf("%s: ok again", what)
+	case err != nil && err.Error() != prev:
+		m.logged[what] = err.Error()
+		m.ctx.logf("%s: %v", what, err)
+	}
+}
+
+// settleRefresh clears "refreshing…" once every load r started has ended.
+func (m *Model) settleRefresh() {
+	if !m.refreshing || m.snaps.loading || m.commits.loading || m.history.loading || m.ctx.dev.loading || m.ctx.prod.loading {
+		return
+	}
+	m.refreshing = false
+	if m.status == refreshingStatus {
+		m.status = ""
+	}
+}
+
+const refreshingStatus = "refreshing…"
+
 func (m *Model) setTheme(dark bool) {
 	m.ctx.styles = NewStyles(dark)
 	m.help.Styles = m.ctx.styles.Help
@@ -402,6 +440,16 @@ func (m *Model) handleKey(msg keyMsg) tea.Cmd {
 		switch {
 		case matches(msg, k.Help), matches(msg, k.Back):
 			m.showHelp = false
+		case matches(msg, k.Down):
+			m.helpTop++
+		case matches(msg, k.Up):
+			m.helpTop--
+		case matches(msg, k.PageDown, k.HalfDown):
+			m.helpTop += max(m.bodyHeight()-2, 1)
+		case matches(msg, k.PageUp, k.HalfUp):
+			m.helpTop -= max(m.bodyHeight()-2, 1)
+		case matches(msg, k.Top):
+			m.helpTop = 0
 		case matches(msg, k.Quit):
 			return m.quit()
 		case matches(msg, k.Jump), matches(msg, k.NextTab), matches(msg, k.PrevTab):
@@ -428,7 +476,7 @@ func (m *Model) handleKey(msg keyMsg) tea.Cmd {
 		}
 		return m.quit()
 	case matches(msg, k.Help):
-		m.showHelp = true
+		m.showHelp, m.helpTop = true, 0
 	case matches(msg, k.NextTab):
 		m.active = (m.active + 1) % tabCount
 	case matches(msg, k.PrevTab):
@@ -436,7 +484,11 @@ func (m *Model) handleKey(msg keyMsg) tea.Cmd {
 	case matches(msg, k.Jump):
 		m.active = int(msg.Code - '1')
 	case matches(msg, k.Refresh):
-		return tea.Batch(m.refreshCurrent(), m.setStatus("refreshing…", false))
+		m.refreshing = true
+		return tea.Batch(m.refreshCurrent(), m.setStatus(refreshingStatus, false))
+	case matches(msg, k.Deploy, k.Promote, k.Rollback) && m.runActive():
+		// Letters typed while a run is on (its log on Run) never start another action.
+		return m.setStatus("a run is in progress: wait for it or cancel it with ctrl+c (Run, 4)", true)
 	case matches(msg, k.Deploy):
 		return m.openConfirm(runRequest{kind: runDev})
 	case matches(msg, k.Promote):
@@ -477,17 +529,11 @@ func (m *Model) rollbackEnv() string {
 	return "prod"
 }
 
-// interrupt is ctrl+c: quit when idle; during a run ask first, cancel on the
-// second press, quit on the third.
+// interrupt is ctrl+c: quit when idle; during a run the first press asks (y
+// cancels the run and stays), the second quits, cancelling the run first.
 func (m *Model) interrupt() tea.Cmd {
-	if !m.runActive() {
+	if !m.runActive() || m.askCancel || m.run.cancelled {
 		return m.quit()
-	}
-	switch {
-	case m.run.cancelled:
-		return m.quit()
-	case m.askCancel:
-		return m.cancelRun()
 	}
 	m.askCancel = true
 	m.showHelp = false
@@ -504,12 +550,13 @@ func (m *Model) cancelRun() tea.Cmd {
 	m.run.cancelled = true
 	m.runView.cancelling = true
 	m.active = tabRun
-	return m.setStatus("cancelling: waiting for the current step to stop (ctrl+c again quits)", false)
+	return m.setStatus("cancelling: waiting for the current step to stop (ctrl+c quits)", false)
 }
 
 func (m *Model) quit() tea.Cmd {
 	m.quitting = true
 	if m.run != nil && !m.run.done {
+		m.ctx.logf("run %d: quit: cancelling it first", m.run.id)
 		m.run.cancel()
 	}
 	if m.snapCancel != nil {
@@ -523,6 +570,9 @@ func (m *Model) openConfirm(req runRequest) tea.Cmd {
 	if m.runActive() {
 		return m.setStatus("a run is in progress: wait for it or cancel it with ctrl+c (Run, 4)", true)
 	}
+	// A message about what came before must not sit under the new dialog.
+	m.statusID++
+	m.status = ""
 	m.gen.plan++
 	m.confirm.open(req, m.gen.plan)
 	m.modal = true
@@ -556,9 +606,18 @@ func (m *Model) handleRunEvents(msg runEventsMsg) tea.Cmd {
 	m.run.cancel() // release the context's resources
 	m.askCancel = false
 	m.runView.end(msg.err)
-	m.ctx.logf("run %d: ended: %v", m.run.id, msg.err)
+	switch {
+	case m.run.cancelled && msg.err != nil:
+		m.ctx.logf("run %d: cancelled: %v", m.run.id, msg.err)
+	case msg.err != nil:
+		m.ctx.logf("run %d: failed: %v", m.run.id, msg.err)
+	default:
+		m.ctx.logf("run %d: succeeded", m.run.id)
+	}
 	text, isErr := m.run.req.title()+" succeeded", false
 	switch {
+	case m.run.cancelled && msg.err == nil:
+		text = m.run.req.title() + " succeeded: it finished before the cancel took effect"
 	case m.run.cancelled:
 		text, isErr = m.run.req.title()+" cancelled", false
 	case msg.err != nil:
@@ -620,7 +679,7 @@ func (m *Model) render() string {
 	b.WriteByte('\n')
 	b.WriteString(m.statusLine(w))
 	b.WriteByte('\n')
-	b.WriteString(clip(m.help.ShortHelpView(m.shortHelp()), w))
+	b.WriteString(m.footer(w))
 	return b.String()
 }
 
@@ -640,8 +699,13 @@ func (m *Model) headerLine(w int) string {
 		room -= ansiWidth(right) + 2
 	}
 	reg := orDash(p.Registry)
-	if rw := ansiWidth(reg); rw > room && room > 1 {
+	switch rw := ansiWidth(reg); {
+	case rw <= room:
+	case room > 1:
 		reg = "…" + ansi.TruncateLeft(reg, rw-room+1, "")
+	default:
+		// No room for the registry: the app name and the run's state stay whole.
+		reg = "…"
 	}
 	return spread(left+st.Muted.Render(reg), right, w)
 }
@@ -688,7 +752,7 @@ func (m *Model) renderTabs(compact bool) string {
 func (m *Model) statusLine(w int) string {
 	st := m.ctx.styles
 	if m.askCancel {
-		return clip(st.Prompt.Render("cancel the run? ctrl+c again / y to cancel · n/esc keeps it running"), w)
+		return clip(st.Prompt.Render("cancel the run? y cancels · n keeps it · ctrl+c again quits"), w)
 	}
 	left := ""
 	if m.status != "" {
@@ -739,6 +803,25 @@ func (m *Model) activity() string {
 		" · prod " + envTag(m.ctx.prod.loaded, m.ctx.prod.val.Err, m.ctx.prod.val.Image))
 }
 
+// footer is the short help; the screen's own bindings give way from the end so
+// the root's (? help, q quit) always show.
+func (m *Model) footer(w int) string {
+	bindings := m.shortHelp()
+	k := m.ctx.keys
+	n := len(bindings)
+	if n >= 2 && bindings[n-2].Help() == k.Help.Help() && bindings[n-1].Help() == k.Quit.Help() {
+		head, tail := bindings[:n-2], bindings[n-2:]
+		// Measured untruncated: the help model cuts its own line to its width.
+		measure := m.help
+		measure.SetWidth(0)
+		for len(head) > 0 && ansiWidth(measure.ShortHelpView(append(slices.Clone(head), tail...))) > w {
+			head = head[:len(head)-1]
+		}
+		bindings = append(slices.Clone(head), tail...)
+	}
+	return clip(m.help.ShortHelpView(bindings), w)
+}
+
 func (m *Model) shortHelp() []key.Binding {
 	k := m.ctx.keys
 	switch {
@@ -781,10 +864,25 @@ func (m *Model) helpBody(w, h int) string {
 		rowW += cw
 	}
 	flush()
-	lines = append(lines,
-		st.Muted.Render("During a run ctrl+c asks first, a second ctrl+c cancels, a third quits."),
-		st.Muted.Render("? or esc closes this help."))
-	return frame(lines, w, h)
+	for _, l := range wrap("During a run ctrl+c asks first: y cancels the run, a second ctrl+c quits (it cancels the run first).", w, 3) {
+		lines = append(lines, st.Muted.Render(l))
+	}
+	lines = append(lines, st.Muted.Render("? or esc closes this help."))
+	if len(lines) <= h {
+		m.helpTop = 0
+		return frame(lines, w, h)
+	}
+	// Too tall: scroll, and say there is more above or below.
+	room := h - 1
+	m.helpTop = min(max(m.helpTop, 0), len(lines)-room)
+	shown := lines[m.helpTop : m.helpTop+room]
+	more := fmt.Sprintf("lines %d-%d of %d · j/k scroll", m.helpTop+1, m.helpTop+room, len(lines))
+	if m.helpTop+room < len(lines) {
+		more = "↓ more: " + more
+	} else {
+		more = "↑ " + more
+	}
+	return frame(append(slices.Clone(shown), st.Muted.Render(more)), w, h)
 }
 
 // Run runs the UI on the terminal until the user quits or ctx ends. Nothing

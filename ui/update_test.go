@@ -401,7 +401,7 @@ func TestSkippedStepShowsReason(t *testing.T) {
 	}
 }
 
-func TestCtrlCDuringRunAsksThenCancelsThenQuits(t *testing.T) {
+func TestCtrlCDuringRunAsksThenYCancels(t *testing.T) {
 	b := fake(30)
 	b.HoldStep = "build image"
 	d := newDriver(t, b, ui.Options{}, 120, 40)
@@ -434,10 +434,10 @@ func TestCtrlCDuringRunAsksThenCancelsThenQuits(t *testing.T) {
 	if !d.m.AskingCancel() || d.quit {
 		t.Fatal("q during a run did not ask")
 	}
-	d.press("ctrl+c")
+	d.press("y")
 	d.wait("run end", func() bool { return !d.m.RunActive() })
 	if d.quit {
-		t.Fatal("second ctrl+c quit instead of cancelling")
+		t.Fatal("y quit instead of cancelling")
 	}
 	_, ctxErr := b.LastRun()
 	if !errors.Is(ctxErr, context.Canceled) {
@@ -455,6 +455,38 @@ func TestCtrlCDuringRunAsksThenCancelsThenQuits(t *testing.T) {
 	d.settle()
 	if !d.quit {
 		t.Fatal("ctrl+c after the run did not quit")
+	}
+}
+
+// TestSecondCtrlCQuits: as README says, the second ctrl+c during a run quits,
+// cancelling the run first.
+func TestSecondCtrlCQuits(t *testing.T) {
+	b := fake(30)
+	b.HoldStep = "build image"
+	d := newDriver(t, b, ui.Options{}, 80, 24)
+	d.loaded()
+	d.press("d")
+	d.wait("plan", d.m.PlanReady)
+	d.press("y")
+	d.wait("build image running", func() bool { return slices.Contains(d.m.StepStatuses(), "build image=running") })
+	d.press("ctrl+c")
+	if d.quit || !d.m.AskingCancel() {
+		t.Fatalf("first ctrl+c: quit=%v asking=%v", d.quit, d.m.AskingCancel())
+	}
+	d.press("ctrl+c")
+	d.settle()
+	if !d.quit {
+		t.Fatal("second ctrl+c did not quit")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := b.LastRun(); errors.Is(err, context.Canceled) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("quitting did not cancel the run")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

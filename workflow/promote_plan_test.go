@@ -196,6 +196,27 @@ func TestPromotePlanIsWhatRuns(t *testing.T) {
 			}
 		},
 	}, {
+		name: "migrations since prod",
+		setup: func(t *testing.T, b *promoteBed) string {
+			b.pushSnap("1.0.0", b.repo.head())
+			if rec, _, err := b.run(); err != nil {
+				t.Fatalf("first run: %v\n%s", err, logText(rec))
+			}
+			b.commit("Add stock levels (#9)", map[string]string{"bookshop/migrations/0002_stock.py": "from django.db import migrations\n"})
+			b.pushSnap("1.1.0", b.setVersion("1.1.0"))
+			return "preflight=read metadata=read find snapshot=read release=act promote=act rollout=act publish=act"
+		},
+		check: func(t *testing.T, b *promoteBed, plan pipeline.Plan, rec *pipelinetest.Recorder, err error) {
+			rp, _ := plan.Step("release")
+			if !strings.Contains(rp.Fact("commits"), "Add stock levels (#9)") {
+				t.Errorf("commits between prod and the candidate: %q", rp.Fact("commits"))
+			}
+			want := "database migrations changed since 1.0.0 (prod): bookshop/migrations/0002_stock.py"
+			if !strings.Contains(strings.Join(rp.Warnings, "\n"), want) || !strings.Contains(warnings(rec), want) {
+				t.Errorf("no migration warning in the plan %q or the run %q", rp.Warnings, warnings(rec))
+			}
+		},
+	}, {
 		name: "tag conflict",
 		setup: func(t *testing.T, b *promoteBed) string {
 			b.pushSnap("1.0.0", b.repo.head())

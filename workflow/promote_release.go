@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -144,6 +145,9 @@ func planRelease(ctx context.Context, o PromoteOptions, p *Promotion) (pipeline.
 				plan = plan.With("commits", "none since "+from)
 			default:
 				plan = plan.With("commits", commitLines(commits))
+			}
+			if w := migrationWarning(ctx, repo, gh, from, p.ReleaseCommit); w != "" {
+				plan = plan.Warn("%s", w)
 			}
 		}
 	} else if rerr == nil && len(p.notes.commits) > 0 {
@@ -335,23 +339,59 @@ func previousRelease(ctx context.Context, gh ReleaseAPI, tag string, prerelease 
 	return "", nil
 }
 
+// migrationWarning says which Django migrations (*/migrations/*.py) changed between the
+// release prod runs and the candidate, or "" when none did or the range cannot be read
+// (the commits fact already says why).
+func migrationWarning(ctx context.Context, g GitHistory, gh ReleaseAPI, prodTag, candidate string) string {
+	from, err := resolveTag(ctx, g, gh, prodTag)
+	if err != nil {
+		return ""
+	}
+	files, err := g.ChangedFiles(ctx, from, candidate)
+	if err != nil {
+		return ""
+	}
+	var migrations []string
+	for _, f := range files {
+		if path.Base(path.Dir(f)) == "migrations" && strings.HasSuffix(f, ".py") && path.Base(f) != "__init__.py" {
+			migrations = append(migrations, f)
+		}
+	}
+	if len(migrations) == 0 {
+		return ""
+	}
+	list := strings.Join(migrations[:min(len(migrations), 3)], ", ")
+	if len(migrations) > 3 {
+		list += fmt.Sprintf(" and %d more", len(migrations)-3)
+	}
+	return fmt.Sprintf("database migrations changed since %s (prod): %s; the old pods serve during the rollout, so they must stay compatible", prodTag, list)
+}
+
+// resolveTag finds the commit a release tag names: locally, else where GitHub says it
+// points when the tag is not fetched (that commit must be in the local history).
+func resolveTag(ctx context.Context, g GitHistory, gh ReleaseAPI, tag string) (string, error) {
+	if sha, err := g.ResolveCommit(ctx, tag); err == nil {
+		return sha, nil
+	}
+	sha, err := gh.TagCommit(ctx, tag)
+	if err != nil {
+		return "", err
+	}
+	if _, err := g.ResolveCommit(ctx, sha); err != nil {
+		return "", fmt.Errorf("commit %s is not in the local history (fetch with fetch-depth: 0)", git.ShortSHA(sha))
+	}
+	return sha, nil
+}
+
 // commitsSince lists prev..head from the local history, asking GitHub where prev points
 // when the tag is not fetched. Nil when neither knows.
 func commitsSince(ctx context.Context, g GitHistory, gh ReleaseAPI, prev, head string, logf func(string, ...any)) []git.Commit {
 	rng := head
 	if prev != "" {
-		from := prev
-		if _, err := g.ResolveCommit(ctx, prev); err != nil {
-			sha, err := gh.TagCommit(ctx, prev)
-			if err != nil {
-				logf("cannot list commits since %s: %v", prev, err)
-				return nil
-			}
-			if _, err := g.ResolveCommit(ctx, sha); err != nil {
-				logf("cannot list commits since %s: commit %s is not in the local history (fetch with fetch-depth: 0)", prev, git.ShortSHA(sha))
-				return nil
-			}
-			from = sha
+		from, err := resolveTag(ctx, g, gh, prev)
+		if err != nil {
+			logf("cannot list commits since %s: %v", prev, err)
+			return nil
 		}
 		rng = from + ".." + head
 	}

@@ -31,6 +31,7 @@ type GitHistory interface {
 	Parents(ctx context.Context, commit string) ([]string, error)
 	Log(ctx context.Context, rev string, limit int) ([]git.Commit, error)
 	HasRef(ctx context.Context, ref string) bool
+	ChangedFiles(ctx context.Context, from, to string) ([]string, error)
 }
 
 // Snapshot is the image a promotion releases.

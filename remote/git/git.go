@@ -160,6 +160,27 @@ func (r *Repo) Log(ctx context.Context, rev string, limit int) ([]Commit, error)
 	return commits, nil
 }
 
+// ChangedFiles lists the paths (relative to the repository root) that differ
+// between two commits; a rename lists both names.
+func (r *Repo) ChangedFiles(ctx context.Context, from, to string) ([]string, error) {
+	for _, rev := range []string{from, to} {
+		if strings.HasPrefix(rev, "-") {
+			return nil, fmt.Errorf("revision %q: must not start with -", rev)
+		}
+	}
+	out, err := r.git(ctx, "diff", "--name-only", "--no-renames", "-z", from, to, "--")
+	if err != nil {
+		return nil, fmt.Errorf("changed files %s..%s: %w", ShortSHA(from), ShortSHA(to), err)
+	}
+	var files []string
+	for _, f := range strings.Split(out, "\x00") {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
 // RemoteURL returns the URL of a remote ("" when absent).
 func (r *Repo) RemoteURL(ctx context.Context, name string) string {
 	out, err := r.git(ctx, "remote", "get-url", name)

@@ -85,10 +85,12 @@ func New(n int, now time.Time) *Backend {
 	b.Dev = ui.DevEnv{
 		Target: "ec2-user@10.0.1.23", Container: "dev-app", Image: Registry + ":" + newest.Tag,
 		State: "running", Running: true, StartedAt: now.Add(-3*time.Hour - 12*time.Minute), Health: "healthy",
+		ImageID: "sha256:" + hexOf("image", 0)[:64], Ports: "8080:8000",
 	}
 	b.Prod = ui.ProdEnv{
 		Deployment: "django-app", Image: Registry + ":" + releaseTag(released), Ready: 3, Desired: 3,
 		LastRollout: "rolled out " + releaseTag(released) + " " + now.Add(-26*time.Hour).Format("2006-01-02 15:04"),
+		Namespace:   "default", State: "rolled out", Revision: "7",
 	}
 	b.CommitList = commitsFor(b.Snaps, now)
 	b.Audit = auditFor(b.Snaps, now)
@@ -178,11 +180,11 @@ func auditFor(snaps []ui.Snapshot, now time.Time) []ui.AuditEntry {
 		s := snaps[i]
 		if i%3 == 0 {
 			out = append(out, ui.AuditEntry{When: s.PushedAt.Add(time.Minute), Env: "dev", Who: authors[i%len(authors)],
-				Version: s.Tag, SHA: s.ShortSHA, Result: "deployed"})
+				Version: s.Tag, SHA: s.ShortSHA, Result: "deployed", App: "bookshop", Target: "dev-app"})
 		}
 		if rel := releaseTag(s); rel != "" {
 			out = append(out, ui.AuditEntry{When: s.PushedAt.Add(30 * time.Minute), Env: "prod", Who: authors[(i+2)%len(authors)],
-				Version: rel, SHA: s.ShortSHA, Result: "promoted"})
+				Version: rel, SHA: s.ShortSHA, Result: "promoted", App: "bookshop", Target: "default/django-app"})
 		}
 	}
 	if len(out) > 4 {
@@ -423,6 +425,9 @@ func (b *Backend) RunDev(ctx context.Context, approved pipeline.Plan, sink pipel
 
 const notesPreview = "## What's changed\n* Add wishlist page (#412)\n* Fix ISBN validation for 979 prefixes (#415)\n* Bump Django to 5.1.4 (#417)\n* Cache the catalogue query (#418)\n* Translate the footer (#421)"
 
+// commitsPreview is the release plan's "commits" fact: what prod gains.
+const commitsPreview = "3287d41 Add wishlist page (#412)\n69fdd62 Fix ISBN validation for 979 prefixes (#415)\n566a44a Bump Django to 5.1.4 (#417)\nc7918bd Cache the catalogue query\n1941ef8 Translate the footer (#421)"
+
 // promoteSteps are the simulated prod workflow for tag.
 func (b *Backend) promoteSteps(tag string) ([]pipeline.Step, error) {
 	var s ui.Snapshot
@@ -447,7 +452,9 @@ func (b *Backend) promoteSteps(tag string) ([]pipeline.Step, error) {
 	if !newest {
 		find = find.Warn("this is not the newest snapshot")
 	}
-	release := pipeline.Acting("create GitHub release "+rel+" on "+s.ShortSHA).With("notes", notesPreview)
+	release := pipeline.Acting("create GitHub release "+rel+" on "+s.ShortSHA).With("notes", notesPreview).
+		With("commits", commitsPreview).
+		Warn("database migrations changed since v1.1.3 (prod): shop/migrations/0007_wishlist.py; the old pods serve during the rollout, so they must stay compatible")
 	release.Target = "github.com/bookshop-ops/bookshop"
 	tagPlan := pipeline.Acting("tag " + rel + " → " + shortDigest(s.Digest) + ", no layer upload")
 	switch {
