@@ -127,7 +127,7 @@ func TestListNavWindow(t *testing.T) {
 func TestMergeSnapRowsSortsAndDedups(t *testing.T) {
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	row := func(tag string, min int) snapRow {
-		return makeSnapRow(Snapshot{Tag: tag, PushedAt: base.Add(time.Duration(min) * time.Minute)}, "")
+		return makeSnapRow(Snapshot{Tag: tag, PushedAt: base.Add(time.Duration(min) * time.Minute)}, "", nil)
 	}
 	old := []snapRow{row("c", 30), row("b", 20), row("a", 10)}
 	batch := []snapRow{row("d", 40), row("b", 25), row("z", 5)}
@@ -454,5 +454,39 @@ func TestConfirmRendersAnyPlan(t *testing.T) {
 	}
 	if s.ready() {
 		t.Fatal("a refused plan is ready to run")
+	}
+}
+
+// Many tags on one digest share one filter text: the rows hold a pointer to it, not a
+// copy each (5,000 tags on one digest were 5,000² strings), and a sibling tag still
+// finds every row of the digest.
+func TestSnapshotRowsShareTheirDigestsTags(t *testing.T) {
+	ctx := &programContext{styles: NewStyles(true), keys: DefaultKeyMap(), now: time.Now}
+	s := newSnapshotsScreen(ctx)
+	const n = 2000
+	tags := make([]string, n)
+	for i := range tags {
+		tags[i] = fmt.Sprintf("1.0.%d-SNAPSHOT-abcdef%d", i, i%10)
+	}
+	tags = append(tags, "v1.0.0")
+	snaps := make([]Snapshot, 0, n)
+	for _, tg := range tags[:n] {
+		snaps = append(snaps, Snapshot{Tag: tg, Digest: "sha256:aaaa", Tags: tags})
+	}
+	s.startLoad()
+	s.addPage(snaps)
+	first := s.rows[0].tagsKey
+	if first == nil {
+		t.Fatal("rows of a digest with many tags have no shared tag text")
+	}
+	for i := range s.rows {
+		if s.rows[i].tagsKey != first || s.rows[i].release != "v1.0.0" {
+			t.Fatalf("row %d does not share its digest's tag text (or lost its release tag)", i)
+		}
+	}
+	s.list.filter.value = "v1.0.0"
+	s.refilter(false)
+	if len(s.matched) != n {
+		t.Fatalf("filtering by the release tag on the digest matched %d of %d rows", len(s.matched), n)
 	}
 }

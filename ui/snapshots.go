@@ -14,7 +14,10 @@ import (
 // filtering and drawing never re-derive it.
 type snapRow struct {
 	Snapshot
-	key     string // lower-case text the filter matches against
+	key string // lower-case text the filter matches against
+	// tagsKey is the lower-case text of every tag on the digest, one string shared by
+	// the digest's rows: 5,000 tags on one digest would otherwise be 5,000² strings.
+	tagsKey *string
 	release string // a vX.Y.Z tag on the same digest, or ""
 	subject string // the subject of the commit it was built from, when the commits are loaded
 }
@@ -35,9 +38,10 @@ type snapCols struct {
 type snapshotsScreen struct {
 	ctx *programContext
 
-	rows    []snapRow // every snapshot, newest push first
-	matched []int     // indices into rows passing the filter, ascending
-	disp    []dispRow // grouped layout of matched; nil when not grouped
+	rows    []snapRow          // every snapshot, newest push first
+	tagKeys map[string]*string // digest → the filter text of its tags (see snapRow.tagsKey)
+	matched []int              // indices into rows passing the filter, ascending
+	disp    []dispRow          // grouped layout of matched; nil when not grouped
 	grouped bool
 	// collapsed holds the versions whose group shows only its header.
 	collapsed map[string]bool
@@ -81,6 +85,7 @@ func (s *snapshotsScreen) startLoad() {
 	s.loading = true
 	s.err = nil
 	s.seen = map[string]struct{}{}
+	s.tagKeys = nil
 }
 
 // addPage merges a batch of snapshots into the sorted rows.
@@ -88,7 +93,7 @@ func (s *snapshotsScreen) addPage(snaps []Snapshot) {
 	sel := s.selectedTag()
 	batch := make([]snapRow, len(snaps))
 	for i, sn := range snaps {
-		batch[i] = makeSnapRow(sn, s.ctx.subjects[sn.ShortSHA])
+		batch[i] = makeSnapRow(sn, s.ctx.subjects[sn.ShortSHA], s.tagsKey(sn))
 		if s.seen != nil {
 			s.seen[sn.Tag] = struct{}{}
 		}
@@ -125,8 +130,8 @@ func (s *snapshotsScreen) finishLoad(err error, now time.Time) {
 // makeSnapRow precomputes a row; its filter text holds every column the row
 // shows (tag, version, sha, digest, release tags, commit subject), the badges
 // DEV and PROD are matched apart because they change with the environments.
-func makeSnapRow(sn Snapshot, subject string) snapRow {
-	r := snapRow{Snapshot: sn, subject: subject}
+func makeSnapRow(sn Snapshot, subject string, tagsKey *string) snapRow {
+	r := snapRow{Snapshot: sn, subject: subject, tagsKey: tagsKey}
 	var b strings.Builder
 	b.WriteString(strings.ToLower(sn.Tag))
 	b.WriteByte(' ')
@@ -140,16 +145,35 @@ func makeSnapRow(sn Snapshot, subject string) snapRow {
 		b.WriteString(strings.ToLower(subject))
 	}
 	for _, t := range sn.Tags {
-		if t != sn.Tag {
-			b.WriteByte(' ')
-			b.WriteString(strings.ToLower(t))
-		}
-		if r.release == "" && isReleaseTag(t) {
+		if isReleaseTag(t) {
 			r.release = t
+			break
 		}
 	}
 	r.key = b.String()
 	return r
+}
+
+// tagsKey returns the shared filter text of the tags on sn's digest, made once per
+// digest (the registry shares one Tags slice among them).
+func (s *snapshotsScreen) tagsKey(sn Snapshot) *string {
+	if len(sn.Tags) < 2 {
+		return nil
+	}
+	if k, ok := s.tagKeys[sn.Digest]; ok {
+		return k
+	}
+	var b strings.Builder
+	for _, t := range sn.Tags {
+		b.WriteByte(' ')
+		b.WriteString(strings.ToLower(t))
+	}
+	k := b.String()
+	if s.tagKeys == nil {
+		s.tagKeys = map[string]*string{}
+	}
+	s.tagKeys[sn.Digest] = &k
+	return &k
 }
 
 // setSubjects names the commit subject of every row from the commits listing
@@ -158,7 +182,7 @@ func (s *snapshotsScreen) setSubjects(subjects map[string]string) {
 	changed := false
 	for i := range s.rows {
 		if sub := subjects[s.rows[i].ShortSHA]; sub != s.rows[i].subject {
-			s.rows[i] = makeSnapRow(s.rows[i].Snapshot, sub)
+			s.rows[i] = makeSnapRow(s.rows[i].Snapshot, sub, s.rows[i].tagsKey)
 			changed = true
 		}
 	}
@@ -184,6 +208,9 @@ func (s *snapshotsScreen) refsChanged() {
 func (s *snapshotsScreen) matchRow(i int, terms []string) bool {
 	r := &s.rows[i]
 	key := r.key
+	if r.tagsKey != nil {
+		key += *r.tagsKey
+	}
 	if s.ctx.devRef.matches(&r.Snapshot) {
 		key += " dev"
 	}
