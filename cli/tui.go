@@ -7,6 +7,7 @@ import (
 	"log"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/bookshop-ops/gantry/app"
 	"github.com/bookshop-ops/gantry/meta"
@@ -108,7 +109,36 @@ func (b *backend) DevEnv(ctx context.Context) ui.DevEnv {
 		health += " · version " + st.Version
 	}
 	return ui.DevEnv{Target: st.Target, Container: st.Container, Image: st.Image, State: st.State, Running: st.Running, StartedAt: st.StartedAt, Health: health,
-		ImageID: st.ImageID, Ports: b.app.Cfg.Dev.Ports, Err: err}
+		ImageID: st.ImageID, Ports: b.app.Cfg.Dev.Ports, GitHub: b.deployment(ctx, "dev"), Err: err}
+}
+
+// deployment says what GitHub's Deployments record for env, when the app records them
+// (github.deployments) or a repository is configured to read them from; "" otherwise.
+func (b *backend) deployment(ctx context.Context, env string) string {
+	if b.app.Cfg.GitHub.Repo == "" {
+		return ""
+	}
+	d, err := b.app.LatestDeployment(ctx, env)
+	switch {
+	case err != nil:
+		b.logf("github deployment of %s: %v", env, err)
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		return "unknown: " + msg
+	case d == nil:
+		return "no deployment recorded"
+	}
+	what := d.Snapshot
+	if what == "" {
+		what = d.Version
+	}
+	if what == "" && len(d.SHA) >= 7 {
+		what = d.SHA[:7]
+	}
+	s := d.State + " · " + what
+	if !d.UpdatedAt.IsZero() {
+		s += " · " + time.Since(d.UpdatedAt).Round(time.Second).String() + " ago"
+	}
+	return s
 }
 
 // devHealth turns the HTTP status the health path answered ("200", "000" or
@@ -136,7 +166,7 @@ func (b *backend) ProdEnv(ctx context.Context) ui.ProdEnv {
 	}
 	st, err := b.app.ProdStatus(ctx)
 	return ui.ProdEnv{Deployment: st.Deployment, Image: st.Image, Ready: st.Ready, Desired: st.Desired, LastRollout: st.LastRollout,
-		Namespace: st.Namespace, State: st.State, Revision: st.Revision, Err: err}
+		Namespace: st.Namespace, State: st.State, Revision: st.Revision, GitHub: b.deployment(ctx, "prod"), Err: err}
 }
 
 func (b *backend) History(ctx context.Context) ([]ui.AuditEntry, error) {

@@ -44,7 +44,10 @@ type DevEnv struct {
 	Health                  string
 	// ID is the container's image ID and Ports its host:container port map (details view).
 	ImageID, Ports string
-	Err            error
+	// GitHub is the environment's latest GitHub deployment status, e.g.
+	// "success · 1.4.2-SNAPSHOT-3f2a9c1 · 5m ago" ("" when GitHub is not set up).
+	GitHub string
+	Err    error
 }
 
 // ErrNotConfigured marks an environment the project does not set up (e.g. no
@@ -59,7 +62,9 @@ type ProdEnv struct {
 	LastRollout       string
 	// Namespace, State ("rolled out", "progressing", …) and Revision: the details view.
 	Namespace, State, Revision string
-	Err                        error
+	// GitHub is the latest GitHub deployment status, as DevEnv.GitHub.
+	GitHub string
+	Err    error
 }
 
 // AuditEntry is one deploy, promote or rollback recorded for an environment.

@@ -128,6 +128,9 @@ func (s *envsScreen) View() string {
 			field("uptime", up),
 			field("health", health),
 		)
+		if v.GitHub != "" {
+			lines = append(lines, field("github", v.GitHub))
+		}
 		if s.detail && s.cursor == 0 {
 			lines = append(lines,
 				field("reference", orDash(v.Image)),
@@ -174,6 +177,9 @@ func (s *envsScreen) View() string {
 			field("pods", ready),
 			field("rollout", orDash(v.LastRollout)),
 		)
+		if v.GitHub != "" {
+			lines = append(lines, field("github", v.GitHub))
+		}
 		if s.detail && s.cursor == 1 {
 			lines = append(lines,
 				field("reference", orDash(v.Image)),

@@ -105,3 +105,16 @@ func TestStoppedDevShowsNoHealth(t *testing.T) {
 		t.Errorf("a stopped dev container:\n%s", d.m.Screen())
 	}
 }
+
+// Environments shows what GitHub's Deployments record for each environment.
+func TestEnvironmentsShowGitHubDeployments(t *testing.T) {
+	b := fake(20)
+	b.Dev.GitHub = "success · 1.4.2-SNAPSHOT-3f2a9c1 · 5m0s ago"
+	b.Prod.GitHub = "failure · 1.4.3-SNAPSHOT-aaaaaaa · 1m0s ago"
+	d := newDriver(t, b, ui.Options{}, 120, 40)
+	d.loaded()
+	d.press("3")
+	if !d.m.HasLine("github", "success · 1.4.2-SNAPSHOT-3f2a9c1") || !d.m.HasLine("github", "failure · 1.4.3-SNAPSHOT-aaaaaaa") {
+		t.Errorf("Environments does not show the GitHub deployment of dev and prod:\n%s", d.m.Screen())
+	}
+}
