@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strconv"
+	"strings"
+
+	"github.com/bookshop-ops/gantry/config"
 
 	"github.com/bookshop-ops/gantry/remote/devhost"
 	"github.com/bookshop-ops/gantry/remote/hostexec"
@@ -84,4 +89,47 @@ func streamLog(ctx context.Context, h hostexec.Runner, cmd hostexec.Cmd, line fu
 		return fmt.Errorf("logs of %s: %w", what, err)
 	}
 	return nil
+}
+
+// DevURL is the dev app's address as a browser reaches it ("" when no port is published).
+func (a *App) DevURL() string {
+	d := a.Cfg.Dev
+	port, _, _ := strings.Cut(d.Ports, ":")
+	if port == "" {
+		return ""
+	}
+	host := "127.0.0.1"
+	if d.Target == config.TargetSSH && d.Host != "" {
+		host = d.Host
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+// repoURL is the web page of github.repo ("" when it is not set).
+func (a *App) repoURL() string {
+	g := a.Cfg.GitHub
+	if g.Repo == "" {
+		return ""
+	}
+	host := g.Host
+	if host == "" {
+		host = "github.com"
+	}
+	return "https://" + host + "/" + g.Repo
+}
+
+// ReleaseURL is the GitHub release page of tag.
+func (a *App) ReleaseURL(tag string) string {
+	if r := a.repoURL(); r != "" && tag != "" {
+		return r + "/releases/tag/" + url.PathEscape(tag)
+	}
+	return ""
+}
+
+// CommitURL is the GitHub page of the commit sha.
+func (a *App) CommitURL(sha string) string {
+	if r := a.repoURL(); r != "" && sha != "" {
+		return r + "/commit/" + url.PathEscape(sha)
+	}
+	return ""
 }

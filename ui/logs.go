@@ -155,10 +155,10 @@ func streamLogs(ctx context.Context, b LogStreamer, req LogRequest, id int, q *l
 
 // logView shows one streamed log: follow, `/` search with n/N, wrap, tail and since.
 type logView struct {
-	ctx   *programContext
-	id    int
-	req   LogRequest
-	title string
+	ctx  *programContext
+	id   int
+	req  LogRequest
+	name string
 
 	buf       logBuffer
 	streaming bool
@@ -186,7 +186,7 @@ func newLogView(ctx *programContext, id int, req LogRequest) *logView {
 			title = "prod pod " + req.Pod + " log"
 		}
 	}
-	return &logView{ctx: ctx, id: id, req: req, title: title, follow: true, buf: logBuffer{max: maxViewLogLines}}
+	return &logView{ctx: ctx, id: id, req: req, name: title, follow: true, buf: logBuffer{max: maxViewLogLines}}
 }
 
 // start (re)opens the stream with the view's request.
@@ -408,7 +408,7 @@ func (v *logView) View() string {
 		opts += " · wrap"
 	}
 	lines := make([]string, 0, h+2)
-	lines = append(lines, spread(st.Title.Render(v.title)+st.Muted.Render(" · "+opts), state, v.w))
+	lines = append(lines, spread(st.Title.Render(v.name)+st.Muted.Render(" · "+opts), state, v.w))
 
 	top := v.top
 	if v.follow {

@@ -74,6 +74,7 @@ type runScreen struct {
 	logDropped int // the step's dropped count when wrapped was built
 	wrappedToW int
 	nav        listNav
+	find       runFind // `/` search in the log
 
 	vp   viewport.Model
 	spin spinner.Model
@@ -100,7 +101,7 @@ func (s *runScreen) applyStyles() {
 }
 
 func (s *runScreen) Title() string   { return "Run" }
-func (s *runScreen) Capturing() bool { return false }
+func (s *runScreen) Capturing() bool { return s.find.input.editing }
 
 func (s *runScreen) ShortHelp() []key.Binding {
 	k := s.ctx.keys
@@ -114,9 +115,9 @@ func (s *runScreen) ShortHelp() []key.Binding {
 	if s.active {
 		stop := k.Interrupt
 		stop.SetHelp("ctrl+c", "cancel run")
-		return []key.Binding{sel, scroll, stop}
+		return []key.Binding{sel, scroll, k.Filter, stop}
 	}
-	return []key.Binding{sel, scroll, k.Deploy}
+	return []key.Binding{sel, scroll, k.Filter, k.Deploy}
 }
 
 // reset prepares for a new run.
@@ -265,6 +266,7 @@ func (s *runScreen) relayout() {
 		s.logLines, s.logDropped, s.wrappedToW = len(st.logs), st.dropped, width
 		// The viewport may rewrite its slice; never hand it ours.
 		s.vp.SetContentLines(slices.Clone(s.wrapped))
+		s.find.apply(s)
 	}
 	if switched || atBottom {
 		// Follow new lines unless the reader scrolled up.
@@ -326,6 +328,9 @@ func (s *runScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
 		return s, cmd
 	case keyMsg:
 		k := s.ctx.keys
+		if s.find.handleKey(s, msg) {
+			return s, nil
+		}
 		switch {
 		case matches(msg, k.Up):
 			s.selectStep(s.selected - 1)
@@ -465,7 +470,7 @@ func (s *runScreen) View() string {
 		}
 		title := "── log · " + sel.name + " "
 		rule := st.Muted.Render(title + strings.Repeat("─", max(w-ansiWidth(title)-ansiWidth(info)-1, 1)) + info)
-		lines = append(lines, rule)
+		lines = append(lines, s.find.rule(s, rule))
 		if len(sel.logs) == 0 {
 			empty := "  (no output)"
 			if sel.status == stepPending {

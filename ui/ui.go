@@ -70,6 +70,8 @@ type Model struct {
 	modal    bool // the confirm screen is up
 	showHelp bool
 	help     help.Model
+	pane     pane // a log or the command log over the tabs, or nil
+	logSeq   int
 
 	themeFixed   bool
 	refreshEvery time.Duration
@@ -244,6 +246,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case keyMsg:
 		return m, m.handleKey(msg)
+	case logLinesMsg, cmdLogTickMsg, openFallbackMsg, tea.MouseWheelMsg, tea.MouseClickMsg:
+		cmd, _ := m.handleConsoleMsg(msg)
+		return m, cmd
 	case tea.PasteMsg:
 		if m.modal {
 			return m, nil
@@ -396,9 +401,18 @@ func (m *Model) handleKey(msg keyMsg) tea.Cmd {
 		_, cmd := m.confirm.Update(msg)
 		return cmd
 	}
+	if m.pane != nil && (m.pane.Capturing() || !matches(msg, k.Jump, k.NextTab, k.PrevTab, k.Help, k.Deploy, k.Promote, k.Rollback)) {
+		return m.handlePaneKey(msg)
+	}
+	if !matches(msg, k.Help) {
+		m.closePane() // moving to a screen or an action closes the pane
+	}
 	cur := m.tabs[m.active]
 	if cur.Capturing() {
 		_, cmd := cur.Update(msg)
+		return cmd
+	}
+	if cmd, ok := m.handleConsoleKey(msg, cur); ok {
 		return cmd
 	}
 	switch {
@@ -496,6 +510,7 @@ func (m *Model) quit() tea.Cmd {
 	if m.snapCancel != nil {
 		m.snapCancel()
 	}
+	m.closePane()
 	m.cancelBase()
 	return tea.Quit
 }
@@ -557,6 +572,9 @@ func (m *Model) layout() {
 		s.SetSize(w, h)
 	}
 	m.confirm.SetSize(w, h)
+	if m.pane != nil {
+		m.pane.SetSize(w, h)
+	}
 	m.help.SetWidth(w)
 }
 
@@ -567,6 +585,7 @@ func (m *Model) bodyHeight() int { return max(m.ctx.height-4, 1) }
 func (m *Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
+	v.MouseMode = tea.MouseModeCellMotion
 	v.WindowTitle = "gantry · " + m.ctx.project.App
 	if m.runActive() {
 		// Terminals that support it show the run in their tab or taskbar.
@@ -593,6 +612,8 @@ func (m *Model) render() string {
 		b.WriteString(m.helpBody(w, m.bodyHeight()))
 	case m.modal:
 		b.WriteString(m.confirm.View())
+	case m.pane != nil:
+		b.WriteString(m.pane.View())
 	default:
 		b.WriteString(m.tabs[m.active].View())
 	}
@@ -639,7 +660,7 @@ func (m *Model) renderTabs(compact bool) string {
 	st := m.ctx.styles
 	var b strings.Builder
 	for i, s := range m.tabs {
-		active := i == m.active && !m.modal && !m.showHelp
+		active := i == m.active && !m.modal && !m.showHelp && m.pane == nil
 		title := " " + s.Title()
 		if compact && !active {
 			title = ""
@@ -660,6 +681,8 @@ func (m *Model) renderTabs(compact bool) string {
 		b.WriteString(st.TabActive.Render(" " + m.confirm.Title() + " "))
 	case m.showHelp:
 		b.WriteString(st.TabActive.Render(" Keys "))
+	case m.pane != nil:
+		b.WriteString(st.TabActive.Render(" " + m.pane.title() + " "))
 	}
 	return b.String()
 }
@@ -727,6 +750,8 @@ func (m *Model) shortHelp() []key.Binding {
 		return []key.Binding{k.Help, k.Back, k.Quit}
 	case m.modal:
 		return m.confirm.ShortHelp()
+	case m.pane != nil:
+		return m.pane.ShortHelp()
 	}
 	cur := m.tabs[m.active]
 	if cur.Capturing() {
