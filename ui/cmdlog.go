@@ -109,7 +109,8 @@ func (v *cmdLogView) View() string {
 				status = firstLine(e.Err)
 			}
 		}
-		row := fmt.Sprintf("%s %s %6s  %-8s %s  %s", mark, e.Start.Format("15:04:05"), fmtDur(e.Duration), clip(status, 8), clip(e.Host, 18), e.Cmd)
+		row := mark + " " + e.Start.Format("15:04:05") + " " + fitRight(fmtDur(e.Duration), 6) + "  " +
+			fit(status, 9) + " " + fit(e.Host, 20) + " " + e.Cmd
 		if i == v.nav.cursor {
 			row = st.Selected.Render(clip(ansi.Strip(row), v.w))
 		}

@@ -107,7 +107,13 @@ func (k *KeyMap) FullHelp() [][]key.Binding {
 		{k.NextTab, k.PrevTab, k.Jump, k.Filter, k.Enter, k.Back, k.GroupToggle},
 		{k.Deploy, k.Promote, k.Rollback, k.Refresh, k.Confirm, k.Cancel},
 		{k.Logs, k.ProdLogs, k.CmdLog, k.Copy, k.CopyDigest, k.Open},
-		{k.NextMatch, k.PrevMatch, k.Follow, k.Wrap, k.Tail, k.Since},
-		{k.Help, k.Quit, k.Interrupt},
+		// In a log view; paired so the help fits a 80x24 terminal.
+		{helpOnly("n/N", "next/prev match"), helpOnly("f/w", "follow/wrap"), helpOnly("t/s", "tail/since"),
+			k.Help, k.Quit, k.Interrupt},
 	}
+}
+
+// helpOnly is a binding shown in the help that stands for a pair of real ones.
+func helpOnly(keys, desc string) key.Binding {
+	return key.NewBinding(key.WithKeys(keys), key.WithHelp(keys, desc))
 }

@@ -109,15 +109,17 @@ func (s *runScreen) ShortHelp() []key.Binding {
 	sel.SetHelp("j/k", "select step")
 	scroll := k.HalfDown
 	scroll.SetHelp("ctrl+d/u", "scroll log")
+	find := k.Filter
+	find.SetHelp("/", "search log")
 	if !s.has {
 		return []key.Binding{k.Deploy, k.Promote, k.Rollback}
 	}
 	if s.active {
 		stop := k.Interrupt
 		stop.SetHelp("ctrl+c", "cancel run")
-		return []key.Binding{sel, scroll, k.Filter, stop}
+		return []key.Binding{sel, scroll, stop, find}
 	}
-	return []key.Binding{sel, scroll, k.Filter, k.Deploy}
+	return []key.Binding{sel, scroll, find, k.Deploy}
 }
 
 // reset prepares for a new run.

@@ -401,7 +401,7 @@ func (m *Model) handleKey(msg keyMsg) tea.Cmd {
 		_, cmd := m.confirm.Update(msg)
 		return cmd
 	}
-	if m.pane != nil && (m.pane.Capturing() || !matches(msg, k.Jump, k.NextTab, k.PrevTab, k.Help, k.Deploy, k.Promote, k.Rollback)) {
+	if m.pane != nil && (m.pane.Capturing() || !matches(msg, k.Jump, k.NextTab, k.PrevTab, k.Help)) {
 		return m.handlePaneKey(msg)
 	}
 	if !matches(msg, k.Help) {
