@@ -34,7 +34,10 @@ func (l *commandLog) add(r hostexec.CommandRecord) {
 	m := l.masker()
 	r.Cmd, r.Err = m.Mask(r.Cmd), m.Mask(r.Err)
 	status := fmt.Sprintf("exit %d", r.ExitCode)
-	if r.Err != "" && r.ExitCode <= 0 {
+	switch {
+	case r.Cancelled:
+		status = "cancelled"
+	case r.Err != "" && r.ExitCode <= 0:
 		status = r.Err
 	}
 	l.logf("command %s [%s, %s]: %s", r.Host, status, r.Duration.Round(time.Millisecond), hostexec.Summary(r.Cmd))

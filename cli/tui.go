@@ -199,7 +199,7 @@ func (b *backend) Commands() []ui.CommandEntry {
 	recs := b.app.CommandLog()
 	out := make([]ui.CommandEntry, len(recs))
 	for i, r := range recs {
-		out[i] = ui.CommandEntry{Host: r.Host, Cmd: r.Cmd, Start: r.Start, Duration: r.Duration, ExitCode: r.ExitCode, Err: r.Err}
+		out[i] = ui.CommandEntry{Host: r.Host, Cmd: r.Cmd, Start: r.Start, Duration: r.Duration, ExitCode: r.ExitCode, Err: r.Err, Cancelled: r.Cancelled}
 	}
 	return out
 }

@@ -120,6 +120,7 @@ type CommandEntry struct {
 	Duration  time.Duration
 	ExitCode  int    // -1 when there is none (cancelled, connection lost)
 	Err       string // "" when it succeeded
+	Cancelled bool   // stopped by gantry (a closed log view, a cancelled run)
 }
 
 // CommandLogger is implemented by a Backend that records the commands it runs.

@@ -102,10 +102,16 @@ func (v *cmdLogView) View() string {
 		e := v.entries[i]
 		mark := st.Success.Render("✓")
 		status := "ok"
-		if e.ExitCode != 0 || e.Err != "" {
+		switch {
+		case e.Cancelled:
+			mark, status = st.Muted.Render("⊘"), "cancelled"
+		case e.ExitCode != 0 || e.Err != "":
 			mark = st.Failure.Render("✗")
 			status = fmt.Sprintf("exit %d", e.ExitCode)
-			if e.ExitCode < 0 || e.ExitCode >= 100 {
+			switch {
+			case e.ExitCode >= 100:
+				status = fmt.Sprintf("HTTP %d", e.ExitCode)
+			case e.ExitCode < 0:
 				status = firstLine(e.Err)
 			}
 		}

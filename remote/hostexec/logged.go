@@ -17,6 +17,8 @@ type CommandRecord struct {
 	ExitCode int
 	// Err is the error text when the command failed, else "".
 	Err string
+	// Cancelled is set when the command's context ended first (e.g. a log view closed).
+	Cancelled bool
 }
 
 // OK reports whether the command exited zero.
@@ -48,6 +50,7 @@ func (l *loggedRunner) Run(ctx context.Context, cmd Cmd, opts RunOptions) (Resul
 	rec := CommandRecord{Host: l.host, Cmd: cmd.String(), Start: start, Duration: l.now().Sub(start), ExitCode: res.ExitCode}
 	if err != nil {
 		rec.Err = err.Error()
+		rec.Cancelled = ctx.Err() != nil
 		var exit *ExitError
 		if errors.As(err, &exit) {
 			rec.ExitCode = exit.Code

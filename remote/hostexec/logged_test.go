@@ -48,7 +48,7 @@ func TestLoggedRecordsEveryCommand(t *testing.T) {
 	if fail.ExitCode != 3 || fail.OK() || !strings.Contains(fail.Err, "status 3") {
 		t.Errorf("failed record %+v", fail)
 	}
-	if cancelled.ExitCode != -1 || cancelled.Err == "" {
+	if cancelled.ExitCode != -1 || cancelled.Err == "" || !cancelled.Cancelled || fail.Cancelled {
 		t.Errorf("cancelled record %+v", cancelled)
 	}
 }

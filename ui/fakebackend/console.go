@@ -66,7 +66,7 @@ func (b *Backend) Commands() []ui.CommandEntry {
 		{Host: "dev ec2-user@10.0.1.23", Cmd: "docker inspect dev-app", Start: now.Add(-2 * time.Second), Duration: 180 * time.Millisecond},
 		{Host: "prod ubuntu@10.0.2.9", Cmd: "microk8s kubectl --namespace default get deployment django-app -o json", Start: now.Add(-3 * time.Second), Duration: 420 * time.Millisecond},
 		{Host: "api.github.com", Cmd: "GET https://api.github.com/repos/bookshop-ops/book-shop/releases/tags/v1.4.2", Start: now.Add(-4 * time.Second), Duration: 95 * time.Millisecond, ExitCode: 404, Err: "404 Not Found"},
-		{Host: "dev ec2-user@10.0.1.23", Cmd: "docker logs --tail 500 --follow dev-app", Start: now.Add(-9 * time.Second), Duration: 7 * time.Second, ExitCode: -1, Err: "context canceled"},
+		{Host: "dev ec2-user@10.0.1.23", Cmd: "docker logs --tail 500 --follow dev-app", Start: now.Add(-9 * time.Second), Duration: 7 * time.Second, ExitCode: -1, Err: "context canceled", Cancelled: true},
 	}
 }
 
