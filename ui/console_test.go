@@ -190,7 +190,7 @@ func TestCommandLogPanel(t *testing.T) {
 	if d.m.PaneTitle() != "Commands" {
 		t.Fatalf("pane %q", d.m.PaneTitle())
 	}
-	for _, want := range [][]string{{"✓", "docker inspect dev-app"}, {"✗", "404 Not", "api.github.com"}, {"GET https://api.github.com/repos/bookshop-ops/book-shop/releases/tags/v1.4.2"}} {
+	for _, want := range [][]string{{"✓", "docker inspect dev-app"}, {"✗", "HTTP 404", "api.github.com"}, {"⊘", "cancelled", "docker logs"}, {"GET https://api.github.com/repos/bookshop-ops/book-shop/releases/tags/v1.4.2"}} {
 		if !d.m.HasLine(want...) {
 			t.Errorf("no line with %q:\n%s", want, d.m.Screen())
 		}
