@@ -60,7 +60,7 @@ var browserOpen = func(url string) bool {
 // openCmd opens url in the browser, or shows it (and copies it) when it cannot.
 func openCmd(what, url string) tea.Cmd {
 	if url == "" {
-		return statusCmd("no "+what+" to open here", false)
+		return statusCmd("no web page for "+what+" (github.repo or dev.ports not set?)", false)
 	}
 	return func() tea.Msg {
 		if browserOpen(url) {

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/key"
@@ -97,6 +98,10 @@ func (v *cmdLogView) View() string {
 		lines = append(lines, st.Muted.Render("  nothing ran yet"))
 	}
 	v.nav.setHeight(v.listHeight())
+	hostW := 20
+	if v.w < 90 {
+		hostW = 12 // leave the command some room
+	}
 	from, to := v.nav.visible()
 	for i := from; i < to; i++ {
 		e := v.entries[i]
@@ -116,7 +121,7 @@ func (v *cmdLogView) View() string {
 			}
 		}
 		row := mark + " " + e.Start.Format("15:04:05") + " " + fitRight(fmtDur(e.Duration), 6) + "  " +
-			fit(status, 9) + " " + fit(e.Host, 20) + " " + e.Cmd
+			fit(status, 9) + " " + fit(e.Host, hostW) + " " + oneLine(e.Cmd)
 		if i == v.nav.cursor {
 			row = st.Selected.Render(clip(ansi.Strip(row), v.w))
 		}
@@ -127,7 +132,7 @@ func (v *cmdLogView) View() string {
 	}
 	if e := v.selected(); e != nil {
 		lines = append(lines, st.Muted.Render("─ "+e.Host+" · "+e.Start.Format(time.DateTime)))
-		for _, l := range wrap(e.Cmd, v.w, 2) {
+		for _, l := range wrap(oneLine(e.Cmd), v.w, 2) {
 			lines = append(lines, l)
 		}
 		if e.Err != "" {
@@ -139,7 +144,9 @@ func (v *cmdLogView) View() string {
 
 func (v *cmdLogView) ShortHelp() []key.Binding {
 	k := v.ctx.keys
-	return []key.Binding{k.Up, k.Down, k.Copy, k.Refresh, k.Back}
+	cp := k.Copy
+	cp.SetHelp("c", "copy command")
+	return []key.Binding{k.Up, k.Down, cp, k.Refresh, k.Back}
 }
 
 func fmtDur(d time.Duration) string {
@@ -150,4 +157,9 @@ func fmtDur(d time.Duration) string {
 		return fmt.Sprintf("%.1fs", d.Seconds())
 	}
 	return d.Round(time.Second).String()
+}
+
+// oneLine shows a multi-line command (a script passed to sh -c) on one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ↵ ")), " ")
 }

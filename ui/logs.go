@@ -455,7 +455,7 @@ func (v *logView) View() string {
 		body = append(body, "")
 	}
 	lines = append(lines, body...)
-	counts := fmt.Sprintf("%d lines", v.buf.len())
+	counts := pluralize(v.buf.len(), "line", "lines")
 	if v.buf.dropped > 0 {
 		counts += fmt.Sprintf(" (%d older dropped)", v.buf.dropped)
 	}
