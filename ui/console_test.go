@@ -96,7 +96,7 @@ func TestLogViewSearchFollowAndClose(t *testing.T) {
 	d.loaded()
 	d.press("l")
 	d.wait("log lines", func() bool { return d.m.LogLineCount() == 200 })
-	if req := b.LastLogRequest; req.Env != "dev" || req.Tail != 500 {
+	if req := b.LastLog(); req.Env != "dev" || req.Tail != 500 {
 		t.Fatalf("request %+v, want dev, tail 500", req)
 	}
 	if top, follow := d.m.LogTop(); !follow || top != 200-18 {
@@ -138,13 +138,13 @@ func TestLogViewSearchFollowAndClose(t *testing.T) {
 	// t restarts the stream with the next tail choice.
 	d.press("L")
 	d.wait("prod log", func() bool { return d.m.LogLineCount() > 0 })
-	if b.LastLogRequest.Env != "prod" {
-		t.Fatalf("L read %q", b.LastLogRequest.Env)
+	if b.LastLog().Env != "prod" {
+		t.Fatalf("L read %q", b.LastLog().Env)
 	}
 	d.press("t")
 	d.wait("restarted", func() bool { o, c := b.counts(); return o == 3 && c == 2 })
-	if b.LastLogRequest.Tail != 2000 {
-		t.Fatalf("tail %d after t, want 2000", b.LastLogRequest.Tail)
+	if b.LastLog().Tail != 2000 {
+		t.Fatalf("tail %d after t, want 2000", b.LastLog().Tail)
 	}
 }
 

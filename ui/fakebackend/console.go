@@ -82,3 +82,10 @@ func (b *Backend) ReleaseURL(tag string) string {
 func (b *Backend) CommitURL(sha string) string {
 	return "https://github.com/bookshop-ops/book-shop/commit/" + sha
 }
+
+// LastLog is the last request Logs got (locked; read it while the UI runs).
+func (b *Backend) LastLog() ui.LogRequest {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.LastLogRequest
+}
