@@ -1,7 +1,5 @@
 package ui
 
-import tea "charm.land/bubbletea/v2"
-
 // PaneTitle is the open pane's title ("Logs", "Commands") or "".
 func (m *Model) PaneTitle() string {
 	if m.pane == nil {
@@ -54,5 +52,3 @@ func NewLogViewForBench(b Backend, lines []string, w, h int) (view func() string
 		return len(v.hits)
 	}
 }
-
-var _ = tea.KeyPressMsg{}
