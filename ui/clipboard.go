@@ -15,7 +15,7 @@ func copyCmd(what, text string) tea.Cmd {
 	if text == "" {
 		return statusCmd("nothing to copy: this row has no "+what, false)
 	}
-	return tea.Batch(tea.SetClipboard(text), statusCmd("copied "+what+": "+text, false))
+	return tea.Sequence(tea.SetClipboard(text), statusCmd("copied "+what+": "+text, false)) // the status says it once it is sent
 }
 
 // copyable is a screen whose selected row has something to copy: c copies the

@@ -133,7 +133,7 @@ func TestLogViewSearchFollowAndClose(t *testing.T) {
 	if d.m.PaneTitle() != "" {
 		t.Fatalf("pane %q still open", d.m.PaneTitle())
 	}
-	d.wait("stream closed", func() bool { _, c := b.counts(); return c == 1 })
+	eventually(t, d, "stream closed", func() bool { _, c := b.counts(); return c == 1 })
 
 	// t restarts the stream with the next tail choice.
 	d.press("L")
@@ -142,7 +142,7 @@ func TestLogViewSearchFollowAndClose(t *testing.T) {
 		t.Fatalf("L read %q", b.LastLog().Env)
 	}
 	d.press("t")
-	d.wait("restarted", func() bool { o, c := b.counts(); return o == 3 && c == 2 })
+	eventually(t, d, "restarted", func() bool { o, c := b.counts(); return o == 3 && c == 2 })
 	if b.LastLog().Tail != 2000 {
 		t.Fatalf("tail %d after t, want 2000", b.LastLog().Tail)
 	}
@@ -268,4 +268,17 @@ func TestProgramCopiesDigestWithOSC52(t *testing.T) {
 	if !strings.Contains(out, want) {
 		t.Fatalf("output lacks OSC 52 with %s (%q)", digest, want)
 	}
+}
+
+// eventually applies messages until cond, which goroutines (not messages) make
+// true, holds.
+func eventually(t *testing.T, d *driver, what string, cond func() bool) {
+	t.Helper()
+	for range 200 {
+		if cond() {
+			return
+		}
+		d.settle()
+	}
+	t.Fatalf("timed out waiting for %s", what)
 }
