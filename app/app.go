@@ -54,6 +54,9 @@ type App struct {
 	gh      *github.Client
 	hosts   map[string]hostexec.Runner
 	closers []io.Closer
+
+	cmdOnce sync.Once
+	cmds    *commandLog
 }
 
 // New returns an App for cfg. It opens nothing yet.
@@ -93,7 +96,7 @@ func (a *App) Registry(ctx context.Context) (registry.Registry, error) {
 	if a.reg != nil {
 		return a.reg, nil
 	}
-	r, err := registry.New(ctx, a.Cfg.Registry, registry.Options{DataDir: a.Cfg.DataDir, Logf: a.opts.Logf})
+	r, err := registry.New(ctx, a.Cfg.Registry, registry.Options{DataDir: a.Cfg.DataDir, Logf: a.opts.Logf, HTTPClient: a.httpClient()})
 	if err != nil {
 		return nil, fmt.Errorf("registry (%s): %w", a.Cfg.Registry.Kind, err)
 	}
@@ -312,7 +315,7 @@ func (a *App) Host(ctx context.Context, env string) (hostexec.Runner, error) {
 	switch env {
 	case "dev":
 		if a.Cfg.Dev.Target == config.TargetLocal {
-			h := localhost.Host{}
+			h := a.logged(localhost.Host{}, "dev (local)")
 			a.hosts[env] = h
 			return h, nil
 		}
@@ -335,8 +338,9 @@ func (a *App) Host(ctx context.Context, env string) (hostexec.Runner, error) {
 		return nil, fmt.Errorf("ssh %s: %w", env, err)
 	}
 	a.closers = append(a.closers, c)
-	a.hosts[env] = c
-	return c, nil
+	h := a.logged(c, env+" "+cfg.User+"@"+cfg.Host)
+	a.hosts[env] = h
+	return h, nil
 }
 
 func expandHome(p string) string {

@@ -216,3 +216,38 @@ func NewBackend(a *app.App, logf func(string, ...any)) ui.Backend {
 	}
 	return &backend{app: a, logf: logf}
 }
+
+var (
+	_ ui.LogStreamer   = (*backend)(nil)
+	_ ui.CommandLogger = (*backend)(nil)
+	_ ui.URLOpener     = (*backend)(nil)
+)
+
+// Logs streams the dev container's log (docker logs on the dev host) or the prod
+// deployment's (kubectl logs on the prod host), following it until ctx ends.
+func (b *backend) Logs(ctx context.Context, req ui.LogRequest, line func(string)) error {
+	o := app.LogOptions{Tail: req.Tail, Since: req.Since, Follow: true, Pod: req.Pod}
+	m := b.app.Masker()
+	line = func(next func(string)) func(string) { return func(s string) { next(m.Mask(s)) } }(line)
+	var err error
+	if req.Env == "prod" {
+		err = b.app.ProdLogs(ctx, o, line)
+	} else {
+		err = b.app.DevLogs(ctx, o, line)
+	}
+	return m.MaskError(err)
+}
+
+// Commands lists the commands and API requests the app ran, newest first, masked.
+func (b *backend) Commands() []ui.CommandEntry {
+	recs := b.app.CommandLog()
+	out := make([]ui.CommandEntry, len(recs))
+	for i, r := range recs {
+		out[i] = ui.CommandEntry{Host: r.Host, Cmd: r.Cmd, Start: r.Start, Duration: r.Duration, ExitCode: r.ExitCode, Err: r.Err, Cancelled: r.Cancelled}
+	}
+	return out
+}
+
+func (b *backend) DevURL() string               { return b.app.DevURL() }
+func (b *backend) ReleaseURL(tag string) string { return b.app.ReleaseURL(tag) }
+func (b *backend) CommitURL(sha string) string  { return b.app.CommitURL(sha) }

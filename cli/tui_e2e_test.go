@@ -149,6 +149,34 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 		t.Errorf("Environments does not show prod as not configured:\n%s", s)
 	}
 
+	// l opens the dev container's log (docker logs --follow on the dev target): it
+	// holds the line the example server prints when it starts; / finds it.
+	c.keys("l")
+	c.waitFor("the server's start line in the log", time.Minute, func(s string) bool {
+		return strings.Contains(s, "dev container log") && hasLine(s, "book-shop 1.4.2", sha[:7], "listening on")
+	})
+	if s := c.screen(); !strings.Contains(s, "● following") {
+		t.Errorf("the log view does not follow the log:\n%s", s)
+	}
+	c.keys("/listen")
+	c.keys("\r")
+	c.waitFor("the search hit", 10*time.Second, func(s string) bool { return strings.Contains(s, "match 1/1") })
+	c.keys("\x1b") // clears the query
+	time.Sleep(200 * time.Millisecond)
+	c.keys("\x1b") // closes the view
+	c.waitFor("the log view to close", 10*time.Second, func(s string) bool { return strings.Contains(s, "Environments") })
+	if !waitStreamClosed(rec.backend.app, 10*time.Second) {
+		t.Error("the docker logs command did not end when the view closed")
+	}
+
+	// @ lists the commands gantry ran on the dev target, the log stream among them.
+	c.keys("@")
+	c.waitFor("the command log", 10*time.Second, func(s string) bool {
+		return strings.Contains(s, "Command log") && hasLine(s, "✓", "dev (local)", "inspect") && hasLine(s, "⊘", "cancelled", "dev (local)", "logs", container)
+	})
+	c.keys("\x1b")
+	time.Sleep(200 * time.Millisecond)
+
 	// History shows the deploy.
 	c.keys("5")
 	c.waitFor("the deploy in History", time.Minute, func(s string) bool {
@@ -521,4 +549,19 @@ func clip(s string, n int) string {
 		return string(r[:n])
 	}
 	return s
+}
+
+// waitStreamClosed reports whether the app recorded a finished `docker logs` command
+// (the record is written when the command ends) within d.
+func waitStreamClosed(a *app.App, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		for _, r := range a.CommandLog() {
+			if strings.Contains(r.Cmd, " logs ") && strings.Contains(r.Cmd, "--follow") {
+				return true
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
 }

@@ -107,3 +107,44 @@ type Backend interface {
 	// RunRollback rolls env back, as RunDev.
 	RunRollback(ctx context.Context, env string, approved pipeline.Plan, sink pipeline.Sink) error
 }
+
+// LogRequest names a log to stream: the dev container's or the prod deployment's.
+type LogRequest struct {
+	Env   string // "dev" or "prod"
+	Tail  int    // start with the last Tail lines; 0 means all
+	Since string // e.g. "10m", "1h"; "" means no limit
+	Pod   string // prod: one pod instead of every pod of the deployment
+}
+
+// LogStreamer is implemented by a Backend that can stream logs. Logs calls line
+// for each line (never concurrently) and follows the log until ctx ends, then
+// returns nil; it returns an error when the log cannot be read.
+type LogStreamer interface {
+	Logs(ctx context.Context, req LogRequest, line func(string)) error
+}
+
+// CommandEntry is one command gantry ran on a host, or one API request it made.
+// Cmd is already masked.
+type CommandEntry struct {
+	Host, Cmd string
+	Start     time.Time
+	Duration  time.Duration
+	ExitCode  int    // -1 when there is none (cancelled, connection lost)
+	Err       string // "" when it succeeded
+	Cancelled bool   // stopped by gantry (a closed log view, a cancelled run)
+}
+
+// CommandLogger is implemented by a Backend that records the commands it runs.
+type CommandLogger interface {
+	// Commands lists what ran so far, newest first.
+	Commands() []CommandEntry
+}
+
+// URLOpener is implemented by a Backend that knows the app's web addresses.
+type URLOpener interface {
+	// DevURL is the dev container's address ("" when unknown).
+	DevURL() string
+	// ReleaseURL is the GitHub release page of tag; CommitURL the commit page of sha.
+	ReleaseURL(tag string) string
+	CommitURL(sha string) string
+}

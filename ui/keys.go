@@ -30,6 +30,15 @@ type KeyMap struct {
 	Cancel  key.Binding // decline a plan
 	Yes, No key.Binding // answer the cancel-the-run prompt
 
+	// Logs, the command log, copy and open (issue 15).
+	Logs, ProdLogs       key.Binding
+	CmdLog               key.Binding
+	Copy, CopyDigest     key.Binding
+	Open                 key.Binding
+	NextMatch, PrevMatch key.Binding // `/` search in a log
+	Follow, Wrap         key.Binding
+	Tail, Since          key.Binding
+
 	Help key.Binding
 	Quit key.Binding
 	// Interrupt is ctrl+c: quits, or during a run asks to cancel it.
@@ -74,6 +83,19 @@ func DefaultKeyMap() *KeyMap {
 		Yes:     b("y", "cancel the run", "y", "Y"),
 		No:      b("n/esc", "keep running", "n", "N", "esc"),
 
+		Logs:       b("l", "dev logs", "l"),
+		ProdLogs:   b("L", "prod logs", "L"),
+		CmdLog:     b("@", "command log", "@"),
+		Copy:       b("c", "copy tag/ref", "c"),
+		CopyDigest: b("C", "copy digest", "C"),
+		Open:       b("o", "open in browser", "o"),
+		NextMatch:  b("n", "next match", "n"),
+		PrevMatch:  b("N", "prev match", "N"),
+		Follow:     b("f", "follow", "f"),
+		Wrap:       b("w", "wrap", "w"),
+		Tail:       b("t", "tail 500/2000/10k/all", "t"),
+		Since:      b("s", "since 10m/1h/24h", "s"),
+
 		Help:      b("?", "help", "?"),
 		Quit:      b("q", "quit", "q"),
 		Interrupt: b("ctrl+c", "quit (asks during a run)", "ctrl+c"),
@@ -86,6 +108,14 @@ func (k *KeyMap) FullHelp() [][]key.Binding {
 		{k.Up, k.Down, k.Top, k.Bottom, k.HalfDown, k.HalfUp, k.PageDown, k.PageUp},
 		{k.NextTab, k.PrevTab, k.Jump, k.Filter, k.Enter, k.Back, k.GroupToggle, k.Fold},
 		{k.Deploy, k.Promote, k.Rollback, k.Refresh, k.Confirm, k.Cancel},
-		{k.Help, k.Quit, k.Interrupt},
+		{k.Logs, k.ProdLogs, k.CmdLog, k.Copy, k.CopyDigest, k.Open},
+		// In a log view; paired so the help fits a 80x24 terminal.
+		{helpOnly("n/N", "next/prev match"), helpOnly("f/w", "follow/wrap"), helpOnly("t/s", "tail/since"),
+			k.Help, k.Quit, k.Interrupt},
 	}
+}
+
+// helpOnly is a binding shown in the help that stands for a pair of real ones.
+func helpOnly(keys, desc string) key.Binding {
+	return key.NewBinding(key.WithKeys(keys), key.WithHelp(keys, desc))
 }

@@ -77,6 +77,7 @@ type runScreen struct {
 	logDropped int     // the step's dropped count when wrapped was built
 	wrappedToW int
 	nav        listNav
+	find       runFind // `/` search in the log
 
 	vp   logPane
 	spin spinner.Model
@@ -103,7 +104,7 @@ func (s *runScreen) applyStyles() {
 }
 
 func (s *runScreen) Title() string   { return "Run" }
-func (s *runScreen) Capturing() bool { return false }
+func (s *runScreen) Capturing() bool { return s.find.input.editing }
 
 func (s *runScreen) ShortHelp() []key.Binding {
 	k := s.ctx.keys
@@ -111,15 +112,17 @@ func (s *runScreen) ShortHelp() []key.Binding {
 	sel.SetHelp("j/k", "select step")
 	scroll := k.HalfDown
 	scroll.SetHelp("ctrl+d/u", "scroll log")
+	find := k.Filter
+	find.SetHelp("/", "search log")
 	if !s.has {
 		return []key.Binding{k.Deploy, k.Promote, k.Rollback}
 	}
 	if s.active {
 		stop := k.Interrupt
 		stop.SetHelp("ctrl+c", "cancel run")
-		return []key.Binding{sel, scroll, stop}
+		return []key.Binding{sel, scroll, stop, find}
 	}
-	return []key.Binding{sel, scroll, k.Deploy}
+	return []key.Binding{sel, scroll, find, k.Deploy}
 }
 
 // reset prepares for a new run.
@@ -287,6 +290,7 @@ func (s *runScreen) relayout() {
 		}
 		s.logLines, s.logDropped, s.wrappedToW = len(st.logs), st.dropped, width
 		s.vp.SetContentLines(s.wrapped)
+		s.find.apply(s)
 	}
 	if switched || atBottom {
 		// Follow new lines unless the reader scrolled up.
@@ -348,6 +352,9 @@ func (s *runScreen) Update(msg tea.Msg) (screen, tea.Cmd) {
 		return s, cmd
 	case keyMsg:
 		k := s.ctx.keys
+		if s.find.handleKey(s, msg) {
+			return s, nil
+		}
 		switch {
 		case matches(msg, k.Up):
 			s.selectStep(s.selected - 1)
@@ -487,7 +494,7 @@ func (s *runScreen) View() string {
 		}
 		title := "── log · " + sel.name + " "
 		rule := st.Muted.Render(title + strings.Repeat("─", max(w-ansiWidth(title)-ansiWidth(info)-1, 1)) + info)
-		lines = append(lines, rule)
+		lines = append(lines, s.find.rule(s, rule))
 		if len(sel.logs) == 0 {
 			empty := "  (no output)"
 			if sel.status == stepPending {
@@ -681,6 +688,66 @@ type logPane struct {
 	viewport.Model
 	lines []string // every line; shared with the run screen, read only
 	top   int      // index of the first visible line
+
+	hits []logHit // matches of the search, in order
+	cur  int      // the selected match
+}
+
+// logHit is one search match: bytes [start, end) of lines[line].
+type logHit struct{ line, start, end int }
+
+// Find marks every case-insensitive occurrence of q in the lines, selects the first
+// one after the view's top (scrolling to it) and returns how many there are.
+func (p *logPane) Find(q string) int {
+	p.hits, p.cur = p.hits[:0], 0
+	if q == "" {
+		return 0
+	}
+	lq := strings.ToLower(q)
+	for i, l := range p.lines {
+		ll := strings.ToLower(l)
+		if len(ll) != len(l) {
+			continue // case mapping changed the byte length: offsets would not fit
+		}
+		for off := 0; ; {
+			j := strings.Index(ll[off:], lq)
+			if j < 0 {
+				break
+			}
+			p.hits = append(p.hits, logHit{line: i, start: off + j, end: off + j + len(lq)})
+			off += j + len(lq)
+		}
+	}
+	for i, h := range p.hits {
+		if h.line >= p.top {
+			p.cur = i
+			break
+		}
+	}
+	p.showHit()
+	return len(p.hits)
+}
+
+// NextHit and PrevHit select the next and previous match, wrapping around.
+func (p *logPane) NextHit() { p.step(1) }
+func (p *logPane) PrevHit() { p.step(-1) }
+
+func (p *logPane) step(d int) {
+	if len(p.hits) == 0 {
+		return
+	}
+	p.cur = (p.cur + d + len(p.hits)) % len(p.hits)
+	p.showHit()
+}
+
+// showHit scrolls the selected match into view.
+func (p *logPane) showHit() {
+	if len(p.hits) == 0 {
+		return
+	}
+	if l := p.hits[p.cur].line; l < p.top || l >= p.top+p.rows() {
+		p.scrollTo(l - p.rows()/2)
+	}
 }
 
 // SetContentLines sets the lines to scroll through; the pane keeps lines and
@@ -719,5 +786,30 @@ func (p *logPane) View() string {
 	// A copy: the viewport may rewrite the slice it is given.
 	p.Model.SetContentLines(slices.Clone(p.lines[p.top:end]))
 	p.Model.SetYOffset(0)
+	p.Model.ClearHighlights()
+	if len(p.hits) > 0 {
+		// Only the visible matches, in the window's own byte offsets.
+		p.Model.HighlightStyle, p.Model.SelectedHighlightStyle = hitStyle, curHitStyle
+		var ranges [][]int
+		sel, off, line := -1, 0, p.top
+		for i, h := range p.hits {
+			if h.line < p.top || h.line >= end {
+				continue
+			}
+			for ; line < h.line; line++ {
+				off += len(p.lines[line]) + 1
+			}
+			if i == p.cur {
+				sel = len(ranges)
+			}
+			ranges = append(ranges, []int{off + h.start, off + h.end})
+		}
+		p.Model.SetHighlights(ranges)
+		// SetHighlights selects the first visible match; step to the selected one.
+		for i := 0; i < sel; i++ {
+			p.Model.HighlightNext()
+		}
+		p.Model.SetYOffset(0)
+	}
 	return p.Model.View()
 }

@@ -77,6 +77,8 @@ type Model struct {
 	showHelp bool
 	helpTop  int // first line of the help shown, when it scrolls
 	help     help.Model
+	pane     pane // a log or the command log over the tabs, or nil
+	logSeq   int
 
 	themeFixed   bool
 	refreshEvery time.Duration
@@ -258,6 +260,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case keyMsg:
 		return m, m.handleKey(msg)
+	case logLinesMsg, cmdLogTickMsg, openFallbackMsg, tea.MouseWheelMsg, tea.MouseClickMsg:
+		cmd, _ := m.handleConsoleMsg(msg)
+		return m, cmd
 	case tea.PasteMsg:
 		if m.modal {
 			return m, nil
@@ -463,9 +468,18 @@ func (m *Model) handleKey(msg keyMsg) tea.Cmd {
 		_, cmd := m.confirm.Update(msg)
 		return cmd
 	}
+	if m.pane != nil && (m.pane.Capturing() || !matches(msg, k.Jump, k.NextTab, k.PrevTab, k.Help)) {
+		return m.handlePaneKey(msg)
+	}
+	if !matches(msg, k.Help) {
+		m.closePane() // moving to a screen or an action closes the pane
+	}
 	cur := m.tabs[m.active]
 	if cur.Capturing() {
 		_, cmd := cur.Update(msg)
+		return cmd
+	}
+	if cmd, ok := m.handleConsoleKey(msg, cur); ok {
 		return cmd
 	}
 	switch {
@@ -562,6 +576,7 @@ func (m *Model) quit() tea.Cmd {
 	if m.snapCancel != nil {
 		m.snapCancel()
 	}
+	m.closePane()
 	m.cancelBase()
 	return tea.Quit
 }
@@ -635,6 +650,9 @@ func (m *Model) layout() {
 		s.SetSize(w, h)
 	}
 	m.confirm.SetSize(w, h)
+	if m.pane != nil {
+		m.pane.SetSize(w, h)
+	}
 	m.help.SetWidth(w)
 }
 
@@ -645,6 +663,7 @@ func (m *Model) bodyHeight() int { return max(m.ctx.height-4, 1) }
 func (m *Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
+	v.MouseMode = tea.MouseModeCellMotion
 	v.WindowTitle = "gantry · " + m.ctx.project.App
 	if m.runActive() {
 		// Terminals that support it show the run in their tab or taskbar.
@@ -673,6 +692,8 @@ func (m *Model) render() string {
 		b.WriteString(m.helpBody(w, m.bodyHeight()))
 	case m.modal:
 		b.WriteString(m.confirm.View())
+	case m.pane != nil:
+		b.WriteString(m.pane.View())
 	default:
 		b.WriteString(m.tabs[m.active].View())
 	}
@@ -724,7 +745,7 @@ func (m *Model) renderTabs(compact bool) string {
 	st := m.ctx.styles
 	var b strings.Builder
 	for i, s := range m.tabs {
-		active := i == m.active && !m.modal && !m.showHelp
+		active := i == m.active && !m.modal && !m.showHelp && m.pane == nil
 		title := " " + s.Title()
 		if compact && !active {
 			title = ""
@@ -745,6 +766,8 @@ func (m *Model) renderTabs(compact bool) string {
 		b.WriteString(st.TabActive.Render(" " + m.confirm.Title() + " "))
 	case m.showHelp:
 		b.WriteString(st.TabActive.Render(" Keys "))
+	case m.pane != nil:
+		b.WriteString(st.TabActive.Render(" " + m.pane.title() + " "))
 	}
 	return b.String()
 }
@@ -831,6 +854,8 @@ func (m *Model) shortHelp() []key.Binding {
 		return []key.Binding{k.Help, k.Back, k.Quit}
 	case m.modal:
 		return m.confirm.ShortHelp()
+	case m.pane != nil:
+		return m.pane.ShortHelp()
 	}
 	cur := m.tabs[m.active]
 	if cur.Capturing() {

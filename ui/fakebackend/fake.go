@@ -41,6 +41,12 @@ type Backend struct {
 	Audit      []ui.AuditEntry
 	// Head is the commit a dev deploy would build.
 	Head Head
+	// Log and ProdLog are what Logs streams (nil: LogLines(50) for both);
+	// LastLogRequest is the last request Logs got.
+	Log, ProdLog   []string
+	LastLogRequest ui.LogRequest
+	// CommandList is what Commands returns (nil: a few sample commands).
+	CommandList []ui.CommandEntry
 
 	// Errs makes a method fail: keys are method names ("Snapshots", "Commits",
 	// "DevEnv", "ProdEnv", "History", "PlanDev", "PlanPromote", "PlanRollback").
