@@ -89,7 +89,7 @@ func (a *App) devChecks() []workflow.Check {
 // buildChecks are the checks of a build and push without a deploy.
 func (a *App) buildChecks() []workflow.Check {
 	return []workflow.Check{
-		{Name: "registry " + a.Cfg.Registry.Kind + " " + a.Cfg.Registry.Repository, Run: func(ctx context.Context) error {
+		{Name: "registry " + string(a.Cfg.Registry.Kind) + " " + a.Cfg.Registry.Repository, Run: func(ctx context.Context) error {
 			reg, err := a.Registry(ctx)
 			if err != nil {
 				return err

@@ -59,7 +59,7 @@ func (b *backend) Project() ui.ProjectInfo {
 	} else if c.Registry.Kind == "embedded" {
 		repo = "embedded/" + repo
 	}
-	return ui.ProjectInfo{App: c.App, Registry: repo, Mode: c.Registry.Kind}
+	return ui.ProjectInfo{App: c.App, Registry: repo, Mode: string(c.Registry.Kind)}
 }
 
 func toSnapshot(img registry.Image) ui.Snapshot {

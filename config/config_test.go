@@ -226,3 +226,21 @@ func TestDefaultsDeclaredOnce(t *testing.T) {
 		check("prod."+d.field, d.value)
 	}
 }
+
+// The typed registry kind loads from the file and from GANTRY_REGISTRY_KIND alike.
+func TestRegistryKindTyped(t *testing.T) {
+	cfg, err := load(t, "[registry]\nkind = \"ecr\"\nregion = \"eu-west-1\"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Registry.Kind != KindECR {
+		t.Fatalf("file kind: got %q, want %q", cfg.Registry.Kind, KindECR)
+	}
+	cfg, err = load(t, "", map[string]string{"GANTRY_REGISTRY_KIND": "oci", "GANTRY_REGISTRY_HOST": "127.0.0.1:5000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Registry.Kind != KindOCI {
+		t.Fatalf("env kind: got %q, want %q", cfg.Registry.Kind, KindOCI)
+	}
+}

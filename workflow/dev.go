@@ -175,7 +175,7 @@ func (d *DevRun) Login() pipeline.Step {
 		}
 		p := pipeline.Reading(fmt.Sprintf("log in to the %s registry %s", reg.Kind(), reg.Host()))
 		p.Target = reg.Repository()
-		p = p.With("registry", reg.Kind()+" "+reg.Host()).With("image tag", d.Meta.ImageTag).With("image", d.image)
+		p = p.With("registry", string(reg.Kind())+" "+reg.Host()).With("image tag", d.Meta.ImageTag).With("image", d.image)
 		p.Key = d.image
 		return p, nil
 	}
@@ -269,7 +269,7 @@ func (d *DevRun) imagePlan(ctx context.Context, act string) (pipeline.StepPlan, 
 		p = pipeline.Acting(act)
 	}
 	p.Target = d.image
-	p = p.With("image tag", tag).With("image", d.image).With("registry", reg.Kind()+" "+reg.Host()).
+	p = p.With("image tag", tag).With("image", d.image).With("registry", string(reg.Kind())+" "+reg.Host()).
 		With("commit", d.Meta.Commit).With("contents", d.Meta.Contents()).With("digest", digest)
 	if d.Meta.Dirty {
 		p = p.With("dirty build", "yes: content "+d.Meta.ContentHash+", tagged "+tag+" (never promoted)")

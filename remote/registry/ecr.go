@@ -108,7 +108,7 @@ func ecrHost(account, region string) string {
 	return fmt.Sprintf("%s.dkr.ecr.%s.%s", account, region, suffix)
 }
 
-func (r *ecrRegistry) Kind() string { return config.KindECR }
+func (r *ecrRegistry) Kind() config.RegistryKind { return config.KindECR }
 
 // Host is the registry host; for ecr with neither registry.host nor
 // registry.account_id set it is empty until a Login succeeds.

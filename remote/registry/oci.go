@@ -19,7 +19,7 @@ const (
 
 // ociRegistry is a plain V2 registry; the embedded kind reuses it.
 type ociRegistry struct {
-	kind   string
+	kind   config.RegistryKind
 	host   string
 	v2     *v2Client
 	opts   Options
@@ -72,9 +72,9 @@ func (r *ociRegistry) authenticator(ctx context.Context) (authn.Authenticator, e
 	return a, nil
 }
 
-func (r *ociRegistry) Kind() string       { return r.kind }
-func (r *ociRegistry) Host() string       { return r.host }
-func (r *ociRegistry) Repository() string { return r.v2.repository }
+func (r *ociRegistry) Kind() config.RegistryKind { return r.kind }
+func (r *ociRegistry) Host() string              { return r.host }
+func (r *ociRegistry) Repository() string        { return r.v2.repository }
 
 // Login returns the credentials gantry would send to the registry; both empty means anonymous.
 func (r *ociRegistry) Login(ctx context.Context) (Credentials, error) {

@@ -44,7 +44,7 @@ type TagResult struct {
 // Registry is one repository in one registry. Implementations are safe for concurrent use.
 type Registry interface {
 	// Kind is the config kind: ecr, ecr-public, oci or embedded.
-	Kind() string
+	Kind() config.RegistryKind
 	// Host is the registry host images are pushed to, e.g. 127.0.0.1:5000. For ecr with
 	// neither registry.host nor registry.account_id it comes from AWS: New asks, and if
 	// that fails it stays empty until a Login or Check succeeds.
