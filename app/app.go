@@ -52,7 +52,7 @@ type App struct {
 	reg     registry.Registry
 	engine  *docker.Engine
 	gh      *github.Client
-	hosts   map[string]hostexec.Runner
+	hosts   map[config.Env]hostexec.Runner
 	closers []io.Closer
 }
 
@@ -67,7 +67,7 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	return &App{Cfg: cfg, opts: opts, hosts: map[string]hostexec.Runner{}}, nil
+	return &App{Cfg: cfg, opts: opts, hosts: map[config.Env]hostexec.Runner{}}, nil
 }
 
 // Close closes every client the app opened.
@@ -82,7 +82,7 @@ func (a *App) Close() error {
 	}
 	a.closers = nil
 	a.reg, a.engine, a.gh = nil, nil, nil
-	a.hosts = map[string]hostexec.Runner{}
+	a.hosts = map[config.Env]hostexec.Runner{}
 	return errors.Join(errs...)
 }
 
@@ -302,7 +302,7 @@ func (a *App) WithWarnings(step pipeline.Step) pipeline.Step {
 
 // Host returns (once per environment) the command runner of "dev" or "prod":
 // one SSH connection reused by every command, or this machine for dev.target = local.
-func (a *App) Host(ctx context.Context, env string) (hostexec.Runner, error) {
+func (a *App) Host(ctx context.Context, env config.Env) (hostexec.Runner, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if h, ok := a.hosts[env]; ok {
@@ -310,14 +310,14 @@ func (a *App) Host(ctx context.Context, env string) (hostexec.Runner, error) {
 	}
 	var cfg sshhost.Config
 	switch env {
-	case "dev":
+	case config.EnvDev:
 		if a.Cfg.Dev.Target == config.TargetLocal {
 			h := localhost.Host{}
 			a.hosts[env] = h
 			return h, nil
 		}
 		cfg = a.sshConfig("dev", a.Cfg.Dev.SSH)
-	case "prod":
+	case config.EnvProd:
 		if a.Cfg.Prod.Host == "" {
 			return nil, &config.FieldError{Field: "prod.host", Problem: "is not set", Fix: "set it to the host that runs microk8s (or GANTRY_PROD_HOST)"}
 		}

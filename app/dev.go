@@ -66,7 +66,7 @@ func (a *App) devParams(forceUnlock bool) workflow.DevParams {
 			}
 			return e, nil
 		},
-		Host: func(ctx context.Context) (hostexec.Runner, error) { return a.Host(ctx, "dev") },
+		Host: func(ctx context.Context) (hostexec.Runner, error) { return a.Host(ctx, config.EnvDev) },
 		RemoteURL: func(ctx context.Context) string {
 			repo, err := a.Repo(ctx)
 			if err != nil {
@@ -134,7 +134,7 @@ func (a *App) devHostCheck() workflow.Check {
 			if _, err := exec.LookPath(docker[0]); err != nil {
 				return fmt.Errorf("%s not found on PATH: install the Docker CLI, or set dev.docker in gantry.toml", docker[0])
 			}
-			h, err := a.Host(ctx, "dev")
+			h, err := a.Host(ctx, config.EnvDev)
 			if err != nil {
 				return err
 			}
@@ -146,7 +146,7 @@ func (a *App) devHostCheck() workflow.Check {
 	}
 	name := "dev host " + a.sshRoute("dev", d.SSH)
 	return workflow.Check{Name: name, Run: func(ctx context.Context) error {
-		h, err := a.Host(ctx, "dev")
+		h, err := a.Host(ctx, config.EnvDev)
 		if err != nil {
 			var hk *sshhost.HostKeyError
 			if errors.As(err, &hk) {

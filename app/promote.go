@@ -60,7 +60,7 @@ func (a *App) promoteOptions(opts PromoteOptions) workflow.PromoteOptions {
 			return a.Repo(ctx)
 		},
 		Host: func(ctx context.Context) (hostexec.Runner, error) {
-			return a.Host(ctx, "prod")
+			return a.Host(ctx, config.EnvProd)
 		},
 		Prod:           a.prodTarget(opts.ForceUnlock),
 		AllowDowngrade: opts.AllowDowngrade,
@@ -107,7 +107,7 @@ func promoteSecrets(ghHost string) []string {
 
 // prodKubectl returns kubectl on the prod host.
 func (a *App) prodKubectl(ctx context.Context) (kubectl.Client, error) {
-	h, err := a.Host(ctx, "prod")
+	h, err := a.Host(ctx, config.EnvProd)
 	if err != nil {
 		return kubectl.Client{}, err
 	}
@@ -170,7 +170,7 @@ func (a *App) sshCheck() workflow.Check {
 	return workflow.Check{
 		Name: name,
 		Run: func(ctx context.Context) error {
-			h, err := a.Host(ctx, "prod")
+			h, err := a.Host(ctx, config.EnvProd)
 			if err != nil {
 				return err
 			}
@@ -266,7 +266,7 @@ func (a *App) rollbackProd(forceUnlock bool) []pipeline.Step {
 	return workflow.RollbackProd(workflow.RollbackProdOptions{
 		Checks: []workflow.Check{a.sshCheck(), a.kubectlCheck()},
 		Host: func(ctx context.Context) (hostexec.Runner, error) {
-			return a.Host(ctx, "prod")
+			return a.Host(ctx, config.EnvProd)
 		},
 		Prod: a.prodTarget(forceUnlock),
 		GitHub: func(context.Context) (workflow.ReleaseAPI, error) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bookshop-ops/gantry/app"
+	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/registry"
@@ -56,7 +57,7 @@ func (b *backend) Project() ui.ProjectInfo {
 	repo := c.Registry.Repository
 	if c.Registry.Host != "" {
 		repo = c.Registry.Host + "/" + repo
-	} else if c.Registry.Kind == "embedded" {
+	} else if c.Registry.Kind == config.KindEmbedded {
 		repo = "embedded/" + repo
 	}
 	return ui.ProjectInfo{App: c.App, Registry: repo, Mode: string(c.Registry.Kind)}
@@ -138,7 +139,7 @@ func (b *backend) History(ctx context.Context) ([]ui.AuditEntry, error) {
 	entries, err := b.app.History(ctx, 200)
 	out := make([]ui.AuditEntry, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, ui.AuditEntry{When: e.When, Env: e.Env, Who: e.Who, Version: e.Version, SHA: e.SHA, Result: e.Result})
+		out = append(out, ui.AuditEntry{When: e.When, Env: string(e.Env), Who: e.Who, Version: e.Version, SHA: e.SHA, Result: e.Result})
 	}
 	return out, err
 }
@@ -152,7 +153,11 @@ func (b *backend) PlanPromote(ctx context.Context, snapshotTag string) (pipeline
 }
 
 func (b *backend) PlanRollback(ctx context.Context, env string) (pipeline.Plan, error) {
-	return b.app.Plan(ctx, "rollback "+env, b.app.Rollback(env, false)), nil
+	e, err := config.ParseEnv(env)
+	if err != nil {
+		return pipeline.Plan{}, err
+	}
+	return b.app.Plan(ctx, "rollback "+env, b.app.Rollback(e, false)), nil
 }
 
 // run runs fresh steps against the plan the user approved.
@@ -170,5 +175,9 @@ func (b *backend) RunPromote(ctx context.Context, snapshotTag string, approved p
 }
 
 func (b *backend) RunRollback(ctx context.Context, env string, approved pipeline.Plan, sink pipeline.Sink) error {
-	return b.run(ctx, "rollback "+env, b.app.Rollback(env, false), approved, sink)
+	e, err := config.ParseEnv(env)
+	if err != nil {
+		return err
+	}
+	return b.run(ctx, "rollback "+env, b.app.Rollback(e, false), approved, sink)
 }

@@ -244,3 +244,16 @@ func TestRegistryKindTyped(t *testing.T) {
 		t.Fatalf("env kind: got %q, want %q", cfg.Registry.Kind, KindOCI)
 	}
 }
+
+func TestParseEnv(t *testing.T) {
+	for s, want := range map[string]Env{"dev": EnvDev, "prod": EnvProd} {
+		if got, err := ParseEnv(s); err != nil || got != want {
+			t.Errorf("ParseEnv(%q) = %q, %v; want %q", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "Dev", "staging"} {
+		if _, err := ParseEnv(s); err == nil || !strings.Contains(err.Error(), "use dev or prod") {
+			t.Errorf("ParseEnv(%q): want an error naming dev and prod, got %v", s, err)
+		}
+	}
+}
