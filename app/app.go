@@ -41,6 +41,9 @@ type Options struct {
 	PromptPassphrase func(prompt string) ([]byte, error)
 	// Dial, when set, opens the TCP connections to SSH hosts (tests cut them).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Env looks up environment variables (default os.LookupEnv): credentials, SSH
+	// key and agent, who deploys. cli passes the environment it was given.
+	Env func(string) (string, bool)
 }
 
 // App holds the configuration and lazily opened clients. Safe for concurrent use.
@@ -67,7 +70,16 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
+	if opts.Env == nil {
+		opts.Env = os.LookupEnv
+	}
 	return &App{Cfg: cfg, opts: opts, hosts: map[config.Env]hostexec.Runner{}}, nil
+}
+
+// getenv is the injected environment's value of k ("" when unset).
+func (a *App) getenv(k string) string {
+	v, _ := a.opts.Env(k)
+	return v
 }
 
 // Close closes every client the app opened.
@@ -93,7 +105,7 @@ func (a *App) Registry(ctx context.Context) (registry.Registry, error) {
 	if a.reg != nil {
 		return a.reg, nil
 	}
-	r, err := registry.New(ctx, a.Cfg.Registry, registry.Options{DataDir: a.Cfg.DataDir, Logf: a.opts.Logf})
+	r, err := registry.New(ctx, a.Cfg.Registry, registry.Options{DataDir: a.Cfg.DataDir, Logf: a.opts.Logf, Env: a.opts.Env})
 	if err != nil {
 		return nil, fmt.Errorf("registry (%s): %w", a.Cfg.Registry.Kind, err)
 	}
@@ -168,14 +180,15 @@ func (a *App) resolveSSH(field string, s config.SSH) (sshhost.Config, string) {
 		KnownHosts:            expandHome(s.KnownHosts),
 		GlobalKnownHosts:      []string{"/etc/ssh/ssh_known_hosts"},
 		InsecureIgnoreHostKey: s.InsecureIgnoreHostKey,
-		UseAgent:              os.Getenv("SSH_AUTH_SOCK") != "",
+		UseAgent:              a.getenv("SSH_AUTH_SOCK") != "",
+		AgentSocket:           a.getenv("SSH_AUTH_SOCK"),
 		Warn:                  a.opts.Warn,
 		PassphrasePrompt:      a.opts.PromptPassphrase,
 	}
-	if k := os.Getenv("GANTRY_SSH_KEY"); k != "" {
+	if k := a.getenv("GANTRY_SSH_KEY"); k != "" {
 		c.KeyPEM = []byte(k)
 	}
-	if p := os.Getenv(sshhost.PassphraseEnv); p != "" {
+	if p := a.getenv(sshhost.PassphraseEnv); p != "" {
 		c.Passphrase = []byte(p)
 	}
 	invalid := func(key string, err error) (sshhost.Config, string) {

@@ -35,7 +35,7 @@ func (a *App) Dev(opts DevOptions) []pipeline.Step {
 		checks = a.buildChecks()
 	}
 	steps := []pipeline.Step{
-		a.WithWarnings(workflow.WithSecrets(workflow.Preflight(checks), envSecrets()...)),
+		a.WithWarnings(workflow.WithSecrets(workflow.Preflight(checks), a.envSecrets()...)),
 		workflow.Metadata(workflow.MetaOptions{Dir: a.Cfg.Dir, RefuseDirty: !a.opts.AllowDirty}, &run.Meta),
 		run.Login(),
 		run.Build(),
@@ -75,8 +75,9 @@ func (a *App) devParams(forceUnlock bool) workflow.DevParams {
 			return repo.RemoteURL(ctx, "origin")
 		},
 		App:         cfg.App,
-		Who:         workflow.Who(os.Getenv),
+		Who:         workflow.Who(a.getenv),
 		ForceUnlock: forceUnlock,
+		Env:         a.opts.Env,
 		URLHost:     urlHost,
 	}
 }
@@ -166,14 +167,14 @@ func (a *App) devHostCheck() workflow.Check {
 
 // envSecrets are the secret values gantry may find in its environment; registering
 // them up front keeps them out of every log line, even one a tool prints.
-func envSecrets() []string {
+func (a *App) envSecrets() []string {
 	var out []string
 	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", registry.EnvPassword, "GITHUB_TOKEN", "GH_TOKEN", sshhost.PassphraseEnv} {
-		if v := os.Getenv(k); v != "" {
+		if v := a.getenv(k); v != "" {
 			out = append(out, v)
 		}
 	}
-	if key := os.Getenv("GANTRY_SSH_KEY"); key != "" {
+	if key := a.getenv("GANTRY_SSH_KEY"); key != "" {
 		out = append(out, key)
 		// Each line of the key too, should a tool print part of it.
 		for _, line := range strings.Split(key, "\n") {

@@ -45,7 +45,7 @@ func (a *App) promoteOptions(opts PromoteOptions) workflow.PromoteOptions {
 		Dir:         a.Cfg.Dir,
 		RefuseDirty: a.opts.Headless && !a.opts.AllowDirty,
 		Checks:      a.promoteChecks(),
-		Secrets:     promoteSecrets(a.Cfg.GitHub.Host),
+		Secrets:     a.promoteSecrets(a.Cfg.GitHub.Host),
 		Snapshot:    opts.Snapshot,
 		Lineages:    a.snapshotLineages(),
 		TagFormat:   a.Cfg.GitHub.TagFormat,
@@ -64,7 +64,7 @@ func (a *App) promoteOptions(opts PromoteOptions) workflow.PromoteOptions {
 		},
 		Prod:           a.prodTarget(opts.ForceUnlock),
 		AllowDowngrade: opts.AllowDowngrade,
-		Who:            workflow.Who(os.Getenv),
+		Who:            workflow.Who(a.getenv),
 	}
 }
 
@@ -97,8 +97,8 @@ func prodHostName(user, host string) string {
 }
 
 // promoteSecrets are envSecrets plus a GitHub token found in gh's own config.
-func promoteSecrets(ghHost string) []string {
-	out := envSecrets()
+func (a *App) promoteSecrets(ghHost string) []string {
+	out := a.envSecrets()
 	if tok, _ := github.TokenFromEnv(ghHost); tok != "" {
 		out = append(out, tok)
 	}
@@ -273,6 +273,6 @@ func (a *App) rollbackProd(forceUnlock bool) []pipeline.Step {
 			return a.GitHub()
 		},
 		TagFormat: a.Cfg.GitHub.TagFormat,
-		Who:       workflow.Who(os.Getenv),
+		Who:       workflow.Who(a.getenv),
 	})
 }

@@ -38,7 +38,7 @@ func (a *App) rollbackDev(forceUnlock bool) []pipeline.Step {
 		return reg.Repository(), nil
 	}
 	return []pipeline.Step{
-		a.WithWarnings(workflow.WithSecrets(workflow.Preflight([]workflow.Check{a.devHostCheck()}), envSecrets()...)),
+		a.WithWarnings(workflow.WithSecrets(workflow.Preflight([]workflow.Check{a.devHostCheck()}), a.envSecrets()...)),
 		workflow.DevRollback(a.devParams(forceUnlock), repository),
 	}
 }

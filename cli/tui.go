@@ -36,7 +36,7 @@ func runTUI(ctx context.Context, g *globals) error {
 		logf = l.Printf
 	}
 	// Warnings go to the debug log: nothing may write to the terminal under the UI.
-	a, err := app.New(cfg, app.Options{Headless: false, AllowDirty: true, Warn: func(s string) { logf("warning: %s", s) }, Logf: logf})
+	a, err := app.New(cfg, app.Options{Headless: false, AllowDirty: true, Warn: func(s string) { logf("warning: %s", s) }, Logf: logf, Env: g.env})
 	if err != nil {
 		return badInput(err)
 	}

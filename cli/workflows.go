@@ -36,7 +36,7 @@ func (g *globals) prepare(ctx context.Context, needMeta bool) (*app.App, meta.Me
 				workflow.ErrDirty, cfg.Dir, strings.Join(firstN(m.Changes, 5), ", "), m.ShortSHA))
 		}
 	}
-	opts := app.Options{Headless: g.headless(), AllowDirty: g.allowDirty || !g.headless(), Warn: g.warn, Logf: g.logf}
+	opts := app.Options{Headless: g.headless(), AllowDirty: g.allowDirty || !g.headless(), Warn: g.warn, Logf: g.logf, Env: g.env}
 	if !g.headless() {
 		opts.PromptPassphrase = sshhost.TTYPassphrase // an encrypted key the agent lacks: ask on the terminal
 	}

@@ -68,6 +68,8 @@ type DevParams struct {
 	Who string
 	// ForceUnlock takes the dev lock even from a live-looking holder (with a warning).
 	ForceUnlock bool
+	// Env looks up environment variables for build secrets (default os.LookupEnv).
+	Env func(string) (string, bool)
 	// URLHost is the dev host's name as users reach it, for the summary's url.
 	URLHost string
 
@@ -329,7 +331,11 @@ func (d *DevRun) Build() pipeline.Step {
 			}
 		}
 		// Build secrets are masked before any build output can show them.
-		secrets, err := docker.ReadSecrets(d.p.Build.Secrets)
+		lookup := d.p.Env
+		if lookup == nil {
+			lookup = os.LookupEnv
+		}
+		secrets, err := docker.ReadSecretsFrom(d.p.Build.Secrets, lookup)
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/bookshop-ops/gantry/config"
@@ -34,7 +33,7 @@ func newOCI(cfg config.Registry, opts Options) (*ociRegistry, error) {
 		return nil, fmt.Errorf("registry: kind oci needs registry.host, e.g. host = \"registry.example.com\"")
 	}
 	r := &ociRegistry{kind: config.KindOCI, host: cfg.Host, opts: opts}
-	user, pw := os.Getenv(EnvUsername), os.Getenv(EnvPassword)
+	user, pw := opts.getenv(EnvUsername), opts.getenv(EnvPassword)
 	if (user == "") != (pw == "") {
 		return nil, fmt.Errorf("registry: set both %s and %s, or neither", EnvUsername, EnvPassword)
 	}

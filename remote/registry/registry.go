@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"regexp"
 	"time"
 
@@ -74,6 +75,18 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// HTTPClient is used for AWS API and registry calls; nil means a default client.
 	HTTPClient *http.Client
+	// Env looks up the credential variables (default os.LookupEnv). The AWS SDK
+	// reads its own variables from the process environment.
+	Env func(string) (string, bool)
+}
+
+func (o Options) getenv(k string) string {
+	lookup := o.Env
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	v, _ := lookup(k)
+	return v
 }
 
 func (o Options) logf(format string, args ...any) {
