@@ -345,12 +345,23 @@ func (a *App) Host(ctx context.Context, env config.Env) (hostexec.Runner, error)
 	// (previous container back, lock freed) still reaches the host.
 	c, err := sshhost.DialRedialing(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("ssh %s: %w", env, err)
+		return nil, &HostError{Env: env, Err: err}
 	}
 	a.closers = append(a.closers, c)
 	a.hosts[env] = c
 	return c, nil
 }
+
+// HostError is a failure to connect to an environment's host.
+type HostError struct {
+	Env config.Env
+	Err error
+}
+
+func (e *HostError) Error() string { return "ssh " + string(e.Env) + ": " + e.Err.Error() }
+
+// Unwrap returns the connection error.
+func (e *HostError) Unwrap() error { return e.Err }
 
 func expandHome(p string) string {
 	if len(p) >= 2 && p[:2] == "~/" {

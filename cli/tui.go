@@ -5,14 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"strings"
+
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/bookshop-ops/gantry/app"
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/remote/docker"
+	"github.com/bookshop-ops/gantry/remote/github"
 	"github.com/bookshop-ops/gantry/remote/registry"
+	"github.com/bookshop-ops/gantry/remote/sshhost"
 	"github.com/bookshop-ops/gantry/ui"
 )
 
@@ -76,16 +82,16 @@ func toSnapshot(img registry.Image) ui.Snapshot {
 func (b *backend) Snapshots(ctx context.Context, page func([]ui.Snapshot)) error {
 	reg, err := b.app.Registry(ctx)
 	if err != nil {
-		return err
+		return problem(err)
 	}
-	return reg.List(ctx, func(imgs []registry.Image) error {
+	return problem(reg.List(ctx, func(imgs []registry.Image) error {
 		out := make([]ui.Snapshot, 0, len(imgs))
 		for _, img := range imgs {
 			out = append(out, toSnapshot(img))
 		}
 		page(out)
 		return nil
-	})
+	}))
 }
 
 // Commits lists the branches' commits; the console badges them from its Snapshots listing.
@@ -95,7 +101,7 @@ func (b *backend) Commits(ctx context.Context) ([]ui.Commit, error) {
 	for _, c := range commits {
 		out = append(out, ui.Commit{SHA: c.SHA, Subject: c.Subject, Author: c.Author, When: c.When, Branch: c.Branch, Released: strings.Join(c.Releases, ",")})
 	}
-	return out, err
+	return out, problem(err)
 }
 
 func (b *backend) DevEnv(ctx context.Context) ui.DevEnv {
@@ -105,7 +111,7 @@ func (b *backend) DevEnv(ctx context.Context) ui.DevEnv {
 		// Only when the image reference does not already say it (e.g. a digest).
 		health += " · version " + st.Version
 	}
-	return ui.DevEnv{Target: st.Target, Container: st.Container, Image: st.Image, State: st.State, Running: st.Running, StartedAt: st.StartedAt, Health: health, Err: err}
+	return ui.DevEnv{Target: st.Target, Container: st.Container, Image: st.Image, State: st.State, Running: st.Running, StartedAt: st.StartedAt, Health: health, Err: problem(err)}
 }
 
 // devHealth turns the HTTP status the health path answered ("200", "000" or
@@ -132,7 +138,7 @@ func (b *backend) ProdEnv(ctx context.Context) ui.ProdEnv {
 			Err: fmt.Errorf("%w: prod.host is not set; set it in gantry.toml (or GANTRY_PROD_HOST) to see the prod deployment", ui.ErrNotConfigured)}
 	}
 	st, err := b.app.ProdStatus(ctx)
-	return ui.ProdEnv{Deployment: st.Deployment, Image: st.Image, Ready: st.Ready, Desired: st.Desired, LastRollout: st.LastRollout, Err: err}
+	return ui.ProdEnv{Deployment: st.Deployment, Image: st.Image, Ready: st.Ready, Desired: st.Desired, LastRollout: st.LastRollout, Err: problem(err)}
 }
 
 func (b *backend) History(ctx context.Context) ([]ui.AuditEntry, error) {
@@ -141,7 +147,7 @@ func (b *backend) History(ctx context.Context) ([]ui.AuditEntry, error) {
 	for _, e := range entries {
 		out = append(out, ui.AuditEntry{When: e.When, Env: string(e.Env), Who: e.Who, Version: e.Version, SHA: e.SHA, Result: e.Result})
 	}
-	return out, err
+	return out, problem(err)
 }
 
 func (b *backend) PlanDev(ctx context.Context) (pipeline.Plan, error) {
@@ -163,7 +169,42 @@ func (b *backend) PlanRollback(ctx context.Context, env string) (pipeline.Plan, 
 // run runs fresh steps against the plan the user approved.
 func (b *backend) run(ctx context.Context, workflow string, steps []pipeline.Step, approved pipeline.Plan, sink pipeline.Sink) error {
 	_, err := b.app.Execute(ctx, workflow, steps, sink, &approved)
+	return problem(err)
+}
+
+// problem classifies err for the console's fix hint (ui.Problem). It decides with
+// errors.Is/As on the remote packages' typed errors, never on the message text;
+// an error of no known kind passes unchanged.
+func problem(err error) error {
+	if err == nil {
+		return nil
+	}
+	if k := problemKind(err); k != ui.ProblemOther {
+		return &ui.Problem{Kind: k, Err: err}
+	}
 	return err
+}
+
+func problemKind(err error) ui.ProblemKind {
+	var hostKey *sshhost.HostKeyError
+	var knownKey *knownhosts.KeyError
+	var rateLimit *github.RateLimitError
+	var hostErr *app.HostError
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &hostKey), errors.As(err, &knownKey):
+		return ui.ProblemHostKey
+	case errors.Is(err, registry.ErrUnauthorized), errors.Is(err, registry.ErrNoCredentials), errors.Is(err, docker.ErrUnauthorized):
+		return ui.ProblemCredentials
+	case errors.Is(err, github.ErrUnauthorized), errors.Is(err, github.ErrForbidden), errors.Is(err, github.ErrNoToken),
+		errors.Is(err, github.ErrRateLimited), errors.As(err, &rateLimit):
+		return ui.ProblemGitHub
+	case errors.Is(err, sshhost.ErrConnLost), errors.Is(err, sshhost.ErrClosed), errors.As(err, &hostErr),
+		errors.As(err, &opErr), errors.As(err, &dnsErr):
+		return ui.ProblemUnreachable
+	}
+	return ui.ProblemOther
 }
 
 func (b *backend) RunDev(ctx context.Context, approved pipeline.Plan, sink pipeline.Sink) error {

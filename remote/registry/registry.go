@@ -111,7 +111,30 @@ var (
 	ErrRepositoryNotFound = errors.New("repository not found")
 	// ErrInvalidTag means a tag is not a valid OCI tag.
 	ErrInvalidTag = errors.New("invalid tag")
+	// ErrUnauthorized means the registry (or AWS) refused the credentials.
+	ErrUnauthorized = errors.New("registry refused the credentials")
+	// ErrNoCredentials means no credentials were found (e.g. no AWS credential source).
+	ErrNoCredentials = errors.New("no registry credentials")
 )
+
+// kindError is an error that matches one of the sentinels above with errors.Is
+// while keeping its own message (which already names the problem and the fix).
+type kindError struct {
+	kind error
+	err  error
+}
+
+func (e *kindError) Error() string        { return e.err.Error() }
+func (e *kindError) Unwrap() error        { return e.err }
+func (e *kindError) Is(target error) bool { return target == e.kind }
+
+// withKind marks err as kind (nil stays nil).
+func withKind(kind, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &kindError{kind: kind, err: err}
+}
 
 // TagMovedError refuses to move an existing tag to another image.
 type TagMovedError struct {

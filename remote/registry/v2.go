@@ -364,6 +364,9 @@ func (c *v2Client) list(ctx context.Context, fn func([]Image) error) error {
 		if isNotFound(err) {
 			return nil // nothing pushed yet
 		}
+		if isAuthError(err) {
+			return withKind(ErrUnauthorized, fmt.Errorf("list %s: %w", c.repository, err))
+		}
 		return fmt.Errorf("list %s: %w", c.repository, err)
 	}
 	// Every tag's digest first (HEADs are cheap), so each Image can carry all its tags.
@@ -504,7 +507,7 @@ func (c *v2Client) check(ctx context.Context) (fresh bool, err error) {
 	case isNameUnknown(err) || isNotFound(err):
 		return true, nil
 	case isAuthError(err):
-		return false, fmt.Errorf("registry %s refused the credentials for %s; %s", host, c.repository, c.loginFix)
+		return false, withKind(ErrUnauthorized, fmt.Errorf("registry %s refused the credentials for %s; %s", host, c.repository, c.loginFix))
 	default:
 		var ne net.Error
 		var oe *net.OpError
