@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/image"
 	"github.com/bookshop-ops/gantry/remote/hoststate"
 
 	"github.com/bookshop-ops/gantry/remote/kubectl"
@@ -218,10 +219,10 @@ func withSecrets(s pipeline.Step, secrets []string) pipeline.Step {
 
 // ImageRef is what a deployment is set to: repo:tag@digest, or repo:tag when not pinned.
 func ImageRef(repository, tag, digest string, pin bool) string {
-	if pin && digest != "" {
-		return repository + ":" + tag + "@" + digest
+	if !pin {
+		digest = ""
 	}
-	return repository + ":" + tag
+	return image.New(repository, tag, digest).String()
 }
 
 // FindSnapshotStep finds the snapshot image built from HEAD's sources (or checks the
