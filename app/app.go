@@ -1,5 +1,6 @@
 // Package app wires a validated configuration to the real clients of every outside
 // system and assembles the workflows' steps from them. The CLI and the TUI share it.
+// It imports config, pipeline, workflow and remote/*; never cli, ui or printer.
 package app
 
 import (

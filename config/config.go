@@ -1,5 +1,6 @@
 // Package config loads gantry.toml, applies environment overrides and validates the
-// result with errors that name the field and the fix.
+// result with errors that name the field and the fix; it also names the environments
+// (Env) and registry kinds (RegistryKind). It imports no gantry package.
 package config
 
 import (

@@ -1,7 +1,7 @@
 // Package registry is gantry's view of an image registry: list the images of one
 // repository, resolve tags, read image labels, promote a tag without moving layers,
 // and log in. One implementation per config.Registry kind: ecr, ecr-public, oci and
-// embedded (an OCI registry served in-process).
+// embedded (an OCI registry served in-process). It imports config (for its settings).
 package registry
 
 import (

@@ -1,6 +1,7 @@
 // Package sshhost runs shell commands on a remote host over one verified SSH
 // connection. Commands are built from quoted words (hostexec.Command) joined by a few
-// shell operators, so no value can change a command's structure.
+// shell operators, so no value can change a command's structure. It imports only
+// remote/hostexec.
 package sshhost
 
 import (
