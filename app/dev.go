@@ -166,22 +166,31 @@ func (a *App) devHostCheck() workflow.Check {
 }
 
 // envSecrets are the secret values gantry may find in its environment; registering
-// them up front keeps them out of every log line, even one a tool prints.
+// them up front keeps them out of every log line, even one a tool prints. Both the
+// injected environment and the process's count: the AWS SDK and go-gh read the latter.
 func (a *App) envSecrets() []string {
 	var out []string
-	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", registry.EnvPassword, "GITHUB_TOKEN", "GH_TOKEN", sshhost.PassphraseEnv} {
-		if v := a.getenv(k); v != "" {
+	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", registry.EnvPassword, "GITHUB_TOKEN", "GH_TOKEN", sshhost.PassphraseEnv, "GANTRY_SSH_KEY"} {
+		for _, v := range []string{a.getenv(k), os.Getenv(k)} {
+			if v == "" {
+				continue
+			}
 			out = append(out, v)
+			if k == "GANTRY_SSH_KEY" {
+				out = append(out, keyLines(v)...)
+			}
 		}
 	}
-	if key := a.getenv("GANTRY_SSH_KEY"); key != "" {
-		out = append(out, key)
-		// Each line of the key too, should a tool print part of it.
-		for _, line := range strings.Split(key, "\n") {
-			line = strings.TrimSpace(line)
-			if len(line) >= 8 && !strings.HasPrefix(line, "-----") {
-				out = append(out, line)
-			}
+	return out
+}
+
+// keyLines are the lines of a PEM key long enough to mask, should a tool print part of it.
+func keyLines(key string) []string {
+	var out []string
+	for _, line := range strings.Split(key, "\n") {
+		line = strings.TrimSpace(line)
+		if len(line) >= 8 && !strings.HasPrefix(line, "-----") {
+			out = append(out, line)
 		}
 	}
 	return out

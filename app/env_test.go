@@ -23,8 +23,9 @@ func TestInjectedEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("AWS_SESSION_TOKEN", "process-session-token") // the AWS SDK reads the process env: masked too
 	secrets := strings.Join(a.envSecrets(), "|")
-	for _, want := range []string{"injected-aws-secret", "injectedkeyline1234", vars["GANTRY_SSH_KEY"]} {
+	for _, want := range []string{"injected-aws-secret", "injectedkeyline1234", vars["GANTRY_SSH_KEY"], "process-session-token"} {
 		if !strings.Contains(secrets, want) {
 			t.Errorf("envSecrets %q lacks %q", secrets, want)
 		}
