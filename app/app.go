@@ -1,5 +1,6 @@
 // Package app wires a validated configuration to the real clients of every outside
 // system and assembles the workflows' steps from them. The CLI and the TUI share it.
+// It imports config, pipeline, workflow and remote/*; never cli, ui or printer.
 package app
 
 import (
@@ -41,6 +42,9 @@ type Options struct {
 	PromptPassphrase func(prompt string) ([]byte, error)
 	// Dial, when set, opens the TCP connections to SSH hosts (tests cut them).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Env looks up environment variables (default os.LookupEnv): credentials, SSH
+	// key and agent, who deploys. cli passes the environment it was given.
+	Env func(string) (string, bool)
 }
 
 // App holds the configuration and lazily opened clients. Safe for concurrent use.
@@ -52,7 +56,7 @@ type App struct {
 	reg     registry.Registry
 	engine  *docker.Engine
 	gh      *github.Client
-	hosts   map[string]hostexec.Runner
+	hosts   map[config.Env]hostexec.Runner
 	closers []io.Closer
 
 	cmdOnce sync.Once
@@ -70,7 +74,16 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	return &App{Cfg: cfg, opts: opts, hosts: map[string]hostexec.Runner{}}, nil
+	if opts.Env == nil {
+		opts.Env = os.LookupEnv
+	}
+	return &App{Cfg: cfg, opts: opts, hosts: map[config.Env]hostexec.Runner{}}, nil
+}
+
+// getenv is the injected environment's value of k ("" when unset).
+func (a *App) getenv(k string) string {
+	v, _ := a.opts.Env(k)
+	return v
 }
 
 // Close closes every client the app opened.
@@ -85,7 +98,7 @@ func (a *App) Close() error {
 	}
 	a.closers = nil
 	a.reg, a.engine, a.gh = nil, nil, nil
-	a.hosts = map[string]hostexec.Runner{}
+	a.hosts = map[config.Env]hostexec.Runner{}
 	return errors.Join(errs...)
 }
 
@@ -96,7 +109,7 @@ func (a *App) Registry(ctx context.Context) (registry.Registry, error) {
 	if a.reg != nil {
 		return a.reg, nil
 	}
-	r, err := registry.New(ctx, a.Cfg.Registry, registry.Options{DataDir: a.Cfg.DataDir, Logf: a.opts.Logf, HTTPClient: a.httpClient()})
+	r, err := registry.New(ctx, a.Cfg.Registry, registry.Options{DataDir: a.Cfg.DataDir, Logf: a.opts.Logf, HTTPClient: a.httpClient(), Env: a.opts.Env})
 	if err != nil {
 		return nil, fmt.Errorf("registry (%s): %w", a.Cfg.Registry.Kind, err)
 	}
@@ -171,14 +184,15 @@ func (a *App) resolveSSH(field string, s config.SSH) (sshhost.Config, string) {
 		KnownHosts:            expandHome(s.KnownHosts),
 		GlobalKnownHosts:      []string{"/etc/ssh/ssh_known_hosts"},
 		InsecureIgnoreHostKey: s.InsecureIgnoreHostKey,
-		UseAgent:              os.Getenv("SSH_AUTH_SOCK") != "",
+		UseAgent:              a.getenv("SSH_AUTH_SOCK") != "",
+		AgentSocket:           a.getenv("SSH_AUTH_SOCK"),
 		Warn:                  a.opts.Warn,
 		PassphrasePrompt:      a.opts.PromptPassphrase,
 	}
-	if k := os.Getenv("GANTRY_SSH_KEY"); k != "" {
+	if k := a.getenv("GANTRY_SSH_KEY"); k != "" {
 		c.KeyPEM = []byte(k)
 	}
-	if p := os.Getenv(sshhost.PassphraseEnv); p != "" {
+	if p := a.getenv(sshhost.PassphraseEnv); p != "" {
 		c.Passphrase = []byte(p)
 	}
 	invalid := func(key string, err error) (sshhost.Config, string) {
@@ -305,7 +319,7 @@ func (a *App) WithWarnings(step pipeline.Step) pipeline.Step {
 
 // Host returns (once per environment) the command runner of "dev" or "prod":
 // one SSH connection reused by every command, or this machine for dev.target = local.
-func (a *App) Host(ctx context.Context, env string) (hostexec.Runner, error) {
+func (a *App) Host(ctx context.Context, env config.Env) (hostexec.Runner, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if h, ok := a.hosts[env]; ok {
@@ -313,14 +327,14 @@ func (a *App) Host(ctx context.Context, env string) (hostexec.Runner, error) {
 	}
 	var cfg sshhost.Config
 	switch env {
-	case "dev":
+	case config.EnvDev:
 		if a.Cfg.Dev.Target == config.TargetLocal {
 			h := a.logged(localhost.Host{}, "dev (local)")
 			a.hosts[env] = h
 			return h, nil
 		}
 		cfg = a.sshConfig("dev", a.Cfg.Dev.SSH)
-	case "prod":
+	case config.EnvProd:
 		if a.Cfg.Prod.Host == "" {
 			return nil, &config.FieldError{Field: "prod.host", Problem: "is not set", Fix: "set it to the host that runs microk8s (or GANTRY_PROD_HOST)"}
 		}
@@ -335,13 +349,24 @@ func (a *App) Host(ctx context.Context, env string) (hostexec.Runner, error) {
 	// (previous container back, lock freed) still reaches the host.
 	c, err := sshhost.DialRedialing(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("ssh %s: %w", env, err)
+		return nil, &HostError{Env: env, Err: err}
 	}
 	a.closers = append(a.closers, c)
-	h := a.logged(c, env+" "+cfg.User+"@"+cfg.Host)
+	h := a.logged(c, string(env)+" "+cfg.User+"@"+cfg.Host)
 	a.hosts[env] = h
 	return h, nil
 }
+
+// HostError is a failure to connect to an environment's host.
+type HostError struct {
+	Env config.Env
+	Err error
+}
+
+func (e *HostError) Error() string { return "ssh " + string(e.Env) + ": " + e.Err.Error() }
+
+// Unwrap returns the connection error.
+func (e *HostError) Unwrap() error { return e.Err }
 
 func expandHome(p string) string {
 	if len(p) >= 2 && p[:2] == "~/" {

@@ -13,7 +13,7 @@ import (
 // environment (and gh's token), so a plan or a run never shows one, even in a line a tool prints.
 func (a *App) Masker() *pipeline.Masker {
 	m := pipeline.NewMasker()
-	for _, s := range promoteSecrets(a.Cfg.GitHub.Host) {
+	for _, s := range a.promoteSecrets(a.Cfg.GitHub.Host) {
 		m.Add(s)
 	}
 	return m

@@ -35,7 +35,7 @@ func (a *App) Dev(opts DevOptions) []pipeline.Step {
 		checks = a.buildChecks()
 	}
 	steps := []pipeline.Step{
-		a.WithWarnings(workflow.WithSecrets(workflow.Preflight(checks), envSecrets()...)),
+		a.WithWarnings(workflow.WithSecrets(workflow.Preflight(checks), a.envSecrets()...)),
 		workflow.Metadata(workflow.MetaOptions{Dir: a.Cfg.Dir, RefuseDirty: !a.opts.AllowDirty}, &run.Meta),
 		run.Login(),
 		run.Build(),
@@ -71,7 +71,7 @@ func (a *App) devParams(forceUnlock bool) workflow.DevParams {
 			}
 			return e, nil
 		},
-		Host: func(ctx context.Context) (hostexec.Runner, error) { return a.Host(ctx, "dev") },
+		Host: func(ctx context.Context) (hostexec.Runner, error) { return a.Host(ctx, config.EnvDev) },
 		RemoteURL: func(ctx context.Context) string {
 			repo, err := a.Repo(ctx)
 			if err != nil {
@@ -80,8 +80,9 @@ func (a *App) devParams(forceUnlock bool) workflow.DevParams {
 			return repo.RemoteURL(ctx, "origin")
 		},
 		App:         cfg.App,
-		Who:         workflow.Who(os.Getenv),
+		Who:         workflow.Who(a.getenv),
 		ForceUnlock: forceUnlock,
+		Env:         a.opts.Env,
 		URLHost:     urlHost,
 	}
 }
@@ -133,7 +134,7 @@ func (a *App) devHostCheck() workflow.Check {
 			if _, err := exec.LookPath(docker[0]); err != nil {
 				return fmt.Errorf("%s not found on PATH: install the Docker CLI, or set dev.docker in gantry.toml", docker[0])
 			}
-			h, err := a.Host(ctx, "dev")
+			h, err := a.Host(ctx, config.EnvDev)
 			if err != nil {
 				return err
 			}
@@ -145,7 +146,7 @@ func (a *App) devHostCheck() workflow.Check {
 	}
 	name := "dev host " + a.sshRoute("dev", d.SSH)
 	return workflow.Check{Name: name, Run: func(ctx context.Context) error {
-		h, err := a.Host(ctx, "dev")
+		h, err := a.Host(ctx, config.EnvDev)
 		if err != nil {
 			var hk *sshhost.HostKeyError
 			if errors.As(err, &hk) {
@@ -164,22 +165,31 @@ func (a *App) devHostCheck() workflow.Check {
 }
 
 // envSecrets are the secret values gantry may find in its environment; registering
-// them up front keeps them out of every log line, even one a tool prints.
-func envSecrets() []string {
+// them up front keeps them out of every log line, even one a tool prints. Both the
+// injected environment and the process's count: the AWS SDK and go-gh read the latter.
+func (a *App) envSecrets() []string {
 	var out []string
-	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", registry.EnvPassword, "GITHUB_TOKEN", "GH_TOKEN", sshhost.PassphraseEnv} {
-		if v := os.Getenv(k); v != "" {
+	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", registry.EnvPassword, "GITHUB_TOKEN", "GH_TOKEN", sshhost.PassphraseEnv, "GANTRY_SSH_KEY"} {
+		for _, v := range []string{a.getenv(k), os.Getenv(k)} {
+			if v == "" {
+				continue
+			}
 			out = append(out, v)
+			if k == "GANTRY_SSH_KEY" {
+				out = append(out, keyLines(v)...)
+			}
 		}
 	}
-	if key := os.Getenv("GANTRY_SSH_KEY"); key != "" {
-		out = append(out, key)
-		// Each line of the key too, should a tool print part of it.
-		for _, line := range strings.Split(key, "\n") {
-			line = strings.TrimSpace(line)
-			if len(line) >= 8 && !strings.HasPrefix(line, "-----") {
-				out = append(out, line)
-			}
+	return out
+}
+
+// keyLines are the lines of a PEM key long enough to mask, should a tool print part of it.
+func keyLines(key string) []string {
+	var out []string
+	for _, line := range strings.Split(key, "\n") {
+		line = strings.TrimSpace(line)
+		if len(line) >= 8 && !strings.HasPrefix(line, "-----") {
+			out = append(out, line)
 		}
 	}
 	return out

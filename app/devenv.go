@@ -31,7 +31,7 @@ type DevStatus struct {
 // devHost is the dev container's client over the dev host, configured as the deploy
 // step configures it (the same docker command words, container, ports, health path).
 func (a *App) devHost(ctx context.Context) (*devhost.Client, error) {
-	host, err := a.Host(ctx, "dev")
+	host, err := a.Host(ctx, config.EnvDev)
 	if err != nil {
 		return nil, err
 	}
@@ -87,10 +87,13 @@ func (a *App) DevStatus(ctx context.Context) (DevStatus, error) {
 func (a *App) History(ctx context.Context, limit int) ([]hoststate.AuditEntry, error) {
 	var all []hoststate.AuditEntry
 	var errs []string
-	type place struct{ env, target string }
-	places := []place{{"dev", hoststate.DevTarget(a.Cfg.Dev.Container)}}
+	type place struct {
+		env    config.Env
+		target string
+	}
+	places := []place{{config.EnvDev, hoststate.DevTarget(a.Cfg.Dev.Container)}}
 	if a.Cfg.Prod.Host != "" {
-		places = append(places, place{"prod", hoststate.ProdTarget(a.Cfg.Prod.Namespace, a.Cfg.Prod.Deployment)})
+		places = append(places, place{config.EnvProd, hoststate.ProdTarget(a.Cfg.Prod.Namespace, a.Cfg.Prod.Deployment)})
 	}
 	seen := map[string]bool{}
 	for _, p := range places {
@@ -106,7 +109,7 @@ func (a *App) History(ctx context.Context, limit int) ([]hoststate.AuditEntry, e
 		}
 		for _, e := range entries {
 			// Dev and prod may be one host sharing the old log; keep each line once.
-			k := e.When.String() + e.Env + e.Version + e.Result + e.Who
+			k := e.When.String() + string(e.Env) + e.Version + e.Result + e.Who
 			if !seen[k] {
 				seen[k] = true
 				all = append(all, e)

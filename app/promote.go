@@ -46,7 +46,7 @@ func (a *App) promoteOptions(opts PromoteOptions) workflow.PromoteOptions {
 		Dir:         a.Cfg.Dir,
 		RefuseDirty: a.opts.Headless && !a.opts.AllowDirty,
 		Checks:      a.promoteChecks(),
-		Secrets:     promoteSecrets(a.Cfg.GitHub.Host),
+		Secrets:     a.promoteSecrets(a.Cfg.GitHub.Host),
 		Snapshot:    opts.Snapshot,
 		Lineages:    a.snapshotLineages(),
 		TagFormat:   a.Cfg.GitHub.TagFormat,
@@ -61,11 +61,11 @@ func (a *App) promoteOptions(opts PromoteOptions) workflow.PromoteOptions {
 			return a.Repo(ctx)
 		},
 		Host: func(ctx context.Context) (hostexec.Runner, error) {
-			return a.Host(ctx, "prod")
+			return a.Host(ctx, config.EnvProd)
 		},
 		Prod:           a.prodTarget(opts.ForceUnlock),
 		AllowDowngrade: opts.AllowDowngrade,
-		Who:            workflow.Who(os.Getenv),
+		Who:            workflow.Who(a.getenv),
 		Deployment:     a.deploymentOptions("prod"),
 	}
 }
@@ -99,8 +99,8 @@ func prodHostName(user, host string) string {
 }
 
 // promoteSecrets are envSecrets plus a GitHub token found in gh's own config.
-func promoteSecrets(ghHost string) []string {
-	out := envSecrets()
+func (a *App) promoteSecrets(ghHost string) []string {
+	out := a.envSecrets()
 	if tok, _ := github.TokenFromEnv(ghHost); tok != "" {
 		out = append(out, tok)
 	}
@@ -109,7 +109,7 @@ func promoteSecrets(ghHost string) []string {
 
 // prodKubectl returns kubectl on the prod host.
 func (a *App) prodKubectl(ctx context.Context) (kubectl.Client, error) {
-	h, err := a.Host(ctx, "prod")
+	h, err := a.Host(ctx, config.EnvProd)
 	if err != nil {
 		return kubectl.Client{}, err
 	}
@@ -180,7 +180,7 @@ func (a *App) sshCheck() workflow.Check {
 	return workflow.Check{
 		Name: name,
 		Run: func(ctx context.Context) error {
-			h, err := a.Host(ctx, "prod")
+			h, err := a.Host(ctx, config.EnvProd)
 			if err != nil {
 				return err
 			}
@@ -276,13 +276,13 @@ func (a *App) rollbackProd(forceUnlock bool) []pipeline.Step {
 	return workflow.RollbackProd(workflow.RollbackProdOptions{
 		Checks: []workflow.Check{a.sshCheck(), a.kubectlCheck()},
 		Host: func(ctx context.Context) (hostexec.Runner, error) {
-			return a.Host(ctx, "prod")
+			return a.Host(ctx, config.EnvProd)
 		},
 		Prod: a.prodTarget(forceUnlock),
 		GitHub: func(context.Context) (workflow.ReleaseAPI, error) {
 			return a.GitHub()
 		},
 		TagFormat: a.Cfg.GitHub.TagFormat,
-		Who:       workflow.Who(os.Getenv),
+		Who:       workflow.Who(a.getenv),
 	})
 }

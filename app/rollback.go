@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/bookshop-ops/gantry/config"
+
 	"github.com/bookshop-ops/gantry/workflow"
 
 	"github.com/bookshop-ops/gantry/pipeline"
@@ -11,11 +13,11 @@ import (
 
 // Rollback returns the steps that put the previous version back on env: for dev the
 // previous image kept on the host, for prod a rollout undo.
-func (a *App) Rollback(env string, forceUnlock bool) []pipeline.Step {
+func (a *App) Rollback(env config.Env, forceUnlock bool) []pipeline.Step {
 	switch env {
-	case "dev":
+	case config.EnvDev:
 		return a.rollbackDev(forceUnlock)
-	case "prod":
+	case config.EnvProd:
 		return a.rollbackProd(forceUnlock)
 	}
 	return []pipeline.Step{pipeline.StepFunc("rollback", func(context.Context, pipeline.Reporter) error {
@@ -36,7 +38,7 @@ func (a *App) rollbackDev(forceUnlock bool) []pipeline.Step {
 		return reg.Repository(), nil
 	}
 	return []pipeline.Step{
-		a.WithWarnings(workflow.WithSecrets(workflow.Preflight([]workflow.Check{a.devHostCheck()}), envSecrets()...)),
+		a.WithWarnings(workflow.WithSecrets(workflow.Preflight([]workflow.Check{a.devHostCheck()}), a.envSecrets()...)),
 		workflow.DevRollback(a.devParams(forceUnlock), repository),
 	}
 }

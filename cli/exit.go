@@ -1,5 +1,7 @@
 // Package cli is gantry's command line: the commands, their flags, exit statuses
-// and the choice between the TUI and the headless printers.
+// and the choice between the TUI and the headless printers, plus the TUI's backend
+// adapter (tui.go: app's types to ui's, errors classified for ui). It may import
+// every gantry package; nothing imports it but main.
 package cli
 
 import (

@@ -216,7 +216,8 @@ func (e *reportedError) Error() string { return e.err.Error() }
 func (e *reportedError) Unwrap() error { return e.err }
 
 func isUsage(err error) bool {
-	// cobra's own argument and command errors are plain errors; they all mean bad input.
+	// cobra's own argument and command errors are plain errors (cobra has no typed
+	// errors to match with errors.Is/As), so their text is all there is; they all mean bad input.
 	var ie inputError
 	if errors.As(err, &ie) {
 		return true

@@ -5,14 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/ssh/knownhosts"
+
 	"github.com/bookshop-ops/gantry/app"
+	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/pipeline"
+	"github.com/bookshop-ops/gantry/remote/docker"
+	"github.com/bookshop-ops/gantry/remote/github"
 	"github.com/bookshop-ops/gantry/remote/registry"
+	"github.com/bookshop-ops/gantry/remote/sshhost"
 	"github.com/bookshop-ops/gantry/ui"
 )
 
@@ -38,7 +45,7 @@ func runTUI(ctx context.Context, g *globals) error {
 	// Warnings go to the debug log: nothing may write to the terminal under the UI.
 	// An encrypted SSH key the agent lacks is asked for in the console itself.
 	prompts := ui.NewPrompter()
-	a, err := app.New(cfg, app.Options{Headless: false, AllowDirty: true, Warn: func(s string) { logf("warning: %s", s) }, Logf: logf,
+	a, err := app.New(cfg, app.Options{Headless: false, AllowDirty: true, Warn: func(s string) { logf("warning: %s", s) }, Logf: logf, Env: g.env,
 		PromptPassphrase: func(prompt string) ([]byte, error) { return prompts.Ask(ctx, prompt) }})
 	if err != nil {
 		return badInput(err)
@@ -60,10 +67,10 @@ func (b *backend) Project() ui.ProjectInfo {
 	repo := c.Registry.Repository
 	if c.Registry.Host != "" {
 		repo = c.Registry.Host + "/" + repo
-	} else if c.Registry.Kind == "embedded" {
+	} else if c.Registry.Kind == config.KindEmbedded {
 		repo = "embedded/" + repo
 	}
-	return ui.ProjectInfo{App: c.App, Registry: repo, Mode: c.Registry.Kind}
+	return ui.ProjectInfo{App: c.App, Registry: repo, Mode: string(c.Registry.Kind)}
 }
 
 func toSnapshot(img registry.Image) ui.Snapshot {
@@ -79,16 +86,16 @@ func toSnapshot(img registry.Image) ui.Snapshot {
 func (b *backend) Snapshots(ctx context.Context, page func([]ui.Snapshot)) error {
 	reg, err := b.app.Registry(ctx)
 	if err != nil {
-		return err
+		return problem(err)
 	}
-	return reg.List(ctx, func(imgs []registry.Image) error {
+	return problem(reg.List(ctx, func(imgs []registry.Image) error {
 		out := make([]ui.Snapshot, 0, len(imgs))
 		for _, img := range imgs {
 			out = append(out, toSnapshot(img))
 		}
 		page(out)
 		return nil
-	})
+	}))
 }
 
 // Commits lists the branches' commits; the console badges them from its Snapshots listing.
@@ -98,7 +105,7 @@ func (b *backend) Commits(ctx context.Context) ([]ui.Commit, error) {
 	for _, c := range commits {
 		out = append(out, ui.Commit{SHA: c.SHA, Subject: c.Subject, Author: c.Author, When: c.When, Branch: c.Branch, Released: strings.Join(c.Releases, ",")})
 	}
-	return out, err
+	return out, problem(err)
 }
 
 func (b *backend) DevEnv(ctx context.Context) ui.DevEnv {
@@ -109,7 +116,7 @@ func (b *backend) DevEnv(ctx context.Context) ui.DevEnv {
 		health += " · version " + st.Version
 	}
 	return ui.DevEnv{Target: st.Target, Container: st.Container, Image: st.Image, State: st.State, Running: st.Running, StartedAt: st.StartedAt, Health: health,
-		ImageID: st.ImageID, Ports: b.app.Cfg.Dev.Ports, GitHub: b.deployment(ctx, "dev"), Err: err}
+		ImageID: st.ImageID, Ports: b.app.Cfg.Dev.Ports, GitHub: b.deployment(ctx, "dev"), Err: problem(err)}
 }
 
 // deployment says what GitHub's Deployments record for env, when the app records them
@@ -166,16 +173,16 @@ func (b *backend) ProdEnv(ctx context.Context) ui.ProdEnv {
 	}
 	st, err := b.app.ProdStatus(ctx)
 	return ui.ProdEnv{Deployment: st.Deployment, Image: st.Image, Ready: st.Ready, Desired: st.Desired, LastRollout: st.LastRollout,
-		Namespace: st.Namespace, State: st.State, Revision: st.Revision, GitHub: b.deployment(ctx, "prod"), Err: err}
+		Namespace: st.Namespace, State: st.State, Revision: st.Revision, GitHub: b.deployment(ctx, "prod"), Err: problem(err)}
 }
 
 func (b *backend) History(ctx context.Context) ([]ui.AuditEntry, error) {
 	entries, err := b.app.History(ctx, 200)
 	out := make([]ui.AuditEntry, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, ui.AuditEntry{When: e.When, Env: e.Env, Who: e.Who, Version: e.Version, SHA: e.SHA, Result: e.Result, App: e.App, Target: e.Target})
+		out = append(out, ui.AuditEntry{When: e.When, Env: string(e.Env), Who: e.Who, Version: e.Version, SHA: e.SHA, Result: e.Result, App: e.App, Target: e.Target})
 	}
-	return out, err
+	return out, problem(err)
 }
 
 func (b *backend) PlanDev(ctx context.Context) (pipeline.Plan, error) {
@@ -187,13 +194,52 @@ func (b *backend) PlanPromote(ctx context.Context, snapshotTag string) (pipeline
 }
 
 func (b *backend) PlanRollback(ctx context.Context, env string) (pipeline.Plan, error) {
-	return b.app.Plan(ctx, "rollback "+env, b.app.Rollback(env, false)), nil
+	e, err := config.ParseEnv(env)
+	if err != nil {
+		return pipeline.Plan{}, err
+	}
+	return b.app.Plan(ctx, "rollback "+env, b.app.Rollback(e, false)), nil
 }
 
 // run runs fresh steps against the plan the user approved.
 func (b *backend) run(ctx context.Context, workflow string, steps []pipeline.Step, approved pipeline.Plan, sink pipeline.Sink) error {
 	_, err := b.app.Execute(ctx, workflow, steps, sink, &approved)
+	return problem(err)
+}
+
+// problem classifies err for the console's fix hint (ui.Problem). It decides with
+// errors.Is/As on the remote packages' typed errors, never on the message text;
+// an error of no known kind passes unchanged.
+func problem(err error) error {
+	if err == nil {
+		return nil
+	}
+	if k := problemKind(err); k != ui.ProblemOther {
+		return &ui.Problem{Kind: k, Err: err}
+	}
 	return err
+}
+
+func problemKind(err error) ui.ProblemKind {
+	var hostKey *sshhost.HostKeyError
+	var knownKey *knownhosts.KeyError
+	var rateLimit *github.RateLimitError
+	var hostErr *app.HostError
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &hostKey), errors.As(err, &knownKey):
+		return ui.ProblemHostKey
+	case errors.Is(err, registry.ErrUnauthorized), errors.Is(err, registry.ErrNoCredentials), errors.Is(err, docker.ErrUnauthorized):
+		return ui.ProblemCredentials
+	case errors.Is(err, github.ErrUnauthorized), errors.Is(err, github.ErrForbidden), errors.Is(err, github.ErrNoToken),
+		errors.Is(err, github.ErrRateLimited), errors.As(err, &rateLimit):
+		return ui.ProblemGitHub
+	case errors.Is(err, sshhost.ErrConnLost), errors.Is(err, sshhost.ErrClosed), errors.As(err, &hostErr),
+		errors.As(err, &opErr), errors.As(err, &dnsErr):
+		return ui.ProblemUnreachable
+	}
+	return ui.ProblemOther
 }
 
 func (b *backend) RunDev(ctx context.Context, approved pipeline.Plan, sink pipeline.Sink) error {
@@ -205,7 +251,11 @@ func (b *backend) RunPromote(ctx context.Context, snapshotTag string, approved p
 }
 
 func (b *backend) RunRollback(ctx context.Context, env string, approved pipeline.Plan, sink pipeline.Sink) error {
-	return b.run(ctx, "rollback "+env, b.app.Rollback(env, false), approved, sink)
+	e, err := config.ParseEnv(env)
+	if err != nil {
+		return err
+	}
+	return b.run(ctx, "rollback "+env, b.app.Rollback(e, false), approved, sink)
 }
 
 // NewBackend returns the console's backend over a (what `gantry` with no command opens),

@@ -1,11 +1,18 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
 	"testing"
 
 	"github.com/bookshop-ops/gantry/app"
 	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/remote/docker"
+	"github.com/bookshop-ops/gantry/remote/github"
+	"github.com/bookshop-ops/gantry/remote/registry"
+	"github.com/bookshop-ops/gantry/remote/sshhost"
 	"github.com/bookshop-ops/gantry/ui"
 )
 
@@ -35,5 +42,47 @@ func TestProdEnvNotConfigured(t *testing.T) {
 	env := (&backend{app: a, logf: t.Logf}).ProdEnv(t.Context())
 	if !errors.Is(env.Err, ui.ErrNotConfigured) || env.Deployment != "django-app" {
 		t.Fatalf("ProdEnv without prod.host = %+v, want ErrNotConfigured for django-app", env)
+	}
+}
+
+// The adapter classifies errors by their types for the console's hint; an
+// error's text alone classifies nothing.
+func TestProblemKinds(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want ui.ProblemKind
+	}{
+		{fmt.Errorf("ssh dev: %w", &sshhost.HostKeyError{Host: "h"}), ui.ProblemHostKey},
+		{fmt.Errorf("list: %w", registry.ErrUnauthorized), ui.ProblemCredentials},
+		{fmt.Errorf("login: %w", registry.ErrNoCredentials), ui.ProblemCredentials},
+		{fmt.Errorf("push: %w", docker.ErrUnauthorized), ui.ProblemCredentials},
+		{fmt.Errorf("release: %w", github.ErrForbidden), ui.ProblemGitHub},
+		{&github.RateLimitError{}, ui.ProblemGitHub},
+		{fmt.Errorf("deploy: %w", sshhost.ErrConnLost), ui.ProblemUnreachable},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, ui.ProblemUnreachable},
+		{errors.New("ssh: knownhosts: expired unauthorized dial"), ui.ProblemOther},
+	} {
+		err := problem(c.err)
+		if got := ui.KindOf(err); got != c.want {
+			t.Errorf("%v: kind %v, want %v", c.err, got, c.want)
+		}
+		if err.Error() != c.err.Error() || !errors.Is(err, c.err) {
+			t.Errorf("%v: classification changed the error: %v", c.err, err)
+		}
+	}
+	if problem(nil) != nil {
+		t.Error("problem(nil) is not nil")
+	}
+
+	// A real failed dial: nothing listens on port 1.
+	cfg := &config.Config{Dev: config.Dev{Target: config.TargetSSH, SSH: config.SSH{Host: "127.0.0.1", Port: 1, User: "u", SSHConfig: config.SSHConfigOff, InsecureIgnoreHostKey: true}}}
+	a, err := app.New(cfg, app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_, err = a.Host(context.Background(), config.EnvDev)
+	if err == nil || ui.KindOf(problem(err)) != ui.ProblemUnreachable {
+		t.Fatalf("dial to a closed port: %v (kind %v), want unreachable", err, ui.KindOf(problem(err)))
 	}
 }

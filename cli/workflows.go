@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bookshop-ops/gantry/app"
+	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/meta"
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/printer"
@@ -35,7 +36,7 @@ func (g *globals) prepare(ctx context.Context, needMeta bool) (*app.App, meta.Me
 				workflow.ErrDirty, cfg.Dir, strings.Join(firstN(m.Changes, 5), ", "), m.ShortSHA))
 		}
 	}
-	opts := app.Options{Headless: g.headless(), AllowDirty: g.allowDirty || !g.headless(), Warn: g.warn, Logf: g.logf}
+	opts := app.Options{Headless: g.headless(), AllowDirty: g.allowDirty || !g.headless(), Warn: g.warn, Logf: g.logf, Env: g.env}
 	if !g.headless() {
 		opts.PromptPassphrase = sshhost.TTYPassphrase // an encrypted key the agent lacks: ask on the terminal
 	}
@@ -216,16 +217,19 @@ back to) and asks; the run carries out exactly that plan. --dry-run prints the p
 changes nothing; it exits 0 when the plan would run and 1 when a step refuses.`,
 		Example:   "  gantry rollback dev --dry-run\n  gantry rollback dev\n  gantry rollback prod --ci",
 		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
-		ValidArgs: []string{"dev", "prod"},
+		ValidArgs: []string{string(config.EnvDev), string(config.EnvProd)},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, _, err := g.prepare(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			env := args[0]
+			env, err := config.ParseEnv(args[0])
+			if err != nil {
+				return err
+			}
 			return g.execute(cmd.Context(), workflowRun{
-				name: "rollback " + env, steps: func() []pipeline.Step { return a.Rollback(env, forceUnlock) }, masker: a.Masker(),
+				name: "rollback " + env.String(), steps: func() []pipeline.Step { return a.Rollback(env, forceUnlock) }, masker: a.Masker(),
 				dryRun: dryRun, ask: !yes && g.interactive(),
 				question: fmt.Sprintf("Roll back %s as planned above?", env),
 			})

@@ -1,5 +1,6 @@
 // Package config loads gantry.toml, applies environment overrides and validates the
-// result with errors that name the field and the fix.
+// result with errors that name the field and the fix; it also names the environments
+// (Env) and registry kinds (RegistryKind). It imports no gantry package.
 package config
 
 import (
@@ -19,12 +20,15 @@ import (
 // FileName is the project file gantry looks for at the app's root.
 const FileName = "gantry.toml"
 
+// RegistryKind names the kind of registry images live in (registry.kind).
+type RegistryKind string
+
 // Registry kinds.
 const (
-	KindECR       = "ecr"
-	KindECRPublic = "ecr-public"
-	KindOCI       = "oci"
-	KindEmbedded  = "embedded"
+	KindECR       RegistryKind = "ecr"
+	KindECRPublic RegistryKind = "ecr-public"
+	KindOCI       RegistryKind = "oci"
+	KindEmbedded  RegistryKind = "embedded"
 )
 
 // Dev target kinds.
@@ -54,9 +58,9 @@ type Config struct {
 // Registry says where images live.
 type Registry struct {
 	// Kind is ecr, ecr-public, oci or embedded.
-	Kind       string `toml:"kind"`
-	Region     string `toml:"region"`
-	Repository string `toml:"repository"`
+	Kind       RegistryKind `toml:"kind"`
+	Region     string       `toml:"region"`
+	Repository string       `toml:"repository"`
 	// AccountID is the registry id for private ECR; empty means the caller's account.
 	AccountID string `toml:"account_id"`
 	// Endpoint overrides the ECR API endpoint (tests, VPC endpoints).
@@ -420,7 +424,7 @@ func dataDir(env func(string) (string, bool)) string {
 // (repository, dev.target, known_hosts, the ECR Public region) are derived in fillDefaults.
 var (
 	defaults = []fieldDefault{
-		{"registry.kind", KindEmbedded},
+		{"registry.kind", string(KindEmbedded)},
 		{"build.dockerfile", "Dockerfile"},
 		{"build.context", "."},
 		{"dev.container", "dev-app"},

@@ -226,3 +226,34 @@ func TestDefaultsDeclaredOnce(t *testing.T) {
 		check("prod."+d.field, d.value)
 	}
 }
+
+// The typed registry kind loads from the file and from GANTRY_REGISTRY_KIND alike.
+func TestRegistryKindTyped(t *testing.T) {
+	cfg, err := load(t, "[registry]\nkind = \"ecr\"\nregion = \"eu-west-1\"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Registry.Kind != KindECR {
+		t.Fatalf("file kind: got %q, want %q", cfg.Registry.Kind, KindECR)
+	}
+	cfg, err = load(t, "", map[string]string{"GANTRY_REGISTRY_KIND": "oci", "GANTRY_REGISTRY_HOST": "127.0.0.1:5000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Registry.Kind != KindOCI {
+		t.Fatalf("env kind: got %q, want %q", cfg.Registry.Kind, KindOCI)
+	}
+}
+
+func TestParseEnv(t *testing.T) {
+	for s, want := range map[string]Env{"dev": EnvDev, "prod": EnvProd} {
+		if got, err := ParseEnv(s); err != nil || got != want {
+			t.Errorf("ParseEnv(%q) = %q, %v; want %q", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "Dev", "staging"} {
+		if _, err := ParseEnv(s); err == nil || !strings.Contains(err.Error(), "use dev or prod") {
+			t.Errorf("ParseEnv(%q): want an error naming dev and prod, got %v", s, err)
+		}
+	}
+}

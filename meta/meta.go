@@ -1,5 +1,6 @@
 // Package meta derives an app's release metadata: the version from pyproject.toml,
-// the commit, its short SHA and the snapshot image tag built from them.
+// the commit, its short SHA and the snapshot image tag built from them. It imports
+// only remote/git.
 package meta
 
 import (

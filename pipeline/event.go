@@ -1,5 +1,7 @@
-// Package pipeline holds the steps of gantry's two release workflows and the runner
-// that executes them, reporting progress as a closed set of typed events.
+// Package pipeline is the runner core: the Step contract, plans (StepPlan, Plan,
+// PlanSteps), the Runner that executes steps against an approved plan, the Reporter,
+// the closed set of typed events, and the Masker that keeps secrets out of them.
+// It imports no gantry package (a test enforces it); the workflows' steps live in workflow.
 package pipeline
 
 import (

@@ -1,5 +1,6 @@
-// Package printer renders pipeline events for headless runs: plain text for people,
-// GitHub Actions workflow commands, and JSON lines for machines.
+// Package printer renders pipeline events and plans for headless runs: plain text for
+// people, GitHub Actions workflow commands, and JSON lines for machines. It imports
+// only pipeline and units.
 package printer
 
 import (

@@ -53,7 +53,8 @@ type imageRef struct {
 	tag, digest string
 }
 
-// parseImageRef splits "repo:tag", "repo@sha256:…" or "repo:tag@sha256:…".
+// parseImageRef splits "repo:tag", "repo@sha256:…" or "repo:tag@sha256:…" to
+// highlight the running snapshot. Display only (ui imports only pipeline, not image).
 func parseImageRef(image string) imageRef {
 	var r imageRef
 	if image == "" {

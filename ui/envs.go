@@ -204,7 +204,8 @@ func (s *envsScreen) View() string {
 }
 
 // splitImage splits "repo:tag" or "repo@digest" so the tag, the part that
-// matters, is never the part a narrow terminal cuts off.
+// matters, is never the part a narrow terminal cuts off. Display only: ui may not
+// import gantry's image package (it imports only pipeline); nothing is decided on it.
 func splitImage(image string) (repo, ref string) {
 	if i := strings.Index(image, "@"); i >= 0 {
 		return image[:i], image[i+1:]

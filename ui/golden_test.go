@@ -53,12 +53,12 @@ var goldenCases = []goldenCase{
 	{name: "help_scrolled", setup: func(d *driver) { d.loaded(); d.press("?", "j", "j", "j") }},
 	{name: "snapshots_detail", setup: func(d *driver) { d.loaded(); d.press("G", "k", "enter") }},
 	{name: "snapshots_error", fake: func(b *fakebackend.Backend) {
-		b.Errs = map[string]error{"Snapshots": errors.New("operation error ECR: DescribeImages, https response error StatusCode: 400, ExpiredTokenException: token expired")}
+		b.Errs = map[string]error{"Snapshots": &ui.Problem{Kind: ui.ProblemCredentials, Err: errors.New("operation error ECR: DescribeImages, https response error StatusCode: 400, ExpiredTokenException: token expired")}}
 	}, setup: func(d *driver) { d.loaded() }},
 	{name: "commits", setup: func(d *driver) { d.loaded(); d.press("2", "j") }},
 	{name: "environments", setup: func(d *driver) { d.loaded(); d.press("3") }},
 	{name: "environments_errors", fake: func(b *fakebackend.Backend) {
-		b.Errs = map[string]error{"DevEnv": errors.New("dial tcp 10.0.1.23:22: connect: connection refused")}
+		b.Errs = map[string]error{"DevEnv": &ui.Problem{Kind: ui.ProblemUnreachable, Err: errors.New("dial tcp 10.0.1.23:22: connect: connection refused")}}
 		b.Block = map[string]bool{"ProdEnv": true}
 	}, setup: func(d *driver) { d.loaded(); d.press("3", "j") }},
 	{name: "history", setup: func(d *driver) { d.loaded(); d.press("5") }},

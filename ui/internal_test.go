@@ -311,10 +311,13 @@ func TestWrapKeepsEveryWord(t *testing.T) {
 
 func TestFixHints(t *testing.T) {
 	for err, want := range map[error]string{
-		fmt.Errorf("list: %w after 15s", errLoadTimeout):                "did not answer in time",
-		errors.New("ExpiredTokenException: token expired"):              "aws sso login",
-		errors.New("ssh: handshake failed: knownhosts: key is unknown"): "known_hosts",
-		errors.New("dial tcp 10.0.0.1:22: connection refused"):          "SSH key",
+		fmt.Errorf("list: %w after 15s", errLoadTimeout):                                          "did not answer in time",
+		&Problem{Kind: ProblemCredentials, Err: errors.New("token expired")}:                      "aws sso login",
+		fmt.Errorf("load: %w", &Problem{Kind: ProblemHostKey, Err: errors.New("key is unknown")}): "known_hosts",
+		&Problem{Kind: ProblemUnreachable, Err: errors.New("connection refused")}:                 "SSH key",
+		&Problem{Kind: ProblemGitHub, Err: errors.New("rate limit")}:                              "GH_TOKEN",
+		// Text alone decides nothing: an unclassified error only says retry.
+		errors.New("ssh: handshake failed: knownhosts: key is unknown"): "press r to retry",
 		errors.New("something else"):                                    "press r to retry",
 	} {
 		if got := fixHint(err, "dev host"); !strings.Contains(got, want) {

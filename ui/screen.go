@@ -33,20 +33,21 @@ type promoteSource interface {
 // jumpToSnapshotMsg asks the root model to show a snapshot on the Snapshots tab.
 type jumpToSnapshotMsg struct{ tag string }
 
-// fixHint suggests what to do about a load error, shown under the error.
+// fixHint suggests what to do about a load error, shown under the error. The
+// backend classified the error (see Problem); nothing here reads its text.
 func fixHint(err error, what string) string {
-	msg := strings.ToLower(err.Error())
-	switch {
-	case errors.Is(err, errLoadTimeout):
+	if errors.Is(err, errLoadTimeout) {
 		return what + " did not answer in time: check the network or VPN, then press r to retry"
-	case strings.Contains(msg, "expired") || strings.Contains(msg, "credential") ||
-		strings.Contains(msg, "unauthorized") || strings.Contains(msg, "denied") ||
-		strings.Contains(msg, "no valid providers"):
+	}
+	switch KindOf(err) {
+	case ProblemCredentials:
 		return "refresh your AWS credentials (aws sso login / AWS_PROFILE), then press r to retry"
-	case strings.Contains(msg, "knownhosts") || strings.Contains(msg, "host key"):
+	case ProblemHostKey:
 		return "the host key is unknown or changed: check known_hosts, then press r to retry"
-	case strings.Contains(msg, "ssh") || strings.Contains(msg, "dial") || strings.Contains(msg, "connection refused"):
+	case ProblemUnreachable:
 		return "cannot reach " + what + ": check the host, SSH key and agent, then press r to retry"
+	case ProblemGitHub:
+		return "GitHub refused the token or rate-limited it: check GH_TOKEN (or gh auth login), then press r to retry"
 	}
 	return "press r to retry"
 }

@@ -1,5 +1,6 @@
 // Package ui is gantry's terminal console: browse snapshots, commits and what
-// runs where, start a dev deploy, promote or rollback, and watch it run.
+// runs where, start a dev deploy, promote or rollback, and watch it run. It imports
+// only pipeline and units: everything else reaches it through the Backend interface.
 //
 // One root model owns a shared context (size, styles, keys, backend, clock)
 // and the screens; screens are plain structs that never do I/O. Every backend

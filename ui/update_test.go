@@ -528,8 +528,8 @@ func TestQuitWhenIdle(t *testing.T) {
 func TestLoadErrorsShowInlineWithFix(t *testing.T) {
 	b := fake(20)
 	b.Errs = map[string]error{
-		"Snapshots": errors.New("ExpiredTokenException: the security token included in the request is expired"),
-		"DevEnv":    errors.New("dial tcp 10.0.1.23:22: connect: connection refused"),
+		"Snapshots": &ui.Problem{Kind: ui.ProblemCredentials, Err: errors.New("ExpiredTokenException: the security token included in the request is expired")},
+		"DevEnv":    &ui.Problem{Kind: ui.ProblemUnreachable, Err: errors.New("dial tcp 10.0.1.23:22: connect: connection refused")},
 		"History":   errors.New("audit table missing"),
 	}
 	b.Block = map[string]bool{"ProdEnv": true} // ignores nothing, just never answers in time

@@ -1,5 +1,5 @@
 // Package units formats sizes the same way everywhere gantry shows them: the CLI,
-// the headless printers and the TUI.
+// the headless printers and the TUI. It imports no gantry package.
 package units
 
 import "fmt"

@@ -428,7 +428,8 @@ func TestPreviousImageAndRepository(t *testing.T) {
 	for ref, want := range map[string]string{
 		"127.0.0.1:5000/book-shop:1.0.0-SNAPSHOT-abcdef0": "127.0.0.1:5000/book-shop",
 		"127.0.0.1:5000/book-shop":                        "127.0.0.1:5000/book-shop",
-		"r/x@sha256:abc":                                  "r/x",
+		"r/x@" + fakeDigest:                               "r/x",
+		"r/x@sha256:abc":                                  "", // not a digest
 		"sha256:abc":                                      "",
 	} {
 		if got := repositoryOf(ref); got != want {

@@ -68,6 +68,8 @@ type DevParams struct {
 	Who string
 	// ForceUnlock takes the dev lock even from a live-looking holder (with a warning).
 	ForceUnlock bool
+	// Env looks up environment variables for build secrets (default os.LookupEnv).
+	Env func(string) (string, bool)
 	// URLHost is the dev host's name as users reach it, for the summary's url.
 	URLHost string
 
@@ -175,7 +177,7 @@ func (d *DevRun) Login() pipeline.Step {
 		}
 		p := pipeline.Reading(fmt.Sprintf("log in to the %s registry %s", reg.Kind(), reg.Host()))
 		p.Target = reg.Repository()
-		p = p.With("registry", reg.Kind()+" "+reg.Host()).With("image tag", d.Meta.ImageTag).With("image", d.image)
+		p = p.With("registry", string(reg.Kind())+" "+reg.Host()).With("image tag", d.Meta.ImageTag).With("image", d.image)
 		p.Key = d.image
 		return p, nil
 	}
@@ -269,7 +271,7 @@ func (d *DevRun) imagePlan(ctx context.Context, act string) (pipeline.StepPlan, 
 		p = pipeline.Acting(act)
 	}
 	p.Target = d.image
-	p = p.With("image tag", tag).With("image", d.image).With("registry", reg.Kind()+" "+reg.Host()).
+	p = p.With("image tag", tag).With("image", d.image).With("registry", string(reg.Kind())+" "+reg.Host()).
 		With("commit", d.Meta.Commit).With("contents", d.Meta.Contents()).With("digest", digest)
 	if d.Meta.Dirty {
 		p = p.With("dirty build", "yes: content "+d.Meta.ContentHash+", tagged "+tag+" (never promoted)")
@@ -329,7 +331,11 @@ func (d *DevRun) Build() pipeline.Step {
 			}
 		}
 		// Build secrets are masked before any build output can show them.
-		secrets, err := docker.ReadSecrets(d.p.Build.Secrets)
+		lookup := d.p.Env
+		if lookup == nil {
+			lookup = os.LookupEnv
+		}
+		secrets, err := docker.ReadSecretsFrom(d.p.Build.Secrets, lookup)
 		if err != nil {
 			return err
 		}

@@ -221,7 +221,7 @@ func (d *DevRun) Deploy() pipeline.Step {
 
 // audit starts the dev audit entry of this app's container.
 func (p *DevParams) audit(version, sha string) hoststate.AuditEntry {
-	return hoststate.AuditEntry{Env: "dev", Who: p.Who, Version: version, SHA: sha, App: p.App, Target: hoststate.DevTarget(p.Dev.Container)}
+	return hoststate.AuditEntry{Env: config.EnvDev, Who: p.Who, Version: version, SHA: sha, App: p.App, Target: hoststate.DevTarget(p.Dev.Container)}
 }
 
 // locked runs fn holding the dev lock, releases the lock on every exit path and
@@ -282,7 +282,7 @@ func locked(ctx context.Context, r pipeline.Reporter, host hostexec.Runner, p De
 
 func (p *DevParams) lock(host hostexec.Runner, version string) *hoststate.Lock {
 	return &hoststate.Lock{
-		Host: host, App: p.App, Target: hoststate.DevTarget(p.Dev.Container), Env: "dev", Who: p.Who, Version: version,
+		Host: host, App: p.App, Target: hoststate.DevTarget(p.Dev.Container), Env: config.EnvDev, Who: p.Who, Version: version,
 		Timeout: p.Dev.LockTimeout.Duration, Lease: p.LockLease,
 		Force: p.ForceUnlock, Poll: p.LockPoll, Now: p.Now,
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bookshop-ops/gantry/image"
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/remote/devhost"
 	"github.com/bookshop-ops/gantry/remote/hoststate"
@@ -145,16 +146,12 @@ func previousImage(imgs []devhost.Image, cur *devhost.Container) (devhost.Image,
 	return devhost.Image{}, false
 }
 
-// repositoryOf strips the tag or digest from an image reference.
+// repositoryOf strips the tag or digest from an image reference ("" for an image
+// ID such as sha256:…, or what is no reference).
 func repositoryOf(ref string) string {
-	if i := strings.IndexByte(ref, '@'); i >= 0 {
-		ref = ref[:i]
-	}
-	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
-		ref = ref[:i]
-	}
-	if strings.HasPrefix(ref, "sha256") {
+	r, err := image.Parse(ref)
+	if err != nil || strings.HasPrefix(ref, "sha256:") {
 		return ""
 	}
-	return ref
+	return r.Repository
 }

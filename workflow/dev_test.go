@@ -29,9 +29,9 @@ type devFakeRegistry struct {
 	released map[string]string // release tag → digest, read through Resolve (as promote writes it)
 }
 
-func (f *devFakeRegistry) Kind() string       { return "oci" }
-func (f *devFakeRegistry) Host() string       { return "reg.example:5000" }
-func (f *devFakeRegistry) Repository() string { return "reg.example:5000/book-shop" }
+func (f *devFakeRegistry) Kind() config.RegistryKind { return config.KindOCI }
+func (f *devFakeRegistry) Host() string              { return "reg.example:5000" }
+func (f *devFakeRegistry) Repository() string        { return "reg.example:5000/book-shop" }
 func (f *devFakeRegistry) Login(context.Context) (registry.Credentials, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

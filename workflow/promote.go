@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/image"
 	"github.com/bookshop-ops/gantry/remote/hoststate"
 
 	"github.com/bookshop-ops/gantry/remote/kubectl"
@@ -91,7 +93,7 @@ func (t ProdTarget) stateTarget() string { return hoststate.ProdTarget(t.Namespa
 
 // audit appends an entry to the target's audit log, even when ctx is cancelled.
 func (t ProdTarget) audit(ctx context.Context, r pipeline.Reporter, host hostexec.Runner, e hoststate.AuditEntry) {
-	e.Env, e.App, e.Target = "prod", t.App, t.stateTarget()
+	e.Env, e.App, e.Target = config.EnvProd, t.App, t.stateTarget()
 	if err := hoststate.AppendAudit(context.WithoutCancel(ctx), host, e); err != nil {
 		r.Logf("warning: %v", err)
 	}
@@ -100,7 +102,7 @@ func (t ProdTarget) audit(ctx context.Context, r pipeline.Reporter, host hostexe
 // locked runs fn with the configured kubectl on host while holding the prod lock,
 // which it releases on every exit path (a failed release only warns).
 func (t ProdTarget) locked(ctx context.Context, r pipeline.Reporter, host hostexec.Runner, who, version string, now func() time.Time, fn func(k kubectl.Client) error) error {
-	lock := &hoststate.Lock{Host: host, App: t.App, Target: t.stateTarget(), Env: "prod", Who: who, Version: version,
+	lock := &hoststate.Lock{Host: host, App: t.App, Target: t.stateTarget(), Env: config.EnvProd, Who: who, Version: version,
 		Timeout: t.Lock.Timeout, Stale: t.Lock.Stale, Force: t.Lock.Force, Poll: t.Lock.Poll, Now: now}
 	if err := lock.Acquire(ctx, r.Logf); err != nil {
 		return err
@@ -225,10 +227,10 @@ func withSecrets(s pipeline.Step, secrets []string) pipeline.Step {
 
 // ImageRef is what a deployment is set to: repo:tag@digest, or repo:tag when not pinned.
 func ImageRef(repository, tag, digest string, pin bool) string {
-	if pin && digest != "" {
-		return repository + ":" + tag + "@" + digest
+	if !pin {
+		digest = ""
 	}
-	return repository + ":" + tag
+	return image.New(repository, tag, digest).String()
 }
 
 // FindSnapshotStep finds the snapshot image built from HEAD's sources (or checks the

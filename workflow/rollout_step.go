@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bookshop-ops/gantry/image"
 	"github.com/bookshop-ops/gantry/remote/hoststate"
 
 	"github.com/bookshop-ops/gantry/remote/kubectl"
@@ -234,17 +235,12 @@ func failureReason(err error) string {
 
 // ImageVersion guesses the version from an image reference such as repo:v1.2.3@sha256:…
 // ("" when it has no tag).
-func ImageVersion(image string) string {
-	image, _, _ = strings.Cut(image, "@")
-	// Only the last path element holds the tag; "host:5000/repo" has a port, not a tag.
-	if i := strings.LastIndex(image, "/"); i >= 0 {
-		image = image[i+1:]
-	}
-	_, tag, ok := strings.Cut(image, ":")
-	if !ok {
+func ImageVersion(ref string) string {
+	r, err := image.Parse(ref)
+	if err != nil {
 		return ""
 	}
-	return strings.TrimPrefix(tag, "v")
+	return r.Version()
 }
 
 // RolloutStep applies the manifest and sets the promoted image on the deployment over

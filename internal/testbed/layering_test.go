@@ -33,6 +33,9 @@ func TestLayering(t *testing.T) {
 	if d := deps(t, "pipeline"); len(d) != 0 {
 		t.Errorf("pipeline (the runner core) imports gantry packages: %v", d)
 	}
+	if d := deps(t, "image"); len(d) != 0 {
+		t.Errorf("image (the image-reference type) imports gantry packages: %v", d)
+	}
 	for _, pkg := range []string{"printer", "ui"} {
 		for _, d := range deps(t, pkg) {
 			switch {
@@ -42,7 +45,7 @@ func TestLayering(t *testing.T) {
 			}
 		}
 	}
-	for _, pkg := range []string{"remote/hostexec", "remote/kubectl", "remote/hoststate", "remote/sshhost", "remote/registry", "remote/docker", "remote/github", "remote/git", "remote/localhost"} {
+	for _, pkg := range []string{"remote/hostexec", "remote/devhost", "remote/kubectl", "remote/hoststate", "remote/sshhost", "remote/registry", "remote/docker", "remote/github", "remote/git", "remote/localhost"} {
 		for _, d := range deps(t, pkg) {
 			if d == "workflow" || d == "app" || d == "cli" || d == "ui" {
 				t.Errorf("%s imports %s: remote/ never points back up", pkg, d)

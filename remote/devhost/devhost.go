@@ -1,5 +1,6 @@
 // Package devhost drives the dev container through the docker CLI of the dev host
 // (or this machine): inspect, pull, replace with a health check, recover, images, prune.
+// Like every remote/* package it never imports workflow, app, cli or ui.
 package devhost
 
 import (

@@ -1,6 +1,6 @@
 // Package docker drives a Docker Engine through its HTTP API: it builds
 // images with BuildKit (the classic builder where the engine lacks it), pushes and pulls them with aggregated
-// progress, and inspects images and containers.
+// progress, and inspects images and containers. It imports no gantry package.
 package docker
 
 import (

@@ -11,6 +11,12 @@ import (
 // variable must be set) or "file:PATH" ("~/" is the home folder). Errors
 // name the secret and its source, never its value.
 func ReadSecrets(specs map[string]string) (map[string][]byte, error) {
+	return ReadSecretsFrom(specs, os.LookupEnv)
+}
+
+// ReadSecretsFrom is ReadSecrets with "env:" sources looked up by env (the caller's
+// injected environment) instead of the process environment.
+func ReadSecretsFrom(specs map[string]string, env func(string) (string, bool)) (map[string][]byte, error) {
 	if len(specs) == 0 {
 		return nil, nil
 	}
@@ -19,7 +25,7 @@ func ReadSecrets(specs map[string]string) (map[string][]byte, error) {
 		kind, ref, _ := strings.Cut(spec, ":")
 		switch kind {
 		case "env":
-			v, ok := os.LookupEnv(ref)
+			v, ok := env(ref)
 			if !ok {
 				return nil, fmt.Errorf("build secret %s: environment variable %s is not set; set it or change build.secrets.%s", id, ref, id)
 			}

@@ -1,5 +1,5 @@
 // Package git reads the app's repository through the git command line: HEAD,
-// short SHAs, trees, logs and dirty state.
+// short SHAs, trees, logs and dirty state. It imports no gantry package.
 package git
 
 import (

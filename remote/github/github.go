@@ -7,7 +7,7 @@
 // error or in log output written by this package. Requests refused by a
 // rate limit (429, or a 403 secondary or exhausted limit; nothing was done)
 // are retried within a bounded wait, after which *RateLimitError says
-// when to re-run.
+// when to re-run. It imports no gantry package.
 package github
 
 import (

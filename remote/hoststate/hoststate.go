@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
 
@@ -16,7 +17,7 @@ const StateDir = ".gantry"
 // AuditEntry is one line of a host's deploy audit log.
 type AuditEntry struct {
 	When    time.Time
-	Env     string
+	Env     config.Env
 	Who     string
 	Version string
 	SHA     string
@@ -48,7 +49,7 @@ func AppendAudit(ctx context.Context, host hostexec.Runner, e AuditEntry) error 
 	if e.App != "" {
 		path, dir = AuditPath(e.App, e.Target), Dir(e.App, e.Target)
 	}
-	line := strings.Join([]string{e.When.UTC().Format(time.RFC3339), auditField(e.Env), auditField(e.Who), auditField(e.Version), auditField(e.SHA), auditField(e.Result)}, "\t") + "\n"
+	line := strings.Join([]string{e.When.UTC().Format(time.RFC3339), auditField(string(e.Env)), auditField(e.Who), auditField(e.Version), auditField(e.SHA), auditField(e.Result)}, "\t") + "\n"
 	cmd := InHome(hostexec.And(
 		hostexec.Command("mkdir", "-p", dir),
 		hostexec.Pipe(hostexec.Command("printf", "%s", line), hostexec.Command("tee", "-a", path).Stdout2Null()),
@@ -73,7 +74,7 @@ func ReadAudit(ctx context.Context, host hostexec.Runner, limit int) ([]AuditEnt
 // ReadAppAudit returns the entries of app's targets' audit logs, plus the old
 // host-wide log's entries for env (marked Legacy: that log names no app, so its lines
 // are kept by environment only), newest first, at most limit (0: all).
-func ReadAppAudit(ctx context.Context, host hostexec.Runner, app, env string, targets []string, limit int) ([]AuditEntry, error) {
+func ReadAppAudit(ctx context.Context, host hostexec.Runner, app string, env config.Env, targets []string, limit int) ([]AuditEntry, error) {
 	var out []AuditEntry
 	for _, t := range targets {
 		res, err := host.Run(ctx, InHome(hostexec.Or(hostexec.Command("cat", AuditPath(app, t)), hostexec.Command("true"))), hostexec.RunOptions{})
@@ -115,7 +116,7 @@ func ParseAudit(text string, limit int) []AuditEntry {
 		if err != nil {
 			continue
 		}
-		out = append(out, AuditEntry{When: t, Env: f[1], Who: f[2], Version: f[3], SHA: f[4], Result: f[5]})
+		out = append(out, AuditEntry{When: t, Env: config.Env(f[1]), Who: f[2], Version: f[3], SHA: f[4], Result: f[5]})
 		if limit > 0 && len(out) == limit {
 			break
 		}

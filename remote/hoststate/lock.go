@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
 
@@ -62,7 +63,7 @@ func (h LockHolder) String() string {
 
 // LockError says who holds the lock and how to go on.
 type LockError struct {
-	Env    string
+	Env    config.Env
 	Target string
 	Holder LockHolder
 	Waited time.Duration
@@ -143,8 +144,8 @@ type Lock struct {
 	// environments on one host do not wait for each other.
 	App    string
 	Target string
-	// Env ("dev" or "prod") names the environment in messages.
-	Env     string
+	// Env names the environment in messages.
+	Env     config.Env
 	Who     string
 	Version string
 	// RunID identifies this run (random when empty).

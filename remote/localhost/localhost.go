@@ -1,5 +1,5 @@
 // Package localhost runs gantry's remote commands on this machine instead of
-// over SSH, for the local development target.
+// over SSH, for the local development target. It imports only remote/hostexec.
 package localhost
 
 import (

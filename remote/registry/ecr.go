@@ -109,7 +109,7 @@ func ecrHost(account, region string) string {
 	return fmt.Sprintf("%s.dkr.ecr.%s.%s", account, region, suffix)
 }
 
-func (r *ecrRegistry) Kind() string { return config.KindECR }
+func (r *ecrRegistry) Kind() config.RegistryKind { return config.KindECR }
 
 // Host is the registry host; for ecr with neither registry.host nor
 // registry.account_id set it is empty until a Login succeeds.
@@ -176,13 +176,13 @@ func (r *ecrRegistry) awsError(op string, err error) error {
 // haveCredentials fails with what to fix when the AWS credential chain finds nothing.
 func haveCredentials(ctx context.Context, p aws.CredentialsProvider, op string) error {
 	if p == nil {
-		return fmt.Errorf("%s: no AWS credentials found; %s", op, awsFix)
+		return withKind(ErrNoCredentials, fmt.Errorf("%s: no AWS credentials found; %s", op, awsFix))
 	}
 	if _, err := p.Retrieve(ctx); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", op, ctx.Err())
 		}
-		return fmt.Errorf("%s: no AWS credentials found (%v); %s", op, err, awsFix)
+		return withKind(ErrNoCredentials, fmt.Errorf("%s: no AWS credentials found (%v); %s", op, err, awsFix))
 	}
 	return nil
 }
@@ -190,16 +190,16 @@ func haveCredentials(ctx context.Context, p aws.CredentialsProvider, op string) 
 func awsError(op string, err error, endpoint, repo, region, cli string) error {
 	var se *v4.SigningError
 	if errors.As(err, &se) || strings.Contains(err.Error(), "get identity: get credentials:") {
-		return fmt.Errorf("%s: no AWS credentials found; %s", op, awsFix)
+		return withKind(ErrNoCredentials, fmt.Errorf("%s: no AWS credentials found; %s", op, awsFix))
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
 		case "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
 			"InvalidClientTokenId", "SignatureDoesNotMatch", "MissingAuthenticationTokenException":
-			return fmt.Errorf("%s: AWS rejected the credentials (%s); %s", op, ae.ErrorCode(), awsFix)
+			return withKind(ErrUnauthorized, fmt.Errorf("%s: AWS rejected the credentials (%s); %s", op, ae.ErrorCode(), awsFix))
 		case "AccessDeniedException":
-			return fmt.Errorf("%s: access denied; give this AWS identity the %s permissions gantry needs (ecr:GetAuthorizationToken, DescribeRepositories, DescribeImages, BatchGetImage, PutImage and the push actions): %w", op, cli, err)
+			return withKind(ErrUnauthorized, fmt.Errorf("%s: access denied; give this AWS identity the %s permissions gantry needs (ecr:GetAuthorizationToken, DescribeRepositories, DescribeImages, BatchGetImage, PutImage and the push actions): %w", op, cli, err))
 		case "RepositoryNotFoundException":
 			return fmt.Errorf("%s: %w: %s does not exist in %s; create it with `aws %s create-repository --repository-name %s --region %s`", op, ErrRepositoryNotFound, repo, region, cli, repo, region)
 		}

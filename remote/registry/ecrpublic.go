@@ -89,8 +89,8 @@ func (r *ecrPublicRegistry) awsError(op string, err error) error {
 	return awsError(op, err, r.cfg.Endpoint, r.cfg.Repository, ecrPublicRegion, "ecr-public")
 }
 
-func (r *ecrPublicRegistry) Kind() string { return config.KindECRPublic }
-func (r *ecrPublicRegistry) Host() string { return r.host }
+func (r *ecrPublicRegistry) Kind() config.RegistryKind { return config.KindECRPublic }
+func (r *ecrPublicRegistry) Host() string              { return r.host }
 
 // Repository is public.ecr.aws/<alias>/<repo>; without a known alias, host/<repo>.
 func (r *ecrPublicRegistry) Repository() string {

@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/bookshop-ops/gantry/config"
@@ -19,7 +18,7 @@ const (
 
 // ociRegistry is a plain V2 registry; the embedded kind reuses it.
 type ociRegistry struct {
-	kind   string
+	kind   config.RegistryKind
 	host   string
 	v2     *v2Client
 	opts   Options
@@ -35,7 +34,7 @@ func newOCI(cfg config.Registry, opts Options) (*ociRegistry, error) {
 		return nil, fmt.Errorf("registry: kind oci needs registry.host, e.g. host = \"registry.example.com\"")
 	}
 	r := &ociRegistry{kind: config.KindOCI, host: cfg.Host, opts: opts}
-	user, pw := os.Getenv(EnvUsername), os.Getenv(EnvPassword)
+	user, pw := opts.getenv(EnvUsername), opts.getenv(EnvPassword)
 	if (user == "") != (pw == "") {
 		return nil, fmt.Errorf("registry: set both %s and %s, or neither", EnvUsername, EnvPassword)
 	}
@@ -74,9 +73,9 @@ func (r *ociRegistry) authenticator(ctx context.Context) (authn.Authenticator, e
 	return a, nil
 }
 
-func (r *ociRegistry) Kind() string       { return r.kind }
-func (r *ociRegistry) Host() string       { return r.host }
-func (r *ociRegistry) Repository() string { return r.v2.repository }
+func (r *ociRegistry) Kind() config.RegistryKind { return r.kind }
+func (r *ociRegistry) Host() string              { return r.host }
+func (r *ociRegistry) Repository() string        { return r.v2.repository }
 
 // Login returns the credentials gantry would send to the registry; both empty means anonymous.
 func (r *ociRegistry) Login(ctx context.Context) (Credentials, error) {

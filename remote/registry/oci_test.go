@@ -254,6 +254,18 @@ func TestOCILoginSources(t *testing.T) {
 			t.Fatalf("want an error naming %s, got %v", EnvPassword, err)
 		}
 	})
+	t.Run("injected environment", func(t *testing.T) {
+		// Options.Env, not the process environment, supplies the credentials.
+		t.Setenv(EnvUsername, "")
+		t.Setenv(EnvPassword, "")
+		env := func(k string) (string, bool) {
+			v, ok := map[string]string{EnvUsername: "robot"}[k]
+			return v, ok
+		}
+		if _, err := New(ctx, config.Registry{Kind: config.KindOCI, Host: host, Repository: "app"}, Options{Env: env}); err == nil || !strings.Contains(err.Error(), EnvPassword) {
+			t.Fatalf("want an error naming %s, got %v", EnvPassword, err)
+		}
+	})
 	t.Run("docker credential store", func(t *testing.T) {
 		t.Setenv(EnvUsername, "")
 		t.Setenv(EnvPassword, "")

@@ -1,7 +1,7 @@
 // Package registry is gantry's view of an image registry: list the images of one
 // repository, resolve tags, read image labels, promote a tag without moving layers,
 // and log in. One implementation per config.Registry kind: ecr, ecr-public, oci and
-// embedded (an OCI registry served in-process).
+// embedded (an OCI registry served in-process). It imports config (for its settings).
 package registry
 
 import (
@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"regexp"
 	"time"
 
@@ -45,7 +46,7 @@ type TagResult struct {
 // Registry is one repository in one registry. Implementations are safe for concurrent use.
 type Registry interface {
 	// Kind is the config kind: ecr, ecr-public, oci or embedded.
-	Kind() string
+	Kind() config.RegistryKind
 	// Host is the registry host images are pushed to, e.g. 127.0.0.1:5000. For ecr with
 	// neither registry.host nor registry.account_id it comes from AWS: New asks, and if
 	// that fails it stays empty until a Login or Check succeeds.
@@ -83,6 +84,18 @@ type Options struct {
 	CacheDir string
 	// NoCache turns the listing cache off.
 	NoCache bool
+	// Env looks up the credential variables (default os.LookupEnv). The AWS SDK
+	// reads its own variables from the process environment.
+	Env func(string) (string, bool)
+}
+
+func (o Options) getenv(k string) string {
+	lookup := o.Env
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	v, _ := lookup(k)
+	return v
 }
 
 // CheckResult is what a registry check learned besides "it works".
@@ -163,7 +176,30 @@ var (
 	ErrRepositoryNotFound = errors.New("repository not found")
 	// ErrInvalidTag means a tag is not a valid OCI tag.
 	ErrInvalidTag = errors.New("invalid tag")
+	// ErrUnauthorized means the registry (or AWS) refused the credentials.
+	ErrUnauthorized = errors.New("registry refused the credentials")
+	// ErrNoCredentials means no credentials were found (e.g. no AWS credential source).
+	ErrNoCredentials = errors.New("no registry credentials")
 )
+
+// kindError is an error that matches one of the sentinels above with errors.Is
+// while keeping its own message (which already names the problem and the fix).
+type kindError struct {
+	kind error
+	err  error
+}
+
+func (e *kindError) Error() string        { return e.err.Error() }
+func (e *kindError) Unwrap() error        { return e.err }
+func (e *kindError) Is(target error) bool { return target == e.kind }
+
+// withKind marks err as kind (nil stays nil).
+func withKind(kind, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &kindError{kind: kind, err: err}
+}
 
 // TagMovedError refuses to move an existing tag to another image.
 type TagMovedError struct {

@@ -370,6 +370,9 @@ func (c *v2Client) list(ctx context.Context, cache *listCache, lo ListOptions, f
 		if isNotFound(err) {
 			return nil // nothing pushed yet
 		}
+		if isAuthError(err) {
+			return withKind(ErrUnauthorized, fmt.Errorf("list %s: %w", c.repository, err))
+		}
 		return fmt.Errorf("list %s: %w", c.repository, err)
 	}
 	// Every tag's digest first, so each Image can carry all its tags: the cached
@@ -662,7 +665,7 @@ func (c *v2Client) check(ctx context.Context) (fresh bool, err error) {
 	case isNameUnknown(err) || isNotFound(err):
 		return true, nil
 	case isAuthError(err):
-		return false, fmt.Errorf("registry %s refused the credentials for %s; %s", host, c.repository, c.loginFix)
+		return false, withKind(ErrUnauthorized, fmt.Errorf("registry %s refused the credentials for %s; %s", host, c.repository, c.loginFix))
 	default:
 		var ne net.Error
 		var oe *net.OpError

@@ -213,7 +213,11 @@ func authMethod(cfg Config) (ssh.AuthMethod, func(), error) {
 	var agentErr error
 	var agentSigners []ssh.Signer
 	if cfg.UseAgent {
-		if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
+		sock := cfg.AgentSocket
+		if sock == "" {
+			sock = os.Getenv("SSH_AUTH_SOCK")
+		}
+		if sock != "" {
 			conn, err := net.Dial("unix", sock)
 			if err == nil {
 				ag = agent.NewClient(conn)

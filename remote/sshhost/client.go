@@ -1,6 +1,7 @@
 // Package sshhost runs shell commands on a remote host over one verified SSH
 // connection. Commands are built from quoted words (hostexec.Command) joined by a few
-// shell operators, so no value can change a command's structure.
+// shell operators, so no value can change a command's structure. It imports only
+// remote/hostexec.
 package sshhost
 
 import (
@@ -31,8 +32,10 @@ type Config struct {
 	// KeyPEM is private key text (e.g. from GANTRY_SSH_KEY); it wins over KeyFile.
 	KeyPEM     []byte
 	Passphrase []byte // for an encrypted key
-	// UseAgent adds the keys of the ssh-agent at SSH_AUTH_SOCK, when set.
+	// UseAgent adds the keys of the ssh-agent at AgentSocket, when set.
 	UseAgent bool
+	// AgentSocket is the ssh-agent's socket (default: the process's SSH_AUTH_SOCK).
+	AgentSocket string
 	// KnownHosts is the known_hosts file to verify the host key against;
 	// default ~/.ssh/known_hosts.
 	KnownHosts string
