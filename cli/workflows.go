@@ -215,8 +215,13 @@ on prod a rollout undo, under the environment's lock, with an audit line.
 On a terminal (no --ci, no --yes) rollback shows its plan (what runs now and what it goes
 back to) and asks; the run carries out exactly that plan. --dry-run prints the plan and
 changes nothing; it exits 0 when the plan would run and 1 when a step refuses.`,
-		Example:   "  gantry rollback dev --dry-run\n  gantry rollback dev\n  gantry rollback prod --ci",
-		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
+		Example: "  gantry rollback dev --dry-run\n  gantry rollback dev\n  gantry rollback prod --ci",
+		Args: cobra.MatchAll(cobra.ExactArgs(1), func(_ *cobra.Command, args []string) error {
+			if _, err := config.ParseEnv(args[0]); err != nil {
+				return badInput(fmt.Errorf("rollback: %w (gantry rollback dev, or gantry rollback prod)", err))
+			}
+			return nil
+		}),
 		ValidArgs: []string{string(config.EnvDev), string(config.EnvProd)},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, _, err := g.prepare(cmd.Context(), false)
