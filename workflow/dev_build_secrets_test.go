@@ -72,11 +72,14 @@ func TestDevBuildSecretsCacheAndAuth(t *testing.T) {
 	}
 
 	// An unset secret variable stops the build before it starts, naming the variable.
-	d = devTestRun(reg, &eng.devFakeEngine, false)
-	d.p.Engine = func() (DevEngine, error) { return eng, nil }
+	// A registry of its own: the first build's snapshot tag is taken (write-once) in reg.
+	reg2 := &devFakeRegistry{password: reg.password}
+	eng2 := &secretEchoEngine{devFakeEngine{reg: reg2, digest: "sha256:" + strings.Repeat("f", 64)}}
+	d = devTestRun(reg2, &eng2.devFakeEngine, false)
+	d.p.Engine = func() (DevEngine, error) { return eng2, nil }
 	d.p.Build.Secrets = map[string]string{"pip_token": "env:GANTRY_TEST_UNSET_SECRET"}
 	_, _, err = runDev(t, d)
-	if err == nil || !strings.Contains(err.Error(), "GANTRY_TEST_UNSET_SECRET") || len(eng.builds) != 1 {
-		t.Errorf("unset secret: %v (%d builds)", err, len(eng.builds))
+	if err == nil || !strings.Contains(err.Error(), "GANTRY_TEST_UNSET_SECRET") || len(eng2.builds) != 0 {
+		t.Errorf("unset secret: %v (%d builds)", err, len(eng2.builds))
 	}
 }
