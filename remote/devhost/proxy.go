@@ -245,7 +245,9 @@ func (h *Client) replaceProxy(ctx context.Context, old *Container, image, repo s
 				"caddy", "run", "--config", proxyConfigPath).Stdout2Null(),
 			h.cmd("cp", "-", proxy+":/"),
 		)
-		if _, err := h.exec(ctx, hostexec.And(prep...), h.logLines("")); err != nil {
+		opts := h.logLines("")
+		opts.Stdin = configTar(body)
+		if _, err := h.exec(ctx, hostexec.And(prep...), opts); err != nil {
 			h.rmQuiet(ctx, proxy)
 			return Replaced{}, h.dropNext(ctx, old, next, fmt.Errorf("create the proxy %s from %s: %w", proxy, h.cfg.ProxyImage, err))
 		}
@@ -261,6 +263,8 @@ func (h *Client) replaceProxy(ctx context.Context, old *Container, image, repo s
 		}
 		if err != nil {
 			err = fmt.Errorf("start the proxy %s on port %s: %w", proxy, h.hostPort(), err)
+			h.logf("last log lines of the proxy:")
+			_, _ = h.exec(context.WithoutCancel(ctx), h.cmd("logs", "--tail", "20", proxy), h.logLines("  │ "))
 			h.rmQuiet(ctx, proxy)
 			if old != nil && old.State.Running {
 				h.startQuiet(ctx, old.ID)
