@@ -78,7 +78,7 @@ type poller struct {
 	bodies map[string]int
 	// gap is the longest run of consecutive failures, first to last.
 	gapStart time.Time
-	maxGap        time.Duration
+	maxGap   time.Duration
 }
 
 func startPoller(url string) *poller {
