@@ -83,7 +83,24 @@ func (a *App) devParams(forceUnlock bool) workflow.DevParams {
 
 // devChecks are the dev workflow's preflight checks: nothing is built until all pass.
 func (a *App) devChecks() []workflow.Check {
-	return append(a.buildChecks(), a.devHostCheck())
+	checks := append(a.buildChecks(), a.devHostCheck())
+	if a.Cfg.Dev.Switch == config.SwitchProxy {
+		checks = append(checks, a.devProxyCheck())
+	}
+	return checks
+}
+
+// devProxyCheck checks the proxy of dev.switch = "proxy": present and running, the
+// host port its own, its admin API answering (none yet passes: the deploy makes it).
+func (a *App) devProxyCheck() workflow.Check {
+	d := a.Cfg.Dev
+	return workflow.Check{Name: fmt.Sprintf("dev proxy %s-proxy on port %s", d.Container, strings.Split(d.Ports, ":")[0]), Run: func(ctx context.Context) error {
+		h, err := a.devHost(ctx)
+		if err != nil {
+			return err
+		}
+		return h.CheckProxy(ctx)
+	}}
 }
 
 // buildChecks are the checks of a build and push without a deploy.

@@ -196,6 +196,13 @@ func TestDevHostProxySwitchOverSSH(t *testing.T) {
 		t.Fatalf("after the adoption: %+v, live %+v", s, s.Live())
 	}
 
+	if err := newDevHost(host, pp, &devLog{}).CheckProxy(context.Background()); err != nil {
+		t.Errorf("doctor's proxy check after the adoption: %v", err)
+	}
+	if ps, err := newDevHost(host, pp, &devLog{}).Proxy(context.Background()); err != nil || !ps.Running || !ps.Admin || !devhost.Receives(ps.Upstream, s.Current) {
+		t.Errorf("proxy status: %+v, %v", ps, err)
+	}
+
 	// Proxy deploys, slow then instant: zero failed requests, none slower than 1 s.
 	for _, v := range []struct{ image, tag string }{{v2, "v2"}, {v1, "v1"}} {
 		pl := startPoller(url)

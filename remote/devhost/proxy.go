@@ -403,3 +403,49 @@ func (h *Client) Proxy(ctx context.Context) (ProxyStatus, error) {
 	}
 	return st, nil
 }
+
+// CheckProxy is doctor's check of the proxy mode: no proxy yet passes (the next
+// deploy creates it, adopting a direct container); a proxy that exists must run, own
+// the host port (its port map and an answer through it) and answer on its admin API.
+func (h *Client) CheckProxy(ctx context.Context) error {
+	found, err := h.Inspect(ctx, h.ProxyName())
+	if err != nil {
+		return err
+	}
+	px := found[h.ProxyName()]
+	if px == nil {
+		return nil
+	}
+	st, err := h.Proxy(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !st.Running:
+		return fmt.Errorf("%s: nothing serves port %s; run gantry dev to start it again", st.Detail, h.hostPort())
+	case !st.Admin:
+		return fmt.Errorf("the proxy %s runs but %s; check its logs (docker logs %s)", h.ProxyName(), st.Detail, h.ProxyName())
+	case st.Upstream == "":
+		return fmt.Errorf("the proxy %s has no upstream: %s", h.ProxyName(), st.Detail)
+	}
+	res, err := h.exec(ctx, h.cmd("port", h.ProxyName(), proxyListen+"/tcp"), hostexec.RunOptions{})
+	if err != nil || !strings.Contains(res.Stdout, ":"+h.hostPort()) {
+		return fmt.Errorf("the proxy %s does not own port %s (docker port says %q): remove it (docker rm -f %s) and run gantry dev", h.ProxyName(), h.hostPort(), strings.TrimSpace(res.Stdout), h.ProxyName())
+	}
+	path := h.cfg.HealthPath
+	if path == "" {
+		path = "/"
+	}
+	url := "http://127.0.0.1:" + h.hostPort() + path
+	if ok, detail, err := h.probeAt(ctx, url, "127.0.0.1", h.hostPort(), path); err != nil || (!ok && h.cfg.HealthPath != "") {
+		return fmt.Errorf("the proxy %s sends port %s to %s, but %s answers %s%s", h.ProxyName(), h.hostPort(), st.Upstream, url, detail, errOrNil(err))
+	}
+	return nil
+}
+
+func errOrNil(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ": " + err.Error()
+}
