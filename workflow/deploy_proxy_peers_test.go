@@ -228,8 +228,19 @@ func TestDevHostProxySwitchOverSSH(t *testing.T) {
 		}
 	}
 
-	// A failed health check touches nothing: v1 keeps serving, the new one is gone.
+	// The re-run check: v1 behind the proxy already serves in proxy mode; in direct
+	// mode the same container must be migrated.
 	before := survey()
+	if why, ok := newDevHost(host, pp, &devLog{}).Serving(context.Background(), before.Current, v1, proxyLabels("v1", cfg.Ports)); !ok {
+		t.Errorf("v1 behind the proxy is not seen as serving in proxy mode")
+	} else if !strings.Contains(why, "answers healthy") {
+		t.Errorf("serving: %q", why)
+	}
+	if _, ok := newDevHost(host, pd, &devLog{}).Serving(context.Background(), before.Current, v1, proxyLabels("v1", cfg.Ports)); ok {
+		t.Errorf("v1 behind the proxy passes for serving in direct mode: the migration back would be skipped")
+	}
+
+	// A failed health check touches nothing: v1 keeps serving, the new one is gone.
 	pl = startPoller(url)
 	_, rep, err = deploy(pp, broken, "broken")
 	total, failed, _, _ = pl.halt()
@@ -302,5 +313,41 @@ func TestDevHostProxySwitchOverSSH(t *testing.T) {
 	}
 	if body, err := testbed.Get(url); err != nil || !strings.Contains(body, "v3") {
 		t.Fatalf("GET %s after the migration back: %q, %v", url, body, err)
+	}
+}
+
+// TestSwitchFacts: the deploy plan says the switch mode, the proxy and the upstream
+// now → new, for a proxy deploy, the adoption and the migration back.
+func TestSwitchFacts(t *testing.T) {
+	cur := &devhost.Container{ID: "0123456789abcdef", Name: "/dev-app"}
+	cur.State.Running = true
+	proxy := &devhost.Container{ID: "ffff"}
+	proxy.State.Running = true
+	proxy.Config.Image = "caddy:2"
+	withProxy := devhost.State{Name: "dev-app", Current: cur, Proxy: proxy, Upstream: "0123456789ab:8000"}
+	direct := devhost.State{Name: "dev-app", Current: cur}
+	for _, c := range []struct {
+		mode string
+		st   devhost.State
+		want []string
+	}{
+		{config.SwitchProxy, withProxy, []string{"switch=proxy: start the new container beside on gantry-dev-app", "proxy=dev-app-proxy (caddy:2, running) on port 8080", "upstream=dev-app (0123456789ab) → the new dev-app"}},
+		{config.SwitchProxy, direct, []string{"switch=direct → proxy (adoption)", "proxy=create dev-app-proxy from caddy:2 on port 8080", "upstream=none (port published by dev-app (0123456789ab)) → the new dev-app"}},
+		{config.SwitchDirect, withProxy, []string{"switch=proxy → direct", "proxy=remove dev-app-proxy and the network gantry-dev-app", "upstream=dev-app (0123456789ab) → none"}},
+		{config.SwitchDirect, direct, []string{"switch=direct: stop the old container"}},
+	} {
+		p := DevParams{Dev: config.Dev{Container: "dev-app", Ports: "8080:8000", Switch: c.mode, ProxyImage: "caddy:2", Drain: config.Duration{Duration: 5 * time.Second}}}
+		h := devhost.New(nil, p.hostConfig(nopLogf))
+		plan := switchFacts(pipeline.Acting("deploy"), p, h, c.st)
+		var got []string
+		for _, f := range plan.Facts {
+			got = append(got, f.Name+"="+f.Value)
+		}
+		all := strings.Join(got, "\n")
+		for _, w := range c.want {
+			if !strings.Contains(all, w) {
+				t.Errorf("%s on %s: facts\n%s\nmiss %q", c.mode, c.st.SwitchNow(), all, w)
+			}
+		}
 	}
 }
