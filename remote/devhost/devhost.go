@@ -294,6 +294,8 @@ func (s State) Recovery() string {
 		return ""
 	case s.Proxy != nil && s.Proxy.State.Running && Receives(s.Upstream, s.Next):
 		return fmt.Sprintf("recover: the proxy already sends traffic to %s (%s), left by an interrupted deploy: remove the previous %s and adopt it as %s", next, Describe(s.Next), s.Name, s.Name)
+	case s.Proxy != nil && s.Proxy.State.Running:
+		return fmt.Sprintf("recover: remove %s (%s), left by an interrupted deploy before the proxy switched to it", next, Describe(s.Next))
 	case s.Current != nil && s.Current.State.Running:
 		return fmt.Sprintf("recover: remove %s (%s), left by an interrupted deploy beside the running %s", next, Describe(s.Next), s.Name)
 	case !s.Next.State.Running:
@@ -328,7 +330,9 @@ func (h *Client) Recover(ctx context.Context, s State) (*Container, error) {
 		if s.Proxy != nil && s.Proxy.State.Running && Receives(s.Upstream, stale) {
 			// The proxy switched before the interruption: next is what serves.
 			adopt = true
-		} else if stale.State.Running && (cur == nil || !cur.State.Running || s.Proxy != nil && s.Proxy.State.Running) {
+		} else if stale.State.Running && (cur == nil || !cur.State.Running) && (s.Proxy == nil || !s.Proxy.State.Running) {
+			// Direct mode: the port is next's already; a running proxy, though, never
+			// switched to next, so next is removed and the proxy's upstream stays.
 			h.logf("%s, left by an interrupted deploy, runs unverified: checking its health", next)
 			if err := h.healthyOf(ctx, stale.ID); err != nil {
 				if ctx.Err() != nil {
