@@ -39,7 +39,7 @@ func benchSetup(b *testing.B, container string, extraDev ...string) (*appRepo, i
 }
 
 // benchProxyImage is the test bed's stand-in for caddy:2 (scripts/testbed/caddy-image.sh).
-func benchProxyImage(b *testing.B) string {
+func benchProxyImage(b testing.TB) string {
 	b.Helper()
 	const image = "gantry-test/caddy:2"
 	env := append(os.Environ(), "DOCKER_HOST="+testbed.Docker(b))
