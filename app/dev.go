@@ -83,7 +83,14 @@ func (a *App) devParams(forceUnlock bool) workflow.DevParams {
 
 // devChecks are the dev workflow's preflight checks: nothing is built until all pass.
 func (a *App) devChecks() []workflow.Check {
-	checks := append(a.buildChecks(), a.devHostCheck())
+	return append(a.buildChecks(), a.devHostCheck())
+}
+
+// devDoctorChecks are doctor's dev checks: the preflight's, and in proxy mode the
+// proxy's. The proxy check stays out of the preflight: a stopped or missing proxy is
+// what the next deploy repairs, so it must not refuse that deploy.
+func (a *App) devDoctorChecks() []workflow.Check {
+	checks := a.devChecks()
 	if a.Cfg.Dev.Switch == config.SwitchProxy {
 		checks = append(checks, a.devProxyCheck())
 	}

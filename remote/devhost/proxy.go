@@ -394,8 +394,8 @@ func (h *Client) Proxy(ctx context.Context) (ProxyStatus, error) {
 	if st.Upstream, err = h.readUpstream(ctx); err != nil {
 		st.Detail = err.Error()
 	}
-	// caddy adapt needs no admin API; `caddy environ`neither: ask the API with a reload
-	// of the same config, which Caddy skips when nothing changed.
+	// caddy reload goes through the admin API; with the config unchanged Caddy
+	// leaves the running config alone, so this only asks whether the API answers.
 	if _, err := h.exec(ctx, h.cmd("exec", h.ProxyName(), "caddy", "reload", "--config", proxyConfigPath), hostexec.RunOptions{}); err != nil {
 		st.Detail = fmt.Sprintf("admin API: %v", err)
 	} else {
