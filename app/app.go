@@ -381,7 +381,7 @@ func expandHome(p string) string {
 func (a *App) Checks(workflow string) []workflow.Check {
 	switch workflow {
 	case "dev":
-		return a.devChecks()
+		return a.devDoctorChecks()
 	case "promote":
 		return a.promoteChecks()
 	}

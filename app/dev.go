@@ -92,6 +92,30 @@ func (a *App) devChecks() []workflow.Check {
 	return append(a.buildChecks(), a.devHostCheck())
 }
 
+// devDoctorChecks are doctor's dev checks: the preflight's, and in proxy mode the
+// proxy's. The proxy check stays out of the preflight: a stopped or missing proxy is
+// what the next deploy repairs, so it must not refuse that deploy.
+func (a *App) devDoctorChecks() []workflow.Check {
+	checks := a.devChecks()
+	if a.Cfg.Dev.Switch == config.SwitchProxy {
+		checks = append(checks, a.devProxyCheck())
+	}
+	return checks
+}
+
+// devProxyCheck checks the proxy of dev.switch = "proxy": present and running, the
+// host port its own, its admin API answering (none yet passes: the deploy makes it).
+func (a *App) devProxyCheck() workflow.Check {
+	d := a.Cfg.Dev
+	return workflow.Check{Name: fmt.Sprintf("dev proxy %s-proxy on port %s", d.Container, strings.Split(d.Ports, ":")[0]), Run: func(ctx context.Context) error {
+		h, err := a.devHost(ctx)
+		if err != nil {
+			return err
+		}
+		return h.CheckProxy(ctx)
+	}}
+}
+
 // buildChecks are the checks of a build and push without a deploy.
 func (a *App) buildChecks() []workflow.Check {
 	return []workflow.Check{

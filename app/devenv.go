@@ -26,6 +26,15 @@ type DevStatus struct {
 	// Health is the HTTP status the health path answered ("200"), "unreachable" (with
 	// what the probe said) when nothing answered, or "" when no health path is set.
 	Health string
+	// Switch is the mode the host runs in now ("direct" or "proxy"), SwitchWant the
+	// configured dev.switch (they differ until the next deploy migrates).
+	Switch, SwitchWant string
+	// Proxy is the proxy container's state ("running", "exited", "absent"; "" in
+	// direct mode without one), ProxyImage its image.
+	Proxy, ProxyImage string
+	// Upstream is what the proxy dials ("<id>:<port>"), Receiving the container that
+	// receives the port's traffic (its name, "" when none does).
+	Upstream, Receiving string
 }
 
 // devHost is the dev container's client over the dev host, configured as the deploy
@@ -39,7 +48,8 @@ func (a *App) devHost(ctx context.Context) (*devhost.Client, error) {
 	return devhost.New(host, devhost.Config{
 		Docker: devhost.DockerWords(d.DockerCommand), Container: d.Container, Ports: d.Ports,
 		HealthPath: d.HealthPath, HealthTimeout: d.HealthTimeout.Duration, Uptime: d.Uptime.Duration,
-		KeepImages: d.KeepImages, Logf: a.opts.Logf,
+		KeepImages: d.KeepImages, Switch: d.Switch, ProxyImage: d.ProxyImage, Drain: d.Drain.Duration,
+		Logf: a.opts.Logf,
 	}), nil
 }
 
@@ -55,11 +65,21 @@ func (a *App) DevStatus(ctx context.Context) (DevStatus, error) {
 	if err != nil {
 		return st, err
 	}
-	found, err := h.Inspect(ctx, d.Container)
+	sv, err := h.Survey(ctx)
 	if err != nil {
 		return st, fmt.Errorf("dev container %s: %w", d.Container, err)
 	}
-	c := found[d.Container]
+	st.Switch, st.SwitchWant, st.Upstream = sv.SwitchNow(), d.Switch, sv.Upstream
+	switch {
+	case sv.Proxy != nil:
+		st.Proxy, st.ProxyImage = sv.Proxy.State.Status, sv.Proxy.Config.Image
+	case d.Switch == config.SwitchProxy:
+		st.Proxy = "absent"
+	}
+	if live := sv.Live(); live != nil {
+		st.Receiving = strings.TrimPrefix(live.Name, "/")
+	}
+	c := sv.Current
 	if c == nil {
 		st.State = "absent"
 		return st, nil

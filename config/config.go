@@ -166,7 +166,22 @@ type Dev struct {
 	LockTimeout   Duration `toml:"lock_timeout"`
 	LockStale     Duration `toml:"lock_stale"`
 	DockerCommand string   `toml:"docker"`
+	// Switch is how a deploy hands the host port to the new container: "direct" (the
+	// app container publishes the port: stop old, start new) or "proxy" (a Caddy
+	// container owns the port and switches upstream once the new one is healthy).
+	Switch string `toml:"switch"`
+	// ProxyImage is the proxy container's image in proxy mode.
+	ProxyImage string `toml:"proxy_image"`
+	// Drain is how long the previous container keeps serving in-flight requests after
+	// the proxy switched away from it, before it is stopped.
+	Drain Duration `toml:"drain"`
 }
+
+// Switch modes of dev.switch.
+const (
+	SwitchDirect = "direct"
+	SwitchProxy  = "proxy"
+)
 
 // Prod is the prod environment: a Kubernetes deployment reached over SSH.
 type Prod struct {
@@ -433,6 +448,9 @@ var (
 		{"dev.uptime", "5s"},
 		{"dev.keep_images", "3"},
 		{"dev.docker", "docker"},
+		{"dev.switch", SwitchDirect},
+		{"dev.proxy_image", "caddy:2"},
+		{"dev.drain", "5s"},
 		{"prod.kubectl", "microk8s kubectl"},
 		{"prod.dev_branch", "dev"},
 		{"prod.manifest", "k8s/app-prod.yaml"},
@@ -662,6 +680,15 @@ func (c *Config) Validate() error {
 			example := defaultOf(f.field)
 			bad(f.field, fmt.Sprintf("%q must be a positive duration like %q", f.d.Duration.String(), example), fmt.Sprintf("write a positive duration, e.g. %s = %q (the default)", f.field[strings.Index(f.field, ".")+1:], example))
 		}
+	}
+	if d.Switch != SwitchDirect && d.Switch != SwitchProxy {
+		bad("dev.switch", fmt.Sprintf("%q is not a switch mode", d.Switch), "use \"direct\" (the container publishes the port) or \"proxy\" (a Caddy proxy owns the port: zero-downtime deploys)")
+	}
+	if d.Switch == SwitchProxy && (strings.TrimSpace(d.ProxyImage) == "" || strings.ContainsAny(d.ProxyImage, " \t\n'\"`$;&|<>\\")) {
+		bad("dev.proxy_image", fmt.Sprintf("%q is not an image reference", d.ProxyImage), "name the Caddy image, e.g. \"caddy:2\" (the default)")
+	}
+	if d.Drain.Duration < 0 {
+		bad("dev.drain", fmt.Sprintf("%q is negative", d.Drain.Duration.String()), "write a duration, e.g. drain = \"5s\" (the default), or \"0s\" to stop the old container right after the switch")
 	}
 	if d.KeepImages < 1 {
 		bad("dev.keep_images", fmt.Sprintf("%d keeps no image for rollback", d.KeepImages), "use 1 or more (3 by default)")

@@ -257,3 +257,31 @@ func TestParseEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestDevSwitch: dev.switch defaults to direct (with caddy:2 and a 5s drain ready for
+// proxy), takes proxy, and refuses anything else or a negative drain, naming the field.
+func TestDevSwitch(t *testing.T) {
+	cfg, err := load(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Dev.Switch != SwitchDirect || cfg.Dev.ProxyImage != "caddy:2" || cfg.Dev.Drain.Duration != 5*time.Second {
+		t.Fatalf("defaults: switch %q, proxy_image %q, drain %s", cfg.Dev.Switch, cfg.Dev.ProxyImage, cfg.Dev.Drain.Duration)
+	}
+	cfg, err = load(t, "[dev]\nswitch = \"proxy\"\nproxy_image = \"gantry-test/caddy:2\"\ndrain = \"0s\"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Dev.Switch != SwitchProxy || cfg.Dev.ProxyImage != "gantry-test/caddy:2" || cfg.Dev.Drain.Duration != 0 {
+		t.Fatalf("set: %+v", cfg.Dev)
+	}
+	for body, field := range map[string]string{
+		"[dev]\nswitch = \"swap\"\n":                         "dev.switch",
+		"[dev]\ndrain = \"-1s\"\n":                           "dev.drain",
+		"[dev]\nswitch = \"proxy\"\nproxy_image = \"a b\"\n": "dev.proxy_image",
+	} {
+		if _, err := load(t, body, nil); err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("%q: err = %v, want one naming %s", body, err, field)
+		}
+	}
+}

@@ -42,6 +42,9 @@ func (p *DevParams) hostConfig(logf func(string, ...any)) devhost.Config {
 		HealthTimeout: p.Dev.HealthTimeout.Duration,
 		Uptime:        p.Dev.Uptime.Duration,
 		KeepImages:    p.Dev.KeepImages,
+		Switch:        p.Dev.Switch,
+		ProxyImage:    p.Dev.ProxyImage,
+		Drain:         p.Dev.Drain.Duration,
 		Poll:          p.HealthPoll,
 		Now:           p.Now,
 		Logf:          logf,
@@ -155,8 +158,47 @@ func (d *DevRun) planDeploy(ctx context.Context, h *devhost.Client) (pipeline.St
 		plan = plan.With("left by an interrupted deploy", name+"-next: "+devhost.Describe(st.Next))
 	}
 	plan = plan.With("image", image).With("ports", d.p.Dev.Ports)
+	plan = switchFacts(plan, d.p, h, st)
 	plan.Key = image + " on " + stateKey(st)
 	return plan, st, nil
+}
+
+// switchFacts says how the port changes hands: the switch mode (and a migration
+// between modes), the proxy, and the upstream now → new.
+func switchFacts(plan pipeline.StepPlan, p DevParams, h *devhost.Client, st devhost.State) pipeline.StepPlan {
+	want, now := p.Dev.Switch, st.SwitchNow()
+	if want == "" {
+		want = devhost.SwitchDirect
+	}
+	if plan.Action == pipeline.ActionSkip {
+		return plan.With("switch", now)
+	}
+	live := "nothing"
+	if c := st.Live(); c != nil {
+		live = strings.TrimPrefix(c.Name, "/") + " (" + devhost.ShortID(c.ID) + ")"
+	}
+	switch {
+	case want == devhost.SwitchProxy && now == devhost.SwitchProxy:
+		plan = plan.With("switch", "proxy: start the new container beside on "+h.Network()+", health-check it there, switch the proxy, drain the old for "+p.Dev.Drain.Duration.String())
+		plan = plan.With("proxy", h.ProxyName()+" ("+st.Proxy.Config.Image+", running) on port "+hostPortOf(p.Dev.Ports))
+		plan = plan.With("upstream", live+" → the new "+p.Dev.Container)
+	case want == devhost.SwitchProxy:
+		plan = plan.With("switch", "direct → proxy (adoption): start the new container on "+h.Network()+", health-check it, then stop the direct container and start the proxy on the port at once (a gap of about a stop and a start)")
+		plan = plan.With("proxy", "create "+h.ProxyName()+" from "+p.Dev.ProxyImage+" on port "+hostPortOf(p.Dev.Ports))
+		plan = plan.With("upstream", "none (port published by "+live+") → the new "+p.Dev.Container)
+	case now == devhost.SwitchProxy:
+		plan = plan.With("switch", "proxy → direct: stop the proxy and the old container, start the new one on the port; remove the proxy once it is healthy")
+		plan = plan.With("proxy", "remove "+h.ProxyName()+" and the network "+h.Network())
+		plan = plan.With("upstream", live+" → none (the new "+p.Dev.Container+" publishes the port)")
+	default:
+		plan = plan.With("switch", "direct: stop the old container, start the new one on the same port, then health-check it")
+	}
+	return plan
+}
+
+func hostPortOf(ports string) string {
+	hp, _, _ := strings.Cut(ports, ":")
+	return hp
 }
 
 // Deploy is the deploy step: on the dev host, under the dev lock, pull the image,

@@ -61,6 +61,7 @@ func planRollback(ctx context.Context, p DevParams, h *devhost.Client, repositor
 	}
 	plan = plan.With("host", p.hostName()).With("container", p.Dev.Container).With("runs now", describeRuns(cur)).
 		With("image", prev.Ref()).With("version", ch.labels[LabelVersion]).With("sha", ch.labels[LabelRevision]).With("ports", p.Dev.Ports)
+	plan = switchFacts(plan, p, h, st)
 	plan.Key = prev.Ref() + "@" + devhost.ShortID(prev.ID) + " on " + stateKey(st)
 	return plan, ch, nil
 }

@@ -64,6 +64,13 @@ type Config struct {
 	Uptime        time.Duration
 	// KeepImages is how many of the repository's images Prune keeps for rollback.
 	KeepImages int
+	// Switch is how a deploy hands over the port: SwitchDirect (default) or SwitchProxy.
+	Switch string
+	// ProxyImage is the Caddy image of the proxy container (proxy mode).
+	ProxyImage string
+	// Drain is how long the previous container keeps serving its in-flight requests
+	// after the proxy switched away from it.
+	Drain time.Duration
 	// Poll is the wait between health probes (default 250ms).
 	Poll time.Duration
 	// Now is the clock (default time.Now).
@@ -257,16 +264,26 @@ type Replaced struct {
 type State struct {
 	Name          string
 	Current, Next *Container
+	// Proxy is the proxy container (nil when none); Upstream what it dials ("<id>:<port>").
+	Proxy    *Container
+	Upstream string
 }
 
-// Survey inspects <name> and <name>-next; it changes nothing.
+// Survey inspects <name>, <name>-next and <name>-proxy (and the proxy's upstream); it
+// changes nothing.
 func (h *Client) Survey(ctx context.Context) (State, error) {
 	name := h.cfg.Container
-	found, err := h.Inspect(ctx, name, name+"-next")
+	found, err := h.Inspect(ctx, name, name+"-next", h.ProxyName())
 	if err != nil {
 		return State{}, err
 	}
-	return State{Name: name, Current: found[name], Next: found[name+"-next"]}, nil
+	s := State{Name: name, Current: found[name], Next: found[name+"-next"], Proxy: found[h.ProxyName()]}
+	if s.Proxy != nil && s.Proxy.State.Running {
+		if s.Upstream, err = h.readUpstream(ctx); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
 }
 
 // Recovery says what Recover will do about a <name>-next an interrupted deploy left
@@ -276,6 +293,10 @@ func (s State) Recovery() string {
 	switch {
 	case s.Next == nil:
 		return ""
+	case s.Proxy != nil && s.Proxy.State.Running && Receives(s.Upstream, s.Next):
+		return fmt.Sprintf("recover: the proxy already sends traffic to %s (%s), left by an interrupted deploy: remove the previous %s and adopt it as %s", next, Describe(s.Next), s.Name, s.Name)
+	case s.Proxy != nil && s.Proxy.State.Running:
+		return fmt.Sprintf("recover: remove %s (%s), left by an interrupted deploy before the proxy switched to it", next, Describe(s.Next))
 	case s.Current != nil && s.Current.State.Running:
 		return fmt.Sprintf("recover: remove %s (%s), left by an interrupted deploy beside the running %s", next, Describe(s.Next), s.Name)
 	case !s.Next.State.Running:
@@ -307,9 +328,14 @@ func (h *Client) Recover(ctx context.Context, s State) (*Container, error) {
 	if s.Next != nil {
 		cur, stale := s.Current, s.Next
 		adopt := false
-		if stale.State.Running && (cur == nil || !cur.State.Running) {
+		if s.Proxy != nil && s.Proxy.State.Running && Receives(s.Upstream, stale) {
+			// The proxy switched before the interruption: next is what serves.
+			adopt = true
+		} else if stale.State.Running && (cur == nil || !cur.State.Running) && (s.Proxy == nil || !s.Proxy.State.Running) {
+			// Direct mode: the port is next's already; a running proxy, though, never
+			// switched to next, so next is removed and the proxy's upstream stays.
 			h.logf("%s, left by an interrupted deploy, runs unverified: checking its health", next)
-			if err := h.Healthy(ctx, stale.ID); err != nil {
+			if err := h.healthyOf(ctx, stale.ID); err != nil {
 				if ctx.Err() != nil {
 					return nil, err
 				}
@@ -362,14 +388,31 @@ func (h *Client) Recover(ctx context.Context, s State) (*Container, error) {
 // container is removed only once the new one is healthy; otherwise it is started
 // again. repo, if set, is listed in the same last command for pruning.
 func (h *Client) Replace(ctx context.Context, old *Container, image, repo string, labels map[string]string) (Replaced, error) {
+	if h.proxyMode() {
+		return h.replaceProxy(ctx, old, image, repo, labels)
+	}
 	name := h.cfg.Container
 	next := name + "-next"
+	// A proxy left from dev.switch = "proxy" holds the port: it stops with the old
+	// container (the migration back to direct) and is removed once the new one is healthy.
+	found, err := h.Inspect(ctx, h.ProxyName())
+	if err != nil {
+		return Replaced{}, err
+	}
+	px := found[h.ProxyName()]
+	var stopped *Container // the proxy this switch stops, started again on failure
+	if px != nil && px.State.Running {
+		stopped = px
+	}
 	create := []string{"create", "--name", next, "-p", h.cfg.Ports, "--restart", "unless-stopped"}
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		create = append(create, "--label", k+"="+labels[k])
 	}
 	create = append(create, image)
 	sw := []hostexec.Cmd{h.cmd(create...)}
+	if px != nil && px.State.Running {
+		sw = append(sw, h.cmd("stop", "--time", stopTimeout, px.ID).Stdout2Null())
+	}
 	if old != nil && old.State.Running {
 		sw = append(sw, h.cmd("stop", "--time", stopTimeout, old.ID).Stdout2Null())
 	}
@@ -377,7 +420,7 @@ func (h *Client) Replace(ctx context.Context, old *Container, image, repo string
 	t0 := h.now()
 	res, err := h.exec(ctx, hostexec.And(sw...), hostexec.RunOptions{})
 	if err != nil {
-		return Replaced{}, h.restore(ctx, old, next, fmt.Errorf("replace the container on the host: %w", err))
+		return Replaced{}, h.restore(ctx, old, stopped, next, fmt.Errorf("replace the container on the host: %w", err))
 	}
 	newID := TailLine(res.Stdout)
 	if newID == "" {
@@ -389,31 +432,15 @@ func (h *Client) Replace(ctx context.Context, old *Container, image, repo string
 		h.logf("started the new container")
 	}
 	if err := h.Healthy(ctx, newID); err != nil {
-		return Replaced{}, h.restore(ctx, old, next, err)
+		return Replaced{}, h.restore(ctx, old, stopped, next, err)
 	}
-	var fin []hostexec.Cmd
-	if old != nil {
-		fin = append(fin, h.cmd("rm", "-f", old.ID).Stdout2Null())
-	}
-	fin = append(fin, h.cmd("rename", next, name), h.cmd("container", "inspect", "--format", "{{.Image}}", name))
-	if repo != "" {
-		fin = append(fin, h.cmd("image", "ls", "--no-trunc", "--format", "{{json .}}", repo))
-	}
-	res, err = h.exec(ctx, hostexec.And(fin...), hostexec.RunOptions{})
-	if err != nil {
-		return Replaced{}, fmt.Errorf("the new container is healthy but finishing the switch failed: %w", err)
-	}
-	h.logf("%s now runs %s", name, image)
-	out := strings.TrimSpace(res.Stdout)
-	first, rest, _ := strings.Cut(out, "\n")
-	done := Replaced{ImageID: strings.TrimSpace(first)}
-	if repo != "" {
-		if done.Images, err = ParseImages(rest); err != nil {
-			h.logf("warning: list images of %s: %v", repo, err)
+	if px != nil {
+		h.logf("back to dev.switch = \"direct\": removing the proxy %s and the network %s", h.ProxyName(), h.Network())
+		if _, err := h.exec(ctx, hostexec.Seq(h.cmd("rm", "-f", px.ID).Stdout2Null(), h.cmd("network", "rm", h.Network()).Silence()), hostexec.RunOptions{}); err != nil {
+			h.logf("warning: remove the proxy: %v", err)
 		}
-		done.Images = h.byBuildTime(ctx, done.Images)
 	}
-	return done, nil
+	return h.finish(ctx, old, next, name, repo, image, false)
 }
 
 // serving reports whether c, the container that runs now, already runs image, made for the same
@@ -429,6 +456,23 @@ func (h *Client) Serving(ctx context.Context, c *Container, image string, labels
 		if labels[k] == "" || c.Config.Labels[k] != labels[k] {
 			return "", false
 		}
+	}
+	// The switch mode must match too: turning dev.switch on or off migrates.
+	found, err := h.Inspect(ctx, h.ProxyName())
+	if err != nil {
+		return "", false
+	}
+	px := found[h.ProxyName()]
+	if h.proxyMode() {
+		if px == nil || !px.State.Running {
+			return "", false
+		}
+		up, err := h.readUpstream(ctx)
+		if err != nil || !Receives(up, c) {
+			return "", false
+		}
+	} else if px != nil {
+		return "", false
 	}
 	res, err := h.exec(ctx, h.cmd("image", "inspect", "--format", "{{.Id}}", image), hostexec.RunOptions{})
 	if err != nil || !SameImage(TailLine(res.Stdout), c.Image) {
@@ -448,12 +492,16 @@ func (h *Client) Serving(ctx context.Context, c *Container, image string, labels
 
 // restore shows the new container's logs, removes it and starts the old one again,
 // in one command. It runs even when ctx is cancelled, so dev keeps its app.
-func (h *Client) restore(ctx context.Context, old *Container, next string, cause error) error {
+// proxy, when set, is a proxy the switch stopped: it is started again too.
+func (h *Client) restore(ctx context.Context, old, proxy *Container, next string, cause error) error {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	back := []hostexec.Cmd{h.cmd("rm", "-f", next).Silence()}
 	if old != nil && old.State.Running {
 		back = append(back, h.cmd("start", old.ID).Stdout2Null())
+	}
+	if proxy != nil {
+		back = append(back, h.cmd("start", proxy.ID).Stdout2Null())
 	}
 	h.logf("last log lines of the new container:")
 	cmd := hostexec.Seq(h.cmd("logs", "--tail", "50", next), hostexec.And(back...))
@@ -485,15 +533,35 @@ func (h *Client) hostPort() string {
 // healthy waits for the new container to answer its health path with a 2xx, or to
 // stay up for dev.uptime when there is no health path.
 func (h *Client) Healthy(ctx context.Context, id string) error {
+	return h.healthyAt(ctx, id, "127.0.0.1", h.hostPort())
+}
+
+// healthyOf checks container id where it listens: on the app network in proxy mode,
+// on the host port in direct mode.
+func (h *Client) healthyOf(ctx context.Context, id string) error {
+	if !h.proxyMode() {
+		return h.Healthy(ctx, id)
+	}
+	ip, err := h.networkIP(ctx, id)
+	if err != nil {
+		return err
+	}
+	return h.healthyAt(ctx, id, ip, h.containerPort())
+}
+
+// healthyAt waits for container id to answer the health path on addr:port from the
+// host (the container's own address on the app network in proxy mode: the host
+// reaches a bridge network's containers directly).
+func (h *Client) healthyAt(ctx context.Context, id, addr, port string) error {
 	start := h.now()
 	if h.cfg.HealthPath == "" {
 		return h.staysUp(ctx, id, start)
 	}
-	url := "http://127.0.0.1:" + h.hostPort() + h.cfg.HealthPath
+	url := "http://" + addr + ":" + port + h.cfg.HealthPath
 	timeout := h.cfg.HealthTimeout
 	h.logf("health check: GET %s on the host, for up to %s", url, timeout)
 	for attempt := 1; ; attempt++ {
-		ok, detail, err := h.Probe(ctx, url)
+		ok, detail, err := h.probeAt(ctx, url, addr, port, h.cfg.HealthPath)
 		if err != nil {
 			return err
 		}
@@ -563,28 +631,33 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // probeScript is a fixed script run with sh -c; every value arrives as an argument:
-// $1 the URL, $2 the port, $3 the path, $4 bashGet. It prints the HTTP status code
+// $1 the URL, $2 the port, $3 the path, $4 bashGet, $5 the address. It prints the HTTP status code
 // of GET $1 from the host, with curl, else wget, else bash's /dev/tcp.
 const probeScript = `if command -v curl >/dev/null 2>&1; then
   exec curl --globoff -sS -o /dev/null -w '%{http_code}\n' --max-time 2 "$1"
 elif command -v wget >/dev/null 2>&1; then
   wget -q -O /dev/null -T 2 -t 1 "$1" && echo 200
 elif command -v bash >/dev/null 2>&1; then
-  exec bash -c "$4" gantry-health "$2" "$3"
+  exec bash -c "$4" gantry-health "$2" "$3" "$5"
 else
   echo "the host has neither curl, wget nor bash to check the app's health" >&2
   exit 127
 fi`
 
-// bashGet prints the status code of GET $2 on 127.0.0.1:$1.
-const bashGet = `exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 7
-printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3
+// bashGet prints the status code of GET $2 on $3:$1.
+const bashGet = `exec 3<>"/dev/tcp/$3/$1" || exit 7
+printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$2" "$3" >&3
 read -r -t 2 proto code rest <&3 || exit 8
 printf '%s\n' "$code"`
 
 // probe makes one health request from the host.
 func (h *Client) Probe(ctx context.Context, url string) (ok bool, detail string, err error) {
-	c := hostexec.Command("sh", "-c", probeScript, "gantry-health", url, h.hostPort(), h.cfg.HealthPath, bashGet)
+	return h.probeAt(ctx, url, "127.0.0.1", h.hostPort(), h.cfg.HealthPath)
+}
+
+// probeAt makes one health request from the host to url (addr:port path).
+func (h *Client) probeAt(ctx context.Context, url, addr, port, path string) (ok bool, detail string, err error) {
+	c := hostexec.Command("sh", "-c", probeScript, "gantry-health", url, port, path, bashGet, addr)
 	res, rerr := h.run.Run(ctx, c, hostexec.RunOptions{})
 	if rerr != nil {
 		var ee *hostexec.ExitError

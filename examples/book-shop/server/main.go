@@ -62,6 +62,12 @@ func main() {
 	if p := os.Getenv("PORT"); p != "" {
 		addr = ":" + p
 	}
+	// BOOKSHOP_START_DELAY ("3s") stands in for an app that takes a while to boot
+	// (migrations, warm-up) before it listens: the deploy benchmarks use it.
+	if d, err := time.ParseDuration(os.Getenv("BOOKSHOP_START_DELAY")); err == nil && d > 0 {
+		log.Printf("waiting %s before listening (BOOKSHOP_START_DELAY)", d)
+		time.Sleep(d)
+	}
 	log.Printf("book-shop %s (%s) listening on %s", version, commit, addr)
 	log.Fatal(http.ListenAndServe(addr, mux))
 }
