@@ -116,7 +116,32 @@ func (b *backend) DevEnv(ctx context.Context) ui.DevEnv {
 		health += " · version " + st.Version
 	}
 	return ui.DevEnv{Target: st.Target, Container: st.Container, Image: st.Image, State: st.State, Running: st.Running, StartedAt: st.StartedAt, Health: health,
-		ImageID: st.ImageID, Ports: b.app.Cfg.Dev.Ports, GitHub: b.deployment(ctx, "dev"), Err: problem(err)}
+		ImageID: st.ImageID, Ports: b.app.Cfg.Dev.Ports, Traffic: devTraffic(st), GitHub: b.deployment(ctx, "dev"), Err: problem(err)}
+}
+
+// devTraffic says how the dev port reaches the app: directly, or through the proxy to
+// the container that receives it, and whether the next deploy migrates the mode.
+func devTraffic(st app.DevStatus) string {
+	var s string
+	switch {
+	case st.Switch == "proxy":
+		s = "proxy"
+		if st.Proxy != "" {
+			s += " (" + st.Proxy + ")"
+		}
+		if st.Receiving != "" {
+			s += " → " + st.Receiving
+		}
+	case st.Switch != "":
+		s = st.Switch
+		if st.Receiving != "" && st.Receiving != st.Container {
+			s += " → " + st.Receiving + " (left by an interrupted deploy; the next run recovers it)"
+		}
+	}
+	if st.SwitchWant != "" && st.Switch != "" && st.SwitchWant != st.Switch {
+		s += "; dev.switch = " + st.SwitchWant + ": the next deploy migrates"
+	}
+	return s
 }
 
 // deployment says what GitHub's Deployments record for env, when the app records them

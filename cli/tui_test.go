@@ -86,3 +86,20 @@ func TestProblemKinds(t *testing.T) {
 		t.Fatalf("dial to a closed port: %v (kind %v), want unreachable", err, ui.KindOf(problem(err)))
 	}
 }
+
+func TestDevTraffic(t *testing.T) {
+	for _, tc := range []struct {
+		st   app.DevStatus
+		want string
+	}{
+		{app.DevStatus{Container: "dev-app", Switch: "direct", SwitchWant: "direct", Receiving: "dev-app"}, "direct"},
+		{app.DevStatus{Container: "dev-app", Switch: "proxy", SwitchWant: "proxy", Proxy: "running", Receiving: "dev-app"}, "proxy (running) → dev-app"},
+		{app.DevStatus{Container: "dev-app", Switch: "direct", SwitchWant: "direct", Receiving: "dev-app-next"}, "direct → dev-app-next (left by an interrupted deploy; the next run recovers it)"},
+		{app.DevStatus{Container: "dev-app", Switch: "direct", SwitchWant: "proxy", Proxy: "absent", Receiving: "dev-app"}, "direct; dev.switch = proxy: the next deploy migrates"},
+		{app.DevStatus{}, ""},
+	} {
+		if got := devTraffic(tc.st); got != tc.want {
+			t.Errorf("devTraffic(%+v) = %q, want %q", tc.st, got, tc.want)
+		}
+	}
+}

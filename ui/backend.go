@@ -44,6 +44,10 @@ type DevEnv struct {
 	Health                  string
 	// ID is the container's image ID and Ports its host:container port map (details view).
 	ImageID, Ports string
+	// Traffic says how the port reaches the app: "direct", or "proxy dev-app-proxy
+	// (running) → dev-app", and when the configured switch differs (the next deploy
+	// migrates). "" when unknown.
+	Traffic string
 	// GitHub is the environment's latest GitHub deployment status, e.g.
 	// "success · 1.4.2-SNAPSHOT-3f2a9c1 · 5m ago" ("" when GitHub is not set up).
 	GitHub string

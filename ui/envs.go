@@ -128,6 +128,9 @@ func (s *envsScreen) View() string {
 			field("uptime", up),
 			field("health", health),
 		)
+		if v.Traffic != "" {
+			lines = append(lines, field("traffic", v.Traffic))
+		}
 		if v.GitHub != "" {
 			lines = append(lines, field("github", v.GitHub))
 		}
