@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -149,7 +150,8 @@ func (a *App) GitHub() (*github.Client, error) {
 	}
 	// New picks the token for g.Host as gh does (and names its source in
 	// errors); rate-limit waits show in the debug log.
-	c, err := github.New(github.Options{Repo: g.Repo, Host: g.Host, APIURL: g.APIURL, Logf: a.opts.Logf})
+	c, err := github.New(github.Options{Repo: g.Repo, Host: g.Host, APIURL: g.APIURL, Logf: a.opts.Logf,
+		WrapTransport: func(next http.RoundTripper) http.RoundTripper { return loggingTransport{next: next, log: a.cmdLog()} }})
 	if err != nil {
 		return nil, err
 	}

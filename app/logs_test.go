@@ -10,6 +10,7 @@ import (
 
 	"github.com/bookshop-ops/gantry/app"
 	"github.com/bookshop-ops/gantry/config"
+	"github.com/bookshop-ops/gantry/remote/github/githubtest"
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 )
 
@@ -123,5 +124,32 @@ func TestDevLogsOfMissingContainer(t *testing.T) {
 	cancel()
 	if err := a.DevLogs(ctx, app.LogOptions{Follow: true}, func(string) {}); err != nil {
 		t.Fatalf("cancelled stream: %v", err)
+	}
+}
+
+// GitHub API requests land in the command log too (method and path, never the token).
+func TestCommandLogRecordsGitHubRequests(t *testing.T) {
+	gh := githubtest.New(t)
+	gh.AddRepo("acme/book-shop", true)
+	t.Setenv("GH_TOKEN", gh.Token)
+	a := consoleApp(t, fmt.Sprintf("app = \"book-shop\"\n[github]\nrepo = \"acme/book-shop\"\napi_url = %q\n", gh.URL), nil)
+	c, err := a.GitHub()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReleaseByTag(t.Context(), "9.9.9"); err == nil {
+		t.Fatal("a missing release was found")
+	}
+	var found bool
+	for _, r := range a.CommandLog() {
+		if strings.HasPrefix(r.Cmd, "GET ") && strings.Contains(r.Cmd, "/repos/acme/book-shop/releases/tags/9.9.9") {
+			found = true
+			if r.ExitCode != 404 || strings.Contains(r.Cmd+r.Err, gh.Token) {
+				t.Errorf("record %+v: want the 404 and no token", r)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("the GitHub request is not in the command log: %+v", a.CommandLog())
 	}
 }

@@ -51,6 +51,9 @@ type Options struct {
 	// waiting out a rate limit ("GitHub rate limit: retrying in 12s
 	// (secondary limit)").
 	Logf func(format string, args ...any)
+	// WrapTransport, when set, wraps the transport that reaches the API host (after
+	// the guard that keeps the token on that host), e.g. to record each request.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// RateLimitWait caps the total time one request waits out rate limits
 	// before failing with *RateLimitError; 0 means DefaultRateLimitWait,
 	// negative means never wait.
@@ -153,7 +156,11 @@ func New(opts Options) (*Client, error) {
 	// The token goes only to the API base's host: the guard below every
 	// other layer strips it from any request elsewhere, and redirects to
 	// another host are not followed.
-	var transport http.RoundTripper = &hostGuard{host: base.Host, next: http.DefaultTransport.(*http.Transport).Clone()}
+	var inner http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
+	if opts.WrapTransport != nil {
+		inner = opts.WrapTransport(inner)
+	}
+	var transport http.RoundTripper = &hostGuard{host: base.Host, next: inner}
 	ghOpts := api.ClientOptions{
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if !strings.EqualFold(req.URL.Host, via[0].URL.Host) {
