@@ -172,7 +172,7 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 	// @ lists the commands gantry ran on the dev target, the log stream among them.
 	c.keys("@")
 	c.waitFor("the command log", 10*time.Second, func(s string) bool {
-		return strings.Contains(s, "Command log") && hasLine(s, "✓", "dev (local)", "inspect") && hasLine(s, "⊘", "cancelled", "dev (local)", "logs", container)
+		return strings.Contains(s, "Command log") && hasLine(s, "dev (local)", "container inspect") && hasLine(s, "⊘", "cancelled", "dev (local)", "logs", container)
 	})
 	c.keys("\x1b")
 	time.Sleep(200 * time.Millisecond)

@@ -21,6 +21,7 @@ import (
 	"github.com/bookshop-ops/gantry/remote/hostexec"
 
 	"github.com/bookshop-ops/gantry/remote/registry"
+	"github.com/bookshop-ops/gantry/remote/sshhost"
 )
 
 // DockerConfigDir is the docker CLI config folder gantry logs in with on the dev host,
@@ -562,6 +563,15 @@ func (h *Client) healthyAt(ctx context.Context, id, addr, port string) error {
 	h.logf("health check: GET %s on the host, for up to %s", url, timeout)
 	for attempt := 1; ; attempt++ {
 		ok, detail, err := h.probeAt(ctx, url, addr, port, h.cfg.HealthPath)
+		if err != nil && errors.Is(err, sshhost.ErrConnLost) && ctx.Err() == nil && h.now().Sub(start) < timeout {
+			// A probe is a GET: when the connection drops under it, ask again (the
+			// runner dials anew) instead of taking a lost connection for an unhealthy app.
+			h.logf("the connection dropped during the health probe (%v); probing again", err)
+			if err := sleepCtx(ctx, h.poll); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
