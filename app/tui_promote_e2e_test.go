@@ -23,7 +23,7 @@ func TestTUIPromoteEndToEnd(t *testing.T) {
 	image := reg + "/" + p.repoName + ":v1.4.2@" + digest
 
 	rec := uitest.Record(cli.NewBackend(p.app(), t.Logf))
-	c := uitest.Start(t, rec, 120, 40)
+	c := uitest.Start(t, rec.Console(), 120, 40)
 	c.WaitFor("the snapshot", time.Minute, func(s string) bool { return strings.Contains(s, snap) })
 	c.Keys("p")
 	c.WaitFor("the promote plan", 2*time.Minute, func(s string) bool {

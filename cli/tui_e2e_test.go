@@ -1,24 +1,19 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	tea "charm.land/bubbletea/v2"
-	"github.com/charmbracelet/x/ansi"
 
 	"github.com/bookshop-ops/gantry/app"
 	"github.com/bookshop-ops/gantry/config"
 	"github.com/bookshop-ops/gantry/internal/testbed"
 	"github.com/bookshop-ops/gantry/pipeline"
 	"github.com/bookshop-ops/gantry/ui"
+	"github.com/bookshop-ops/gantry/ui/uitest"
 )
 
 // TestTUIDevDeployEndToEnd drives the real console over the real backend on the
@@ -72,32 +67,32 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = a.Close() })
 
-	rec := &recordingBackend{backend: &backend{app: a, logf: t.Logf}}
-	c := startConsole(t, rec, 110, 30)
+	rec := uitest.Record(&backend{app: a, logf: t.Logf})
+	c := uitest.Start(t, rec.Console(), 110, 30)
 
 	// Snapshots loads first, from an empty registry.
-	c.waitFor("the empty Snapshots screen", time.Minute, func(s string) bool {
+	c.WaitFor("the empty Snapshots screen", time.Minute, func(s string) bool {
 		return strings.Contains(s, "0 images") && strings.Contains(s, "no images in the registry yet") && !strings.Contains(s, "⟳")
 	})
-	if first := firstLine(c.screen()); !strings.Contains(first, "embedded") || !strings.Contains(first, repoName) {
+	if first := firstLine(c.Screen()); !strings.Contains(first, "embedded") || !strings.Contains(first, repoName) {
 		t.Errorf("header %q does not name the embedded registry and %s", first, repoName)
 	}
 
 	// d opens the confirmation with the plan the run will execute; nothing runs yet.
-	c.keys("d")
-	c.waitFor("the dev plan", 30*time.Second, func(s string) bool {
+	c.Keys("d")
+	c.WaitFor("the dev plan", 30*time.Second, func(s string) bool {
 		return strings.Contains(s, "Deploy to dev?") && strings.Contains(s, "y/enter deploy")
 	})
-	plan := c.screen()
-	approved := rec.planned()
+	plan := c.Screen()
+	approved := rec.Planned()
 	if len(approved.Steps) == 0 || approved.Refused() {
 		t.Fatalf("the dev plan %+v is empty or refuses:\n%s", approved, plan)
 	}
 	for _, sp := range approved.Steps {
-		if !hasLine(plan, sp.Step, clip(sp.Summary, 30)) {
+		if !uitest.HasLine(plan, sp.Step, uitest.Clip(sp.Summary, 30)) {
 			t.Errorf("the confirm screen has no line for step %q (%q):\n%s", sp.Step, sp.Summary, plan)
 		}
-		if sp.Target != "" && !hasLine(plan, "target", clip(sp.Target, 30)) {
+		if sp.Target != "" && !uitest.HasLine(plan, "target", uitest.Clip(sp.Target, 30)) {
 			t.Errorf("the confirm screen does not show the target %q of %q:\n%s", sp.Target, sp.Step, plan)
 		}
 	}
@@ -106,18 +101,18 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 	}
 
 	// y starts the run; the Run screen shows its steps until it ends.
-	c.keys("y")
-	c.waitFor("the run to start", 30*time.Second, func(s string) bool { return strings.Contains(s, "running") })
-	c.waitFor("the run to end", 8*time.Minute, func(s string) bool {
+	c.Keys("y")
+	c.WaitFor("the run to start", 30*time.Second, func(s string) bool { return strings.Contains(s, "running") })
+	c.WaitFor("the run to end", 8*time.Minute, func(s string) bool {
 		return strings.Contains(s, "✓ succeeded in") || strings.Contains(s, "✗ failed at") || strings.Contains(s, "⊘ cancelled at")
 	})
-	done := c.screen()
+	done := c.Screen()
 	if !strings.Contains(done, "✓ succeeded in") {
 		t.Fatalf("the dev deploy did not succeed:\n%s", done)
 	}
 	// The run carried out the plan the confirm showed: each step planned the same
 	// action, target and key at run time.
-	rec.sameAsApproved(t, approved)
+	rec.SameAsApproved(t, approved)
 	for _, want := range []string{"dev deploy succeeded", tag} {
 		if !strings.Contains(done, want) {
 			t.Errorf("the finished Run screen lacks %q:\n%s", want, done)
@@ -128,71 +123,71 @@ func TestTUIDevDeployEndToEnd(t *testing.T) {
 	}
 
 	// Snapshots, refreshed with r, lists the new snapshot badged DEV.
-	c.keys("1")
-	c.waitFor("the Snapshots screen", 10*time.Second, func(s string) bool { return strings.Contains(s, "newest first") })
-	c.keys("r")
-	c.waitFor("the new snapshot badged DEV", time.Minute, func(s string) bool {
-		return !strings.Contains(s, "⟳") && hasLine(s, tag, sha[:7], "DEV")
+	c.Keys("1")
+	c.WaitFor("the Snapshots screen", 10*time.Second, func(s string) bool { return strings.Contains(s, "newest first") })
+	c.Keys("r")
+	c.WaitFor("the new snapshot badged DEV", time.Minute, func(s string) bool {
+		return !strings.Contains(s, "⟳") && uitest.HasLine(s, tag, sha[:7], "DEV")
 	})
-	if s := c.screen(); !strings.Contains(s, "1 image") {
+	if s := c.Screen(); !strings.Contains(s, "1 image") {
 		t.Errorf("Snapshots does not count one image:\n%s", s)
 	}
 
 	// Environments shows the container running the snapshot.
-	c.keys("3")
-	c.waitFor("dev running the snapshot", time.Minute, func(s string) bool {
-		return strings.Contains(s, "Environments") && hasLine(s, "container", container, "● running") &&
-			hasLine(s, "image", tag) && hasLine(s, "health", "healthy")
+	c.Keys("3")
+	c.WaitFor("dev running the snapshot", time.Minute, func(s string) bool {
+		return strings.Contains(s, "Environments") && uitest.HasLine(s, "container", container, "● running") &&
+			uitest.HasLine(s, "image", tag) && uitest.HasLine(s, "health", "healthy")
 	})
 	// The example has no prod host: that is shown as not set up, not as a failure.
-	if s := c.screen(); !hasLine(s, "not configured: prod.host is not set") || !hasLine(s, "dev "+tag, "prod not configured") {
+	if s := c.Screen(); !uitest.HasLine(s, "not configured: prod.host is not set") || !uitest.HasLine(s, "dev "+tag, "prod not configured") {
 		t.Errorf("Environments does not show prod as not configured:\n%s", s)
 	}
 
 	// l opens the dev container's log (docker logs --follow on the dev target): it
 	// holds the line the example server prints when it starts; / finds it.
-	c.keys("l")
-	c.waitFor("the server's start line in the log", time.Minute, func(s string) bool {
-		return strings.Contains(s, "dev container log") && hasLine(s, "book-shop 1.4.2", sha[:7], "listening on")
+	c.Keys("l")
+	c.WaitFor("the server's start line in the log", time.Minute, func(s string) bool {
+		return strings.Contains(s, "dev container log") && uitest.HasLine(s, "book-shop 1.4.2", sha[:7], "listening on")
 	})
-	if s := c.screen(); !strings.Contains(s, "● following") {
+	if s := c.Screen(); !strings.Contains(s, "● following") {
 		t.Errorf("the log view does not follow the log:\n%s", s)
 	}
-	c.keys("/listen")
-	c.keys("\r")
-	c.waitFor("the search hit", 10*time.Second, func(s string) bool { return strings.Contains(s, "match 1/1") })
-	c.keys("\x1b") // clears the query
+	c.Keys("/listen")
+	c.Keys("\r")
+	c.WaitFor("the search hit", 10*time.Second, func(s string) bool { return strings.Contains(s, "match 1/1") })
+	c.Keys("\x1b") // clears the query
 	time.Sleep(200 * time.Millisecond)
-	c.keys("\x1b") // closes the view
-	c.waitFor("the log view to close", 10*time.Second, func(s string) bool { return strings.Contains(s, "Environments") })
-	if !waitStreamClosed(rec.backend.app, 10*time.Second) {
+	c.Keys("\x1b") // closes the view
+	c.WaitFor("the log view to close", 10*time.Second, func(s string) bool { return strings.Contains(s, "Environments") })
+	if !waitStreamClosed(a, 10*time.Second) {
 		t.Error("the docker logs command did not end when the view closed")
 	}
 
 	// @ lists the commands gantry ran on the dev target, the log stream among them.
-	c.keys("@")
-	c.waitFor("the command log", 10*time.Second, func(s string) bool {
-		return strings.Contains(s, "Command log") && hasLine(s, "dev (local)", "container inspect") && hasLine(s, "⊘", "cancelled", "dev (local)", "logs", container)
+	c.Keys("@")
+	c.WaitFor("the command log", 10*time.Second, func(s string) bool {
+		return strings.Contains(s, "Command log") && uitest.HasLine(s, "dev (local)", "container inspect") && uitest.HasLine(s, "⊘", "cancelled", "dev (local)", "logs", container)
 	})
-	c.keys("\x1b")
+	c.Keys("\x1b")
 	time.Sleep(200 * time.Millisecond)
 
 	// History shows the deploy.
-	c.keys("5")
-	c.waitFor("the deploy in History", time.Minute, func(s string) bool {
-		return strings.Contains(s, "History") && hasLine(s, "dev", "tui-tester", tag)
+	c.Keys("5")
+	c.WaitFor("the deploy in History", time.Minute, func(s string) bool {
+		return strings.Contains(s, "History") && uitest.HasLine(s, "dev", "tui-tester", tag)
 	})
-	if s := c.screen(); !hasLine(s, "1 deploy, promote or rollback") || !hasLine(s, "dev", tag, sha[:7], "ok") {
+	if s := c.Screen(); !uitest.HasLine(s, "1 deploy, promote or rollback") || !uitest.HasLine(s, "dev", tag, sha[:7], "ok") {
 		t.Errorf("History does not show the one deploy:\n%s", s)
 	}
 
 	// q quits; the program ends and the deployed app keeps serving.
-	c.keys("q")
-	final := c.wait(30 * time.Second)
+	c.Keys("q")
+	final := c.Wait(30 * time.Second)
 	if _, ok := final.(*ui.Model); !ok {
 		t.Errorf("the program ended with a %T, want *ui.Model", final)
 	}
-	if c.out.Len() == 0 {
+	if c.Written() == 0 {
 		t.Error("the program rendered nothing to its output")
 	}
 	body, err := testbed.Get(fmt.Sprintf("http://127.0.0.1:%d/", appPort))
@@ -267,177 +262,44 @@ func TestTUIRollbackDevEndToEnd(t *testing.T) {
 		t.Fatalf("after two deploys %s runs %q, want the snapshot of %s", container, img, second[:7])
 	}
 
-	rec := &recordingBackend{backend: &backend{app: a, logf: t.Logf}}
-	c := startConsole(t, rec, 120, 40)
-	c.waitFor("the Snapshots screen", time.Minute, func(s string) bool { return strings.Contains(s, "2 images") })
-	c.keys("3")
-	c.waitFor("Environments", 30*time.Second, func(s string) bool { return strings.Contains(s, "Environments") && strings.Contains(s, second[:7]) })
-	c.keys("b")
-	c.waitFor("the rollback plan", time.Minute, func(s string) bool {
+	rec := uitest.Record(&backend{app: a, logf: t.Logf})
+	c := uitest.Start(t, rec.Console(), 120, 40)
+	c.WaitFor("the Snapshots screen", time.Minute, func(s string) bool { return strings.Contains(s, "2 images") })
+	c.Keys("3")
+	c.WaitFor("Environments", 30*time.Second, func(s string) bool { return strings.Contains(s, "Environments") && strings.Contains(s, second[:7]) })
+	c.Keys("b")
+	c.WaitFor("the rollback plan", time.Minute, func(s string) bool {
 		return strings.Contains(s, "Roll back dev?") && (strings.Contains(s, "y/enter roll back") || strings.Contains(s, "will not run"))
 	})
-	confirm := c.screen()
-	approved := rec.planned()
+	confirm := c.Screen()
+	approved := rec.Planned()
 	if approved.Refused() || len(approved.Steps) == 0 {
 		t.Fatalf("the rollback plan %+v refuses or is empty:\n%s", approved, confirm)
 	}
 	for _, sp := range approved.Steps {
-		if !hasLine(confirm, sp.Step) {
+		if !uitest.HasLine(confirm, sp.Step) {
 			t.Errorf("the confirm has no line for step %q:\n%s", sp.Step, confirm)
 		}
-		if sp.Target != "" && !hasLine(confirm, "target", clip(sp.Target, 30)) {
+		if sp.Target != "" && !uitest.HasLine(confirm, "target", uitest.Clip(sp.Target, 30)) {
 			t.Errorf("the confirm does not show the target %q of %q:\n%s", sp.Target, sp.Step, confirm)
 		}
 	}
 	if running() == "" {
 		t.Fatal("dev-app is gone before the rollback was confirmed")
 	}
-	c.keys("y")
-	c.waitFor("the rollback to end", 5*time.Minute, func(s string) bool {
+	c.Keys("y")
+	c.WaitFor("the rollback to end", 5*time.Minute, func(s string) bool {
 		return strings.Contains(s, "✓ succeeded in") || strings.Contains(s, "✗ failed at")
 	})
-	if s := c.screen(); !strings.Contains(s, "✓ succeeded in") {
+	if s := c.Screen(); !strings.Contains(s, "✓ succeeded in") {
 		t.Fatalf("the rollback did not succeed:\n%s", s)
 	}
-	rec.sameAsApproved(t, approved)
+	rec.SameAsApproved(t, approved)
 	if img := running(); !strings.Contains(img, first[:7]) {
 		t.Fatalf("after the rollback %s runs %q, want the snapshot of %s", container, img, first[:7])
 	}
-	c.keys("q")
-	c.wait(30 * time.Second)
-}
-
-// console is a real tea.Program over the console model: keys go in through its
-// input as a terminal would send them, and the screen is read from the model.
-type console struct {
-	t    *testing.T
-	p    *tea.Program
-	in   *io.PipeWriter
-	out  *syncBuffer
-	done chan tea.Model
-	err  error
-
-	mu   sync.Mutex
-	text string // the last frame, without ANSI codes
-}
-
-// consolePing makes the program render a fresh frame into console.text.
-type consolePing struct{}
-
-func startConsole(t *testing.T, b ui.Backend, w, h int) *console {
-	t.Helper()
-	pr, pw := io.Pipe()
-	c := &console{t: t, in: pw, out: &syncBuffer{}, done: make(chan tea.Model, 1)}
-	// Bubble Tea v2 writes only what changed to its output, so the screen is
-	// read from the model's View, on the program's goroutine, before each message.
-	filter := func(m tea.Model, msg tea.Msg) tea.Msg {
-		text := ansi.Strip(m.View().Content)
-		c.mu.Lock()
-		c.text = text
-		c.mu.Unlock()
-		return msg
-	}
-	c.p = tea.NewProgram(ui.New(b, ui.Options{}), tea.WithInput(pr), tea.WithOutput(c.out),
-		tea.WithWindowSize(w, h), tea.WithoutSignalHandler(), tea.WithFilter(filter))
-	go func() {
-		m, err := c.p.Run()
-		c.err = err
-		c.done <- m
-	}()
-	t.Cleanup(func() {
-		c.p.Kill()
-		_ = pr.Close()
-		_ = pw.Close()
-	})
-	return c
-}
-
-// keys types s into the program's input, byte by byte as a terminal sends keys.
-func (c *console) keys(s string) {
-	c.t.Helper()
-	if _, err := c.in.Write([]byte(s)); err != nil {
-		c.t.Fatalf("type %q: %v", s, err)
-	}
-}
-
-func (c *console) screen() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.text
-}
-
-// waitFor polls the rendered screen until cond holds or d passes.
-func (c *console) waitFor(what string, d time.Duration, cond func(screen string) bool) {
-	c.t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		select {
-		case <-c.done:
-			c.t.Fatalf("the program ended (%v) while waiting for %s; last screen:\n%s", c.err, what, c.screen())
-		default:
-		}
-		c.p.Send(consolePing{})
-		time.Sleep(25 * time.Millisecond)
-		s := c.screen()
-		if cond(s) {
-			c.t.Logf("%s:\n%s", what, s)
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("timed out after %s waiting for %s; screen:\n%s", d, what, s)
-		}
-	}
-}
-
-// wait returns the final model once the program ends.
-func (c *console) wait(d time.Duration) tea.Model {
-	c.t.Helper()
-	select {
-	case m := <-c.done:
-		if c.err != nil {
-			c.t.Fatalf("program: %v", c.err)
-		}
-		return m
-	case <-time.After(d):
-		c.t.Fatalf("the program did not end within %s; screen:\n%s", d, c.screen())
-		return nil
-	}
-}
-
-// syncBuffer is the program's output; the renderer writes from its own goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.n += len(p)
-	return len(p), nil
-}
-
-func (b *syncBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.n
-}
-
-// hasLine reports whether one line of screen contains every part.
-func hasLine(screen string, parts ...string) bool {
-	for _, l := range strings.Split(screen, "\n") {
-		ok := true
-		for _, p := range parts {
-			if !strings.Contains(l, p) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
+	c.Keys("q")
+	c.Wait(30 * time.Second)
 }
 
 func firstLine(s string) string {
@@ -470,85 +332,6 @@ func tuiCleanupEngine(t *testing.T, dockerHost, container, imageRepo string) {
 			docker(append([]string{"rmi", "-f", "--no-prune"}, ids...)...)
 		}
 	})
-}
-
-// recordingBackend keeps the plan the confirm got and the plans the run's steps made.
-type recordingBackend struct {
-	*backend
-	mu   sync.Mutex
-	plan pipeline.Plan
-	ran  []pipeline.StepPlan
-}
-
-func (r *recordingBackend) PlanDev(ctx context.Context) (pipeline.Plan, error) {
-	p, err := r.backend.PlanDev(ctx)
-	r.mu.Lock()
-	r.plan = p
-	r.mu.Unlock()
-	return p, err
-}
-
-func (r *recordingBackend) PlanRollback(ctx context.Context, env string) (pipeline.Plan, error) {
-	p, err := r.backend.PlanRollback(ctx, env)
-	r.mu.Lock()
-	r.plan = p
-	r.mu.Unlock()
-	return p, err
-}
-
-func (r *recordingBackend) RunDev(ctx context.Context, approved pipeline.Plan, sink pipeline.Sink) error {
-	return r.backend.RunDev(ctx, approved, r.recorder(sink))
-}
-
-func (r *recordingBackend) RunRollback(ctx context.Context, env string, approved pipeline.Plan, sink pipeline.Sink) error {
-	return r.backend.RunRollback(ctx, env, approved, r.recorder(sink))
-}
-
-// recorder passes events on to sink and keeps every StepPlanned's plan.
-func (r *recordingBackend) recorder(sink pipeline.Sink) pipeline.Sink {
-	return pipeline.SinkFunc(func(e pipeline.Event) {
-		if sp, ok := e.(pipeline.StepPlanned); ok {
-			r.mu.Lock()
-			r.ran = append(r.ran, sp.Plan)
-			r.mu.Unlock()
-		}
-		sink.Emit(e)
-	})
-}
-
-// sameAsApproved fails t unless the run planned exactly the approved steps: the
-// same step, action, target and key, one by one.
-func (r *recordingBackend) sameAsApproved(t *testing.T, approved pipeline.Plan) {
-	t.Helper()
-	ran := r.ranPlans()
-	if len(ran) != len(approved.Steps) {
-		t.Fatalf("the run planned %d steps, the confirm showed %d", len(ran), len(approved.Steps))
-	}
-	for i, sp := range approved.Steps {
-		if ran[i].Step != sp.Step || ran[i].Target != sp.Target || ran[i].Key != sp.Key || !ran[i].Agrees(sp) {
-			t.Errorf("step %d: the confirm showed %q %s → %q [%s], the run did %q %s → %q [%s]", i, sp.Step, sp.Action, sp.Target, sp.Key, ran[i].Step, ran[i].Action, ran[i].Target, ran[i].Key)
-		}
-	}
-}
-
-func (r *recordingBackend) planned() pipeline.Plan {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.plan
-}
-
-func (r *recordingBackend) ranPlans() []pipeline.StepPlan {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]pipeline.StepPlan(nil), r.ran...)
-}
-
-// clip keeps the start of s that fits a narrow column of the confirm.
-func clip(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n])
-	}
-	return s
 }
 
 // waitStreamClosed reports whether the app recorded a finished `docker logs` command

@@ -27,8 +27,9 @@ type Console struct {
 	done chan tea.Model
 	err  error
 
-	mu   sync.Mutex
-	text string // the last frame, without ANSI codes
+	mu      sync.Mutex
+	text    string // the last frame, without ANSI codes
+	written int    // bytes the program wrote to its terminal
 }
 
 // ping makes the program render a fresh frame into Console.text.
@@ -48,7 +49,7 @@ func Start(t testing.TB, b ui.Backend, w, h int) *Console {
 		c.mu.Unlock()
 		return msg
 	}
-	c.p = tea.NewProgram(ui.New(b, ui.Options{}), tea.WithInput(pr), tea.WithOutput(io.Discard),
+	c.p = tea.NewProgram(ui.New(b, ui.Options{}), tea.WithInput(pr), tea.WithOutput(terminal{c}),
 		tea.WithWindowSize(w, h), tea.WithoutSignalHandler(), tea.WithFilter(filter))
 	go func() {
 		m, err := c.p.Run()
@@ -61,6 +62,23 @@ func Start(t testing.TB, b ui.Backend, w, h int) *Console {
 		_ = pw.Close()
 	})
 	return c
+}
+
+// terminal counts what the program writes; the renderer writes from its own goroutine.
+type terminal struct{ c *Console }
+
+func (w terminal) Write(p []byte) (int, error) {
+	w.c.mu.Lock()
+	defer w.c.mu.Unlock()
+	w.c.written += len(p)
+	return len(p), nil
+}
+
+// Written is how many bytes the program wrote to its terminal.
+func (c *Console) Written() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.written
 }
 
 // Keys types s into the program's input, byte by byte as a terminal sends keys.
@@ -152,6 +170,23 @@ type Recording struct {
 
 // Record wraps b.
 func Record(b ui.Backend) *Recording { return &Recording{Backend: b} }
+
+// Console is the recording as the backend to start the console with: it keeps the
+// optional abilities (logs, the command log, web addresses) of the backend it wraps.
+func (r *Recording) Console() ui.Backend {
+	type optional interface {
+		ui.LogStreamer
+		ui.CommandLogger
+		ui.URLOpener
+	}
+	if o, ok := r.Backend.(optional); ok {
+		return struct {
+			*Recording
+			optional
+		}{r, o}
+	}
+	return r
+}
 
 func (r *Recording) keep(p pipeline.Plan, err error) (pipeline.Plan, error) {
 	r.mu.Lock()
