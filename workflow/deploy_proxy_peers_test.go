@@ -254,6 +254,8 @@ func TestDevHostProxySwitchOverSSH(t *testing.T) {
 	if after.Next != nil || after.Current == nil || after.Current.ID != before.Current.ID || after.Upstream != before.Upstream {
 		t.Fatalf("after the failed deploy: %+v, before: %+v", after, before)
 	}
+	// As the deploy step does after a failed health check: the failed image goes.
+	newDevHost(host, pp, &devLog{}).RemoveImage(context.Background(), broken)
 
 	// Prune keeps one image: the serving one; the proxy and its image stay.
 	pk := pp
@@ -270,6 +272,9 @@ func TestDevHostProxySwitchOverSSH(t *testing.T) {
 	if _, err := host.Run(context.Background(), hostexec.Command("docker", "image", "inspect", "--format", "{{.Id}}", proxyImage(t)), hostexec.RunOptions{}); err != nil {
 		t.Fatalf("prune removed the proxy image: %v", err)
 	}
+	// Only v1 (serving) stays for what follows, whichever of the images whose created
+	// times tie prune kept: the rollback target below is then known.
+	_, _ = host.Run(context.Background(), hostexec.Command("docker", "rmi", "--no-prune", v2, v3), hostexec.RunOptions{})
 	// Rebuild v3 (prune took it) on top of v1 with the classic builder, whose images
 	// carry the build time (BuildKit's here all carry one fixed time), and deploy it:
 	// v1 is then the older image to roll back to.

@@ -252,6 +252,11 @@ func (d *DevRun) Deploy() pipeline.Step {
 			}
 			done, err := h.Replace(ctx, old, d.image, d.reg.Repository(), d.deployLabels(d.Meta))
 			if err != nil {
+				if errors.Is(err, ErrRolledBack) {
+					// The image failed its health check here: it must not stay behind as
+					// the "previous image" a rollback or prune would pick.
+					h.RemoveImage(ctx, d.image)
+				}
 				return entry, err
 			}
 			h.Prune(ctx, done.Images, done.ImageID)

@@ -699,6 +699,19 @@ type Image struct {
 	created    time.Time
 }
 
+// RemoveImage removes ref from the host after a deploy of it failed, leaving its
+// parents (a running build may stand on them) and any image a container still uses;
+// the registry keeps it. A failure only warns.
+func (h *Client) RemoveImage(ctx context.Context, ref string) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if _, err := h.exec(bctx, h.cmd("rmi", "--no-prune", ref).Stdout2Null(), hostexec.RunOptions{}); err != nil {
+		h.logf("warning: remove the failed image %s: %v", ref, err)
+		return
+	}
+	h.logf("removed the failed image %s from the host (the registry keeps it)", ref)
+}
+
 // ref names the image for docker rmi or docker create.
 func (i Image) Ref() string {
 	if i.Tag == "" || i.Tag == "<none>" {
