@@ -204,7 +204,7 @@ func PlanSteps(ctx context.Context, workflow string, steps []Step, masker *Maske
 			p = StepPlan{Action: ActionRefuse, Summary: "refuse: " + err.Error(), Reason: err.Error()}
 		}
 		p.Step = s.Name()
-		p = maskPlan(p, masker)
+		p = MaskPlan(p, masker)
 		if p.Action == ActionRefuse || p.Action == ActionBlocked {
 			refused = true
 		}
@@ -222,7 +222,8 @@ func planStep(ctx context.Context, s Step) (p StepPlan, err error) {
 	return s.Plan(ctx)
 }
 
-func maskPlan(p StepPlan, m *Masker) StepPlan {
+// MaskPlan returns p with every secret m knows masked in its text.
+func MaskPlan(p StepPlan, m *Masker) StepPlan {
 	p.Summary, p.Target, p.Reason, p.Key = m.Mask(p.Summary), m.Mask(p.Target), m.Mask(p.Reason), m.Mask(p.Key)
 	facts := make([]Fact, len(p.Facts))
 	for i, f := range p.Facts {

@@ -128,7 +128,7 @@ func (rn *Runner) planAndRun(ctx context.Context, i int, s Step, rep *stepReport
 		return err
 	}
 	p.Step = s.Name()
-	p = maskPlan(p, rep.em.masker)
+	p = MaskPlan(p, rep.em.masker)
 	rep.em.emit(StepPlanned{Step: i, Plan: p})
 	for _, w := range p.Warnings {
 		rep.em.emit(Warning{Step: i, Text: w})

@@ -560,14 +560,26 @@ func shortImageID(id string) string {
 }
 
 // WithSecrets registers values as secrets before step runs, so that nothing the
-// run prints can show them (and GitHub's printer masks them in the log). Its plan is
-// the step's own, with the values masked (a plan is shown before anything runs).
+// run prints can show them (and GitHub's printer masks them in the log). A multi-line
+// value (a private key) is registered line by line too, as logs are. Its plan is the
+// step's own, with the values masked (a plan is shown before anything runs).
 func WithSecrets(step pipeline.Step, values ...string) pipeline.Step {
-	m := pipeline.NewMasker()
+	var all []string
 	for _, v := range values {
+		all = append(all, v)
+		if strings.Contains(v, "\n") {
+			for _, l := range strings.Split(v, "\n") {
+				if l = strings.TrimSpace(l); len(l) >= 16 && !strings.HasPrefix(l, "-----") {
+					all = append(all, l)
+				}
+			}
+		}
+	}
+	m := pipeline.NewMasker()
+	for _, v := range all {
 		m.Add(v)
 	}
-	return secretStep{Step: step, values: values, m: m}
+	return secretStep{Step: step, values: all, m: m}
 }
 
 type secretStep struct {
@@ -581,18 +593,7 @@ func (s secretStep) Plan(ctx context.Context) (pipeline.StepPlan, error) {
 	if err != nil {
 		return p, s.m.MaskError(err)
 	}
-	p.Summary, p.Target, p.Reason, p.Key = s.m.Mask(p.Summary), s.m.Mask(p.Target), s.m.Mask(p.Reason), s.m.Mask(p.Key)
-	facts := make([]pipeline.Fact, len(p.Facts))
-	for i, f := range p.Facts {
-		facts[i] = pipeline.Fact{Name: f.Name, Value: s.m.Mask(f.Value)}
-	}
-	p.Facts = facts
-	var ws []string
-	for _, w := range p.Warnings {
-		ws = append(ws, s.m.Mask(w))
-	}
-	p.Warnings = ws
-	return p, nil
+	return pipeline.MaskPlan(p, s.m), nil
 }
 
 func (s secretStep) Run(ctx context.Context, r pipeline.Reporter) error {

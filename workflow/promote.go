@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/bookshop-ops/gantry/config"
@@ -192,7 +191,7 @@ func Promote(o PromoteOptions) []pipeline.Step {
 // PromoteInto is Promote recording what the steps learn in p.
 func PromoteInto(o PromoteOptions, p *Promotion) []pipeline.Step {
 	steps := []pipeline.Step{
-		withSecrets(Preflight(o.Checks), o.Secrets),
+		WithSecrets(Preflight(o.Checks), o.Secrets...),
 		Metadata(MetaOptions{Dir: o.Dir, RefuseDirty: o.RefuseDirty}, &p.Meta),
 		FindSnapshotStep(o, p),
 		ReleaseStep(o, p),
@@ -205,24 +204,6 @@ func PromoteInto(o PromoteOptions, p *Promotion) []pipeline.Step {
 		rollout = WithDeployment(rollout, t)
 	}
 	return append(steps, rollout, PublishStep(o, p))
-}
-
-// withSecrets registers values to mask before a step runs. Multi-line values (private
-// keys) are registered line by line, as logs are. The step keeps its plan.
-func withSecrets(s pipeline.Step, secrets []string) pipeline.Step {
-	return pipeline.NewStep(s.Name(), s.Plan, func(ctx context.Context, r pipeline.Reporter) error {
-		for _, v := range secrets {
-			r.Secret(v)
-			if strings.Contains(v, "\n") {
-				for _, l := range strings.Split(v, "\n") {
-					if l = strings.TrimSpace(l); len(l) >= 16 && !strings.HasPrefix(l, "-----") {
-						r.Secret(l)
-					}
-				}
-			}
-		}
-		return s.Run(ctx, r)
-	})
 }
 
 // ImageRef is what a deployment is set to: repo:tag@digest, or repo:tag when not pinned.

@@ -469,11 +469,11 @@ func TestPromoteMasksSecrets(t *testing.T) {
 	key := "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n"
 	token := "ghp_plantedTOKEN1234567890abcdef"
 	rec := &pipelinetest.Recorder{}
-	step := withSecrets(pipeline.StepFunc("x", func(ctx context.Context, r pipeline.Reporter) error {
+	step := WithSecrets(pipeline.StepFunc("x", func(ctx context.Context, r pipeline.Reporter) error {
 		r.Logf("token %s", token)
 		r.Logf("key line b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW")
 		return errors.New("failed with " + token)
-	}), []string{token, key})
+	}), token, key)
 	_, err := pipeline.Run(context.Background(), "t", []pipeline.Step{step}, rec)
 	out := logText(rec) + err.Error()
 	if strings.Contains(out, token) || strings.Contains(out, "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAE") {
